@@ -1,0 +1,24 @@
+"""padiff: find where two implementations of one deep-learning model part ways."""
+
+from .compat import add_special_init, assign_weight, auto_diff
+from .engine import compare
+from .errors import DumpError, InputError, PadiffError, RunError, StructureError, WeightTransferError
+from .layermap import LayerMap
+from .report import Report
+
+__version__ = "0.3.0.dev0"
+
+__all__ = [
+    "compare",
+    "Report",
+    "LayerMap",
+    "auto_diff",
+    "assign_weight",
+    "add_special_init",
+    "PadiffError",
+    "StructureError",
+    "WeightTransferError",
+    "InputError",
+    "RunError",
+    "DumpError",
+]

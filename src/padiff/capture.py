@@ -1,0 +1,300 @@
+"""Run one model under scoped hooks and stream what it computes to a sink.
+
+For every layer call the sink sees: the call itself (a `CallNode` of the call tree), its input tensors,
+its output tensors (handed over before any later op can change them in place), and in backward the
+gradient arriving at its outputs ("grad_out") and the gradient it sends to its own inputs ("grad_in").
+To see a layer's own input gradient, each float input is replaced by a zero-cost alias (a view) whose
+gradient only this layer produces. A tensor that is already known as an earlier layer's output is passed
+with its `origin`, so sinks can avoid copying or comparing it twice.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .errors import InputError, PadiffError, RunError
+from .nested import tensor_leaves
+from .rules import is_builtin, layer_kind
+
+__all__ = ["CallNode", "Sink", "LayerPolicy", "capture_run"]
+
+_PADIFF_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+@dataclass
+class CallNode:
+    """One call of one layer."""
+
+    id: int
+    path: str
+    cls: str
+    kind: str
+    builtin: bool
+    call: int  # 0 for the first call of this layer in the run, 1 for the second, ...
+    parent: int | None
+    site: str  # where the user's code called it
+    defined: str  # where its forward is defined
+    transparent: bool = False  # needs no counterpart (container, LayerMap.ignore)
+    opaque: bool = False  # compared at its boundary only (LayerMap.map)
+    children: list[int] = field(default_factory=list)
+
+
+class Sink(Protocol):
+    def on_call(self, node: CallNode) -> bool: ...
+    def on_input(self, node: CallNode, index: int, key: str, tensor: Any, origin: tuple[int, int] | None) -> None: ...
+    def on_output(self, node: CallNode, index: int, key: str, tensor: Any, origin: tuple[int, int] | None) -> None: ...
+    def on_grad(self, node: CallNode, io: str, index: int, grad: Any) -> None: ...
+
+
+@dataclass(frozen=True)
+class LayerPolicy:
+    """What the run does per layer object (by id): left unhooked, transparent, or opaque."""
+
+    skipped: frozenset[int] = frozenset()
+    transparent: frozenset[int] = frozenset()
+    opaque: frozenset[int] = frozenset()
+
+
+@dataclass
+class RunState:
+    nodes: list[CallNode] = field(default_factory=list)
+    stack: list[int] = field(default_factory=list)
+    finished: int = 0
+    dropout_neutralised: int = 0
+    skipped_outputs: int = 0
+
+
+class _Identity:
+    """Tensors seen in this run, by object identity (weak, so nothing is kept alive)."""
+
+    def __init__(self) -> None:
+        self._refs: dict[int, tuple[weakref.ref, Any]] = {}
+
+    def get(self, tensor: Any) -> Any:
+        entry = self._refs.get(id(tensor))
+        if entry is not None and entry[0]() is tensor:
+            return entry[1]
+        return None
+
+    def put(self, tensor: Any, value: Any) -> None:
+        self._refs[id(tensor)] = (weakref.ref(tensor), value)
+
+
+def _call_site(skip: tuple[str, ...]) -> str:
+    frame = sys._getframe(2)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not filename.startswith(skip):
+            return f"{filename}:{frame.f_lineno}"
+        frame = frame.f_back
+    return ""
+
+
+def _defined(layer: Any) -> str:
+    code = getattr(getattr(type(layer), "forward", None), "__code__", None)
+    return f"{code.co_filename}:{code.co_firstlineno}" if code is not None else ""
+
+
+class _Hooks:
+    """Installs hooks on every layer of a model and undoes every change it made, also on error."""
+
+    def __init__(self, adapter: Any, model: Any, sink: Sink, policy: LayerPolicy, state: RunState):
+        self.adapter, self.model, self.sink, self.policy, self.state = adapter, model, sink, policy, state
+        self.handles: list[Any] = []
+        self.restore: list[Callable[[], None]] = []
+        self.origins = _Identity()
+        self.grad_targets = _Identity()
+        self.calls: dict[int, int] = {}
+        self.paths: dict[int, str] = {}
+        self.skip_dirs = (_PADIFF_DIR, adapter.package_dir, os.path.dirname(os.__file__))
+
+    def __enter__(self) -> _Hooks:
+        try:
+            for path, layer in self.adapter.named_sublayers(self.model):
+                if id(layer) in self.paths or id(layer) in self.policy.skipped:
+                    continue
+                self.paths[id(layer)] = path
+                self._neutralise(layer)
+                self.handles.append(self.adapter.add_pre_hook(layer, self._pre_hook))
+                self.handles.append(self.adapter.add_post_hook(layer, self._post_hook))
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for handle in reversed(self.handles):
+            handle.remove()
+        self.handles.clear()
+        for undo in reversed(self.restore):
+            undo()
+        self.restore.clear()
+
+    def _neutralise(self, layer: Any) -> None:
+        if getattr(layer, "inplace", False) is True:
+            layer.inplace = False
+            self.restore.append(lambda layer=layer: setattr(layer, "inplace", True))
+        if self.adapter.is_dropout(layer) and self.adapter.is_training(layer):
+            self.adapter.set_training(layer, False)
+            self.state.dropout_neutralised += 1
+            self.restore.append(lambda layer=layer: self.adapter.set_training(layer, True))
+
+    def _pre_hook(self, layer: Any, args: tuple, kwargs: dict) -> tuple[tuple, dict] | None:
+        node = self._open(layer)
+        if not self.sink.on_call(node):
+            return None
+        leaves, _ = tensor_leaves((args, kwargs), self.adapter.is_tensor)
+        for index, (key, tensor) in enumerate(leaves):
+            self.sink.on_input(node, index, key, tensor, self.origins.get(tensor))
+        return self._alias_inputs(node, args, kwargs, leaves)
+
+    def _open(self, layer: Any) -> CallNode:
+        state = self.state
+        call = self.calls.get(id(layer), 0)
+        self.calls[id(layer)] = call + 1
+        node = CallNode(
+            id=len(state.nodes),
+            path=self.paths[id(layer)],
+            cls=type(layer).__name__,
+            kind=layer_kind(layer),
+            builtin=is_builtin(layer),
+            call=call,
+            parent=state.stack[-1] if state.stack else None,
+            site=_call_site(self.skip_dirs),
+            defined=_defined(layer),
+            transparent=id(layer) in self.policy.transparent or self.adapter.is_container(layer),
+            opaque=id(layer) in self.policy.opaque,
+        )
+        if node.parent is not None:
+            state.nodes[node.parent].children.append(node.id)
+        state.nodes.append(node)
+        state.stack.append(node.id)
+        return node
+
+    def _alias_inputs(self, node: CallNode, args: tuple, kwargs: dict, leaves) -> tuple[tuple, dict] | None:
+        """Give the layer private views of its top-level float inputs, to catch its own input gradient."""
+        adapter = self.adapter
+        index_of = {id(t): i for i, (_, t) in enumerate(leaves)}
+        memo: dict[int, Any] = {}
+
+        def alias(value: Any) -> Any:
+            if not adapter.is_tensor(value) or not adapter.requires_grad(value) or not adapter.is_float(value):
+                return value
+            if id(value) not in memo:
+                view = adapter.alias(value)
+                index = index_of[id(value)]
+                self.handles.append(
+                    adapter.add_grad_hook(view, lambda g, n=node, i=index: self.sink.on_grad(n, "grad_in", i, g))
+                )
+                memo[id(value)] = view
+            return memo[id(value)]
+
+        new_args = tuple(alias(a) for a in args)
+        new_kwargs = {k: alias(v) for k, v in kwargs.items()}
+        return (new_args, new_kwargs) if memo else None
+
+    def _post_hook(self, layer: Any, args: tuple, kwargs: dict, output: Any) -> None:
+        state = self.state
+        node = state.nodes[state.stack.pop()]
+        state.finished += 1
+        leaves, skipped = tensor_leaves(output, self.adapter.is_tensor)
+        if node.parent is None:
+            state.skipped_outputs = skipped
+        for index, (key, tensor) in enumerate(leaves):
+            origin = self.origins.get(tensor)
+            self.sink.on_output(node, index, key, tensor, origin)
+            if origin is None:
+                self.origins.put(tensor, (node.id, index))
+            self._watch_grad(node, index, tensor)
+
+    def _watch_grad(self, node: CallNode, index: int, tensor: Any) -> None:
+        adapter = self.adapter
+        if not adapter.requires_grad(tensor) or not adapter.is_float(tensor):
+            return
+        targets = self.grad_targets.get(tensor)
+        if targets is None:
+            targets = []
+            self.grad_targets.put(tensor, targets)
+
+            def hook(grad: Any, targets: list = targets) -> None:
+                for target_node, target_index in targets:
+                    self.sink.on_grad(target_node, "grad_out", target_index, grad)
+
+            self.handles.append(adapter.add_grad_hook(tensor, hook))
+        targets.append((node, index))
+
+
+def _layer_chain(state: RunState) -> str:
+    chain = " > ".join(state.nodes[i].path or "(root)" for i in state.stack)
+    return chain or "(root)"
+
+
+def capture_run(
+    adapter: Any,
+    model: Any,
+    args: tuple,
+    kwargs: dict,
+    sink: Sink,
+    policy: LayerPolicy,
+    loss_fn: Callable[[Any], Any] | None,
+    role: str,
+) -> RunState:
+    """Forward, loss and backward of `model` under hooks; everything changed is restored on return."""
+    state = RunState()
+    saved = adapter.global_state()
+    try:
+        with _Hooks(adapter, model, sink, policy, state):
+            output = _forward(adapter, model, args, kwargs, state, role)
+            loss = _loss(adapter, output, loss_fn, role)
+            if loss is not None:
+                try:
+                    adapter.backward(loss)
+                except PadiffError:
+                    raise
+                except Exception as error:
+                    raise RunError(
+                        f"{role} model ({adapter.name}) raised in backward: {type(error).__name__}: {error}",
+                        hint="a custom backward (autograd.Function / PyLayer) or an in-place op on a saved tensor",
+                    ) from error
+    finally:
+        adapter.restore_global_state(saved)
+    return state
+
+
+def _forward(adapter: Any, model: Any, args: tuple, kwargs: dict, state: RunState, role: str) -> Any:
+    try:
+        with adapter.enable_grad():
+            return model(*args, **kwargs)
+    except PadiffError:
+        raise
+    except Exception as error:
+        where = _layer_chain(state)
+        done = [n.path or "(root)" for n in state.nodes if n.id not in state.stack][-5:]
+        raise RunError(
+            f"{role} model ({adapter.name}) raised in layer '{where}': {type(error).__name__}: {error}\n"
+            f"  layers finished before it: {state.finished} (last: {', '.join(done) or 'none'})",
+            hint="the model fails on this input by itself; run it once without padiff to check",
+        ) from error
+
+
+def _loss(adapter: Any, output: Any, loss_fn: Callable[[Any], Any] | None, role: str) -> Any:
+    if loss_fn is None:
+        leaves, _ = tensor_leaves(output, adapter.is_tensor)
+        floats = [t for _, t in leaves if adapter.is_float(t) and adapter.requires_grad(t)]
+        return adapter.scalar_loss(floats) if floats else None
+    try:
+        loss = loss_fn(output)
+    except Exception as error:
+        raise RunError(f"{role} loss_fn raised: {type(error).__name__}: {error}", hint="check loss_fn") from error
+    if not adapter.is_scalar(loss):
+        shape = list(adapter.shape(loss)) if adapter.is_tensor(loss) else type(loss).__name__
+        raise InputError(
+            f"{role} loss_fn returned {shape}, not a scalar float tensor",
+            hint="reduce the loss with .mean() or .sum()",
+        )
+    return loss if adapter.requires_grad(loss) else None

@@ -1,0 +1,197 @@
+"""Compare two arrays: rich metrics and a verdict under dtype-aware tolerances.
+
+Verdict ("strict" mode): every element must satisfy |raw - base| <= atol + rtol * |base|.
+Defaults when the caller passes None:
+  rtol = DEFAULT_RTOL[dtype of base]      (float32: 1e-4, float16: 5e-3, bfloat16: 3e-2, float64: 1e-7)
+  atol = rtol * mean(|base|)             (an error floor relative to the tensor's own scale, so tiny
+                                          gradients are judged as strictly as large activations)
+An explicit atol is absolute. In "mean" mode (padiff 0.2.0's default) only the means are compared.
+NaN agrees with NaN and +/-Inf with the same Inf; any other non-finite value is a difference.
+Integer and bool tensors must be equal. Shapes that differ but hold the same number of elements are
+compared after reshaping raw to base's shape; broadcastable shapes after broadcasting; others fail.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from enum import Enum
+
+import numpy as np
+
+__all__ = ["Phase", "TensorDiff", "compare_arrays", "DEFAULT_RTOL", "CompareMode"]
+
+DEFAULT_RTOL = {"float64": 1e-7, "float32": 1e-4, "float16": 5e-3, "bfloat16": 3e-2}
+
+
+class Phase(str, Enum):
+    FORWARD = "forward"
+    BACKWARD = "backward"
+    GRAD = "grad"
+    WEIGHT = "weight"
+
+
+class CompareMode(str, Enum):
+    STRICT = "strict"
+    MEAN = "mean"
+
+
+@dataclass(frozen=True)
+class TensorDiff:
+    """Metrics of one pair of tensors. max_rel is max |raw - base| over max |base|."""
+
+    passed: bool
+    max_abs: float
+    max_rel: float
+    mean_abs: float
+    cosine: float
+    close_frac: float  # fraction of elements within tolerance
+    atol: float
+    rtol: float
+    base_shape: tuple[int, ...]
+    raw_shape: tuple[int, ...]
+    dtype: str
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TensorDiff:
+        data = dict(data)
+        data["base_shape"] = tuple(data["base_shape"])
+        data["raw_shape"] = tuple(data["raw_shape"])
+        return cls(**data)
+
+
+def _aligned(base: np.ndarray, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray, str] | None:
+    if base.shape == raw.shape:
+        return base, raw, ""
+    if base.size == raw.size:
+        return base, raw.reshape(base.shape), "reshaped"
+    try:
+        a, b = np.broadcast_arrays(base, raw)
+    except ValueError:
+        return None
+    return a, b, "broadcast"
+
+
+def _fail(base, raw, dtype, atol, rtol, note) -> TensorDiff:
+    nan = float("nan")
+    return TensorDiff(False, nan, nan, nan, nan, 0.0, atol, rtol, base.shape, raw.shape, dtype, note)
+
+
+def compare_arrays(
+    base: np.ndarray,
+    raw: np.ndarray,
+    atol: float | None = None,
+    rtol: float | None = None,
+    dtype: str | None = None,
+    mode: CompareMode | str = CompareMode.STRICT,
+) -> TensorDiff:
+    dtype = dtype or str(base.dtype)
+    rtol_used = DEFAULT_RTOL.get(dtype, 1e-4) if rtol is None else float(rtol)
+    aligned = _aligned(base, raw)
+    if aligned is None:
+        return _fail(base, raw, dtype, atol or 0.0, rtol_used, f"shape mismatch {list(base.shape)} vs {list(raw.shape)}")
+    b, r, note = aligned
+    if b.size == 0:
+        return TensorDiff(True, 0.0, 0.0, 0.0, 1.0, 1.0, atol or 0.0, rtol_used, base.shape, raw.shape, dtype, note)
+    if not (np.issubdtype(b.dtype, np.floating) or np.issubdtype(r.dtype, np.floating)):
+        return _exact(b, r, base.shape, raw.shape, dtype, note)
+    if CompareMode(mode) is CompareMode.MEAN:
+        b, r = np.asarray([b.mean(dtype=np.float64)]), np.asarray([r.mean(dtype=np.float64)])
+        note = (note + " means").strip()
+    b = b.astype(np.float32, copy=False) if b.dtype != np.float64 else b
+    r = r.astype(b.dtype, copy=False)
+    diff = np.abs(r - b)
+    max_abs = float(diff.max())
+    if not math.isfinite(max_abs):
+        return _nonfinite(b, r, atol, rtol_used, base.shape, raw.shape, dtype, note)
+    return _finite(b, r, diff, max_abs, atol, rtol_used, base.shape, raw.shape, dtype, note)
+
+
+def _finite(b, r, diff, max_abs, atol, rtol, base_shape, raw_shape, dtype, note) -> TensorDiff:
+    abs_b = np.abs(b)
+    scale = float(abs_b.mean(dtype=np.float64))
+    atol_used = rtol * scale if atol is None else float(atol)
+    if max_abs <= atol_used:
+        close_frac = 1.0
+    else:
+        close_frac = float(np.count_nonzero(diff <= atol_used + rtol * abs_b)) / diff.size
+    max_b = float(abs_b.max())
+    return TensorDiff(
+        passed=close_frac == 1.0,
+        max_abs=max_abs,
+        max_rel=max_abs / max_b if max_b > 0 else (0.0 if max_abs == 0 else math.inf),
+        mean_abs=float(diff.mean(dtype=np.float64)),
+        cosine=_cosine(b, r),
+        close_frac=close_frac,
+        atol=atol_used,
+        rtol=rtol,
+        base_shape=base_shape,
+        raw_shape=raw_shape,
+        dtype=dtype,
+        note=note,
+    )
+
+
+def _cosine(b: np.ndarray, r: np.ndarray) -> float:
+    fb, fr = b.reshape(-1), r.reshape(-1)
+    nb, nr = float(np.dot(fb, fb)), float(np.dot(fr, fr))
+    if nb == 0.0 and nr == 0.0:
+        return 1.0
+    if nb == 0.0 or nr == 0.0:
+        return 0.0
+    return float(np.dot(fb, fr)) / math.sqrt(nb * nr)
+
+
+def _nonfinite(b, r, atol, rtol, base_shape, raw_shape, dtype, note) -> TensorDiff:
+    finite = np.isfinite(b) & np.isfinite(r)
+    same_special = (np.isnan(b) & np.isnan(r)) | (np.isinf(b) & (b == r))
+    mismatched = int(np.count_nonzero(~finite & ~same_special))
+    if finite.any():
+        fb, fr = b[finite], r[finite]
+        diff = np.abs(fr - fb)
+        inner = _finite(fb, fr, diff, float(diff.max()), atol, rtol, base_shape, raw_shape, dtype, note)
+    else:
+        inner = TensorDiff(True, 0.0, 0.0, 0.0, 1.0, 1.0, atol or 0.0, rtol, base_shape, raw_shape, dtype, note)
+    agree = b.size - mismatched - int(np.count_nonzero(finite)) * (1 - inner.close_frac)
+    words = f"{int(np.count_nonzero(~finite))} non-finite values"
+    if mismatched:
+        words += f", {mismatched} differ (NaN/Inf on one side only)"
+    return TensorDiff(
+        passed=inner.passed and mismatched == 0,
+        max_abs=inner.max_abs if mismatched == 0 else math.inf,
+        max_rel=inner.max_rel if mismatched == 0 else math.inf,
+        mean_abs=inner.mean_abs,
+        cosine=inner.cosine,
+        close_frac=float(agree) / b.size,
+        atol=inner.atol,
+        rtol=rtol,
+        base_shape=base_shape,
+        raw_shape=raw_shape,
+        dtype=dtype,
+        note=(note + " " + words).strip(),
+    )
+
+
+def _exact(b, r, base_shape, raw_shape, dtype, note) -> TensorDiff:
+    equal = b == r
+    diff = np.abs(b.astype(np.float64) - r.astype(np.float64))
+    max_abs = float(diff.max())
+    max_b = float(np.abs(b.astype(np.float64)).max())
+    return TensorDiff(
+        passed=bool(equal.all()),
+        max_abs=max_abs,
+        max_rel=max_abs / max_b if max_b > 0 else (0.0 if max_abs == 0 else math.inf),
+        mean_abs=float(diff.mean()),
+        cosine=1.0 if bool(equal.all()) else _cosine(b.astype(np.float64), r.astype(np.float64)),
+        close_frac=float(np.count_nonzero(equal)) / equal.size,
+        atol=0.0,
+        rtol=0.0,
+        base_shape=base_shape,
+        raw_shape=raw_shape,
+        dtype=dtype,
+        note=(note + " exact").strip(),
+    )

@@ -1,0 +1,1 @@
+"""Framework adapters; each is imported only when its framework already is."""

@@ -1,0 +1,151 @@
+"""PaddlePaddle adapter."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import paddle
+
+_CONTAINERS = (paddle.nn.Sequential, paddle.nn.LayerList, paddle.nn.LayerDict)
+_DROPOUTS = (paddle.nn.Dropout, paddle.nn.Dropout2D, paddle.nn.Dropout3D, paddle.nn.AlphaDropout)
+
+
+class PaddleAdapter:
+    name = "paddle"
+    package_dir = os.path.dirname(paddle.__file__)
+
+    def is_model(self, obj: Any) -> bool:
+        return isinstance(obj, paddle.nn.Layer)
+
+    def is_tensor(self, obj: Any) -> bool:
+        return isinstance(obj, paddle.Tensor)
+
+    def is_float(self, tensor: Any) -> bool:
+        return tensor.is_floating_point()
+
+    def named_children(self, layer: Any) -> list[tuple[str, Any]]:
+        return list(layer.named_children())
+
+    def named_sublayers(self, model: Any) -> Iterator[tuple[str, Any]]:
+        return iter(model.named_sublayers(include_self=True))
+
+    def is_container(self, layer: Any) -> bool:
+        return type(layer) in _CONTAINERS
+
+    def direct_params(self, layer: Any) -> list[tuple[str, Any]]:
+        # BatchNorm's _mean/_variance are parameters in paddle, but never trainable
+        return [(n, p) for n, p in layer.named_parameters(include_sublayers=False) if not _is_stat(n, p)]
+
+    def direct_state(self, layer: Any) -> list[tuple[str, Any]]:
+        params = list(layer.named_parameters(include_sublayers=False))
+        persistent = [
+            (n, b)
+            for n, b in layer.named_buffers(include_sublayers=False)
+            if n not in layer._non_persistable_buffer_names_set
+        ]
+        return params + persistent
+
+    def all_state(self, model: Any) -> list[tuple[str, Any]]:
+        return list(model.named_parameters()) + list(model.named_buffers())
+
+    def to_numpy(self, tensor: Any) -> np.ndarray:
+        t = tensor.detach()
+        if t.dtype == paddle.bfloat16:  # numpy has no bfloat16
+            t = t.astype("float32")
+        return np.array(t.numpy(), copy=True)
+
+    def from_numpy(self, array: np.ndarray, requires_grad: bool = False) -> Any:
+        t = paddle.to_tensor(np.ascontiguousarray(array).copy())
+        t.stop_gradient = not requires_grad
+        return t
+
+    def model_float_dtype(self, model: Any) -> np.dtype:
+        for p in model.parameters():
+            if p.is_floating_point():
+                return np.dtype("float32") if p.dtype == paddle.bfloat16 else np.dtype(self.dtype_name(p))
+        return np.dtype("float32")
+
+    def assign(self, tensor: Any, array: np.ndarray) -> None:
+        value = np.ascontiguousarray(array).reshape(tensor.shape)
+        if tensor.dtype == paddle.bfloat16:
+            tensor.set_value(paddle.to_tensor(value.astype(np.float32)).astype("bfloat16"))
+        else:
+            tensor.set_value(value.astype(self.dtype_name(tensor)))
+
+    def dtype_name(self, tensor: Any) -> str:
+        return str(tensor.dtype).replace("paddle.", "")
+
+    def shape(self, tensor: Any) -> tuple[int, ...]:
+        return tuple(tensor.shape)
+
+    def requires_grad(self, tensor: Any) -> bool:
+        return not tensor.stop_gradient
+
+    def set_requires_grad(self, tensor: Any, flag: bool) -> None:
+        tensor.stop_gradient = not flag
+
+    def alias(self, tensor: Any) -> Any:
+        return tensor.view(tensor.shape)
+
+    def add_pre_hook(self, layer: Any, fn: Callable) -> Any:
+        return layer.register_forward_pre_hook(fn, with_kwargs=True)
+
+    def add_post_hook(self, layer: Any, fn: Callable) -> Any:
+        # paddle calls this a forward *post* hook; same arguments as torch's forward hook
+        return layer.register_forward_post_hook(fn, with_kwargs=True)
+
+    def add_grad_hook(self, tensor: Any, fn: Callable[[Any], None]) -> Any:
+        return tensor.register_hook(fn)
+
+    def is_training(self, layer: Any) -> bool:
+        return bool(layer.training)
+
+    def set_training(self, layer: Any, flag: bool) -> None:
+        layer.training = flag
+
+    def is_dropout(self, layer: Any) -> bool:
+        return isinstance(layer, _DROPOUTS)
+
+    def scalar_loss(self, tensors: list[Any]) -> Any:
+        return paddle.add_n([t.astype("float32").mean() for t in tensors])
+
+    def is_scalar(self, tensor: Any) -> bool:
+        return isinstance(tensor, paddle.Tensor) and int(np.prod(tensor.shape)) == 1 and tensor.is_floating_point()
+
+    def backward(self, loss: Any) -> None:
+        loss.reshape([]).backward()
+
+    def grad_of(self, param: Any) -> Any:
+        return param.grad
+
+    def set_grad(self, param: Any, grad: np.ndarray | None) -> None:
+        if grad is None:
+            param.clear_gradient(set_to_zero=False)
+        else:
+            param._set_grad_ivar(paddle.to_tensor(grad).astype(param.dtype))  # paddle has no public grad setter
+
+    def zero_grads(self, model: Any) -> None:
+        for p in model.parameters():
+            p.clear_gradient(set_to_zero=False)
+
+    def enable_grad(self):
+        return paddle.enable_grad()
+
+    def no_grad(self):
+        return paddle.no_grad()
+
+    def global_state(self) -> Any:
+        return (paddle.get_default_dtype(), paddle.is_grad_enabled(), paddle.get_rng_state())
+
+    def restore_global_state(self, state: Any) -> None:
+        dtype, grad_enabled, rng = state
+        paddle.set_default_dtype(dtype)
+        paddle.set_grad_enabled(grad_enabled)
+        paddle.set_rng_state(rng)
+
+
+def _is_stat(name: str, param: Any) -> bool:
+    return name in ("_mean", "_variance") and param.stop_gradient

@@ -1,0 +1,140 @@
+"""PyTorch adapter."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import torch
+
+_CONTAINERS = (torch.nn.Sequential, torch.nn.ModuleList, torch.nn.ModuleDict)
+_DROPOUTS = (torch.nn.Dropout, torch.nn.Dropout1d, torch.nn.Dropout2d, torch.nn.Dropout3d, torch.nn.AlphaDropout)
+
+
+class TorchAdapter:
+    name = "torch"
+    package_dir = os.path.dirname(torch.__file__)
+
+    def is_model(self, obj: Any) -> bool:
+        return isinstance(obj, torch.nn.Module)
+
+    def is_tensor(self, obj: Any) -> bool:
+        return isinstance(obj, torch.Tensor)
+
+    def is_float(self, tensor: Any) -> bool:
+        return tensor.is_floating_point()
+
+    def named_children(self, layer: Any) -> list[tuple[str, Any]]:
+        return list(layer.named_children())
+
+    def named_sublayers(self, model: Any) -> Iterator[tuple[str, Any]]:
+        return model.named_modules(remove_duplicate=False)
+
+    def is_container(self, layer: Any) -> bool:
+        return type(layer) in _CONTAINERS
+
+    def direct_params(self, layer: Any) -> list[tuple[str, Any]]:
+        return list(layer.named_parameters(recurse=False))
+
+    def direct_state(self, layer: Any) -> list[tuple[str, Any]]:
+        # num_batches_tracked has no counterpart in other frameworks and does not change the numbers
+        buffers = [
+            (n, b)
+            for n, b in layer.named_buffers(recurse=False)
+            if n != "num_batches_tracked" and n not in layer._non_persistent_buffers_set
+        ]
+        return self.direct_params(layer) + buffers
+
+    def all_state(self, model: Any) -> list[tuple[str, Any]]:
+        return list(model.named_parameters()) + list(model.named_buffers())
+
+    def to_numpy(self, tensor: Any) -> np.ndarray:
+        t = tensor.detach()
+        if t.dtype == torch.bfloat16:  # numpy has no bfloat16
+            t = t.float()
+        return t.cpu().numpy().copy()
+
+    def from_numpy(self, array: np.ndarray, requires_grad: bool = False) -> Any:
+        t = torch.from_numpy(np.ascontiguousarray(array).copy())
+        if requires_grad:
+            t.requires_grad_(True)
+        return t
+
+    def model_float_dtype(self, model: Any) -> np.dtype:
+        for p in model.parameters():
+            if p.is_floating_point():
+                return np.dtype("float32") if p.dtype == torch.bfloat16 else p.detach()[:0].cpu().numpy().dtype
+        return np.dtype("float32")
+
+    def assign(self, tensor: Any, array: np.ndarray) -> None:
+        with torch.no_grad():
+            tensor.copy_(torch.from_numpy(np.ascontiguousarray(array)).to(tensor.dtype).reshape(tensor.shape))
+
+    def dtype_name(self, tensor: Any) -> str:
+        return str(tensor.dtype).replace("torch.", "")
+
+    def shape(self, tensor: Any) -> tuple[int, ...]:
+        return tuple(tensor.shape)
+
+    def requires_grad(self, tensor: Any) -> bool:
+        return bool(tensor.requires_grad)
+
+    def set_requires_grad(self, tensor: Any, flag: bool) -> None:
+        tensor.requires_grad_(flag)
+
+    def alias(self, tensor: Any) -> Any:
+        return tensor.view_as(tensor)
+
+    def add_pre_hook(self, layer: Any, fn: Callable) -> Any:
+        return layer.register_forward_pre_hook(fn, with_kwargs=True)
+
+    def add_post_hook(self, layer: Any, fn: Callable) -> Any:
+        return layer.register_forward_hook(fn, with_kwargs=True)
+
+    def add_grad_hook(self, tensor: Any, fn: Callable[[Any], None]) -> Any:
+        return tensor.register_hook(fn)
+
+    def is_training(self, layer: Any) -> bool:
+        return bool(layer.training)
+
+    def set_training(self, layer: Any, flag: bool) -> None:
+        layer.training = flag
+
+    def is_dropout(self, layer: Any) -> bool:
+        return isinstance(layer, _DROPOUTS)
+
+    def scalar_loss(self, tensors: list[Any]) -> Any:
+        return torch.stack([t.float().mean() for t in tensors]).sum()
+
+    def is_scalar(self, tensor: Any) -> bool:
+        return isinstance(tensor, torch.Tensor) and tensor.numel() == 1 and tensor.is_floating_point()
+
+    def backward(self, loss: Any) -> None:
+        loss.reshape(()).backward()
+
+    def grad_of(self, param: Any) -> Any:
+        return param.grad
+
+    def set_grad(self, param: Any, grad: np.ndarray | None) -> None:
+        param.grad = None if grad is None else torch.from_numpy(grad).to(param.dtype)
+
+    def zero_grads(self, model: Any) -> None:
+        for p in model.parameters():
+            p.grad = None
+
+    def enable_grad(self):
+        return torch.enable_grad()
+
+    def no_grad(self):
+        return torch.no_grad()
+
+    def global_state(self) -> Any:
+        return (torch.get_default_dtype(), torch.is_grad_enabled(), torch.random.get_rng_state())
+
+    def restore_global_state(self, state: Any) -> None:
+        dtype, grad_enabled, rng = state
+        torch.set_default_dtype(dtype)
+        torch.set_grad_enabled(grad_enabled)
+        torch.random.set_rng_state(rng)

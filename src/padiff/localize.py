@@ -1,0 +1,76 @@
+"""Name the culprit: the first layer whose inputs agree but whose outputs do not.
+
+Forward checks are scanned in raw's execution order, backward checks in the order base's gradients
+arrived, then parameter gradients. The first failing check decides:
+  - a layer's output (or the gradient it sends to its inputs) differs: that layer is the culprit; its
+    inputs (incoming gradient) and all its children were checked earlier and agreed;
+  - a layer's input differs although every earlier check agreed: the input was computed by its parent's
+    own code, so the parent is the culprit ("its own code did it"); likewise for a gradient arriving
+    at a layer's output. At the root this means the model inputs, or the loss, differ.
+"""
+
+from __future__ import annotations
+
+from .capture import CallNode
+from .records import Culprit, LayerDiff
+
+__all__ = ["find_culprit", "first_failure"]
+
+_OWN = {"output", "grad_in", "param"}
+_REASONS = {
+    "output": "its inputs agree but its output differs",
+    "grad_in": "the gradient reaching its output agrees but the gradient it sends to its inputs differs",
+    "param": "the gradient of its parameter differs",
+    "input": "its own code (outside any sublayer) computes a value that differs, first seen as the input of '{child}'",
+    "grad_out": "its own code (outside any sublayer) sends back a gradient that differs, first seen at the output of '{child}'",
+    "root_input": "the model inputs differ",
+    "root_grad_out": "the gradient of the loss with respect to the model output differs (check loss_fn)",
+}
+
+
+def first_failure(*phases: list[LayerDiff]) -> LayerDiff | None:
+    for diffs in phases:
+        for diff in diffs:
+            if not diff.passed:
+                return diff
+    return None
+
+
+def _solid_parent(nodes: dict[int, CallNode], node: CallNode) -> CallNode | None:
+    parent_id = node.parent
+    while parent_id is not None and nodes[parent_id].transparent:
+        parent_id = nodes[parent_id].parent
+    return None if parent_id is None else nodes[parent_id]
+
+
+def find_culprit(
+    failure: LayerDiff,
+    base_node: CallNode | None,
+    raw_node: CallNode | None,
+    base_nodes: dict[int, CallNode],
+    raw_nodes: dict[int, CallNode],
+) -> Culprit:
+    """Turn the first failing check into a culprit (`*_node` are None for parameter gradients)."""
+    reason_key = failure.where
+    if failure.where not in _OWN and base_node is not None and raw_node is not None:
+        base_parent, raw_parent = _solid_parent(base_nodes, base_node), _solid_parent(raw_nodes, raw_node)
+        if base_parent is None or raw_parent is None:
+            reason_key = "root_" + failure.where
+        else:
+            base_node, raw_node = base_parent, raw_parent
+    reason = _REASONS[reason_key].format(child=failure.raw_path or "(root)")
+    return Culprit(
+        phase=failure.phase,
+        step=failure.step,
+        base_path=base_node.path if base_node else failure.base_path,
+        raw_path=raw_node.path if raw_node else failure.raw_path,
+        base_type=base_node.cls if base_node else failure.base_type,
+        raw_type=raw_node.cls if raw_node else failure.raw_type,
+        kind="layer",
+        reason=reason,
+        base_site=base_node.site if base_node else "",
+        raw_site=raw_node.site if raw_node else "",
+        base_defined=base_node.defined if base_node else "",
+        raw_defined=raw_node.defined if raw_node else "",
+        evidence=failure,
+    )

@@ -1,0 +1,78 @@
+"""The Report a comparison returns: verdict, culprit, every compared pair; terminal, folder and JSON forms."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..records import Culprit, LayerDiff
+from ..tree import TreeLine
+from .terminal import render_summary, render_table, render_trees
+
+__all__ = ["Report"]
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Report:
+    passed: bool
+    first_diff: Culprit | None
+    diffs: list[LayerDiff]
+    base_framework: str
+    raw_framework: str
+    base_tree: list[TreeLine] = field(default_factory=list)
+    raw_tree: list[TreeLine] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __str__(self) -> str:
+        return render_summary(self) + "\n" + render_trees(self)
+
+    def to_dict(self) -> dict:
+        return {
+            "format": FORMAT_VERSION,
+            "passed": self.passed,
+            "base_framework": self.base_framework,
+            "raw_framework": self.raw_framework,
+            "first_diff": None if self.first_diff is None else self.first_diff.to_dict(),
+            "diffs": [d.to_dict() for d in self.diffs],
+            "base_tree": [vars(line) for line in self.base_tree],
+            "raw_tree": [vars(line) for line in self.raw_tree],
+            "notes": list(self.notes),
+        }
+
+    def to_json(self, indent: int | None = 1) -> str:
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=True)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Report:
+        return cls(
+            passed=data["passed"],
+            first_diff=None if data["first_diff"] is None else Culprit.from_dict(data["first_diff"]),
+            diffs=[LayerDiff.from_dict(d) for d in data["diffs"]],
+            base_framework=data["base_framework"],
+            raw_framework=data["raw_framework"],
+            base_tree=[TreeLine(**line) for line in data["base_tree"]],
+            raw_tree=[TreeLine(**line) for line in data["raw_tree"]],
+            notes=list(data["notes"]),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Report:
+        return cls.from_dict(json.loads(text))
+
+    def save(self, directory: str | Path = "diff_log") -> Path:
+        """Write summary.txt, layers.txt (every compared pair), base_tree.txt, raw_tree.txt, report.json."""
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "summary.txt").write_text(render_summary(self) + "\n")
+        (out / "layers.txt").write_text(render_table(self.diffs) + "\n")
+        base_text, raw_text = render_trees(self, separate=True)
+        (out / "base_tree.txt").write_text(base_text + "\n")
+        (out / "raw_tree.txt").write_text(raw_text + "\n")
+        (out / "report.json").write_text(self.to_json())
+        return out

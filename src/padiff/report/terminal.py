@@ -1,0 +1,68 @@
+"""Plain-text rendering of a Report (what a person reads in a terminal and in diff_log/)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..records import LayerDiff
+from ..tree import format_tree
+
+if TYPE_CHECKING:
+    from . import Report
+
+__all__ = ["render_summary", "render_trees", "render_table"]
+
+HERE = "<--- HERE"
+
+
+def _short(site: str) -> str:
+    return site or "?"
+
+
+def render_summary(report: Report) -> str:
+    compared = len(report.diffs)
+    if report.passed:
+        lines = [f"padiff: PASSED  ({report.base_framework} base vs {report.raw_framework} raw, {compared} pairs compared)"]
+    elif report.first_diff is None:
+        lines = [f"padiff: FAILED  ({report.base_framework} base vs {report.raw_framework} raw)"]
+    else:
+        c = report.first_diff
+        m = c.metrics
+        lines = [
+            f"padiff: FAILED  first difference in {c.phase.value} (step {c.step})",
+            f"  base ({report.base_framework}): '{c.base_path or '(root)'}'  {c.base_type}  called at {_short(c.base_site)}",
+            f"  raw  ({report.raw_framework}): '{c.raw_path or '(root)'}'  {c.raw_type}  called at {_short(c.raw_site)}",
+            f"  why: {c.reason}",
+            f"  evidence: {c.evidence.where} {c.evidence.leaf} of '{c.evidence.raw_path or '(root)'}'",
+            f"  max abs {m.max_abs:.3g}  max rel {m.max_rel:.3g}  mean abs {m.mean_abs:.3g}  cosine {m.cosine:.6f}  "
+            f"within tol {m.close_frac:.1%}  (atol {m.atol:.2g}, rtol {m.rtol:.2g}, {m.dtype})"
+            + (f"  [{m.note}]" if m.note else ""),
+            f"  forward defined at: base {_short(c.base_defined)}",
+            f"                      raw  {_short(c.raw_defined)}",
+            f"  {compared} pairs compared, {sum(not d.passed for d in report.diffs)} differ",
+        ]
+    lines += [f"  note: {note}" for note in report.notes]
+    return "\n".join(lines)
+
+
+def render_trees(report: Report, separate: bool = False):
+    c = report.first_diff
+    base_marks = {c.base_path: HERE} if c else {}
+    raw_marks = {c.raw_path: HERE} if c else {}
+    base_text = f"base ({report.base_framework}) model:\n" + format_tree(report.base_tree, base_marks)
+    raw_text = f"raw ({report.raw_framework}) model:\n" + format_tree(report.raw_tree, raw_marks)
+    if separate:
+        return base_text, raw_text
+    return base_text + "\n" + raw_text
+
+
+def render_table(diffs: list[LayerDiff]) -> str:
+    header = f"{'phase':8} {'where':8} {'ok':3} {'max_abs':>10} {'max_rel':>10} {'cosine':>10}  base path | raw path  (leaf)"
+    rows = [header]
+    for d in diffs:
+        rows.append(
+            f"{d.phase.value:8} {d.where:8} {'ok' if d.passed else 'NO':3} {d.diff.max_abs:10.3g} {d.diff.max_rel:10.3g} "
+            f"{d.diff.cosine:10.6f}  {d.base_path or '(root)'} ({d.base_type}) | {d.raw_path or '(root)'} ({d.raw_type})"
+            f"  {d.leaf}" + (f"  [{d.diff.note}]" if d.diff.note else "")
+        )
+    return "\n".join(rows)

@@ -1,0 +1,109 @@
+"""Correspondence between the frameworks' layer classes, as data.
+
+Matching rule: two layer classes are of the same kind when their lowercased names are equal after the
+aliases below (`BatchNorm2d` ~ `BatchNorm2D`, `MultiheadAttention` ~ `MultiHeadAttention`). A class
+defined outside torch and paddle (a user's class) matches any user class in position, and a user class
+of the same name first.
+
+Parameter conversions are keyed by kind and apply only when the two models are of different frameworks;
+parameters are named in torch's spelling, and `STATE_NAMES` translates paddle's spelling to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "ParamRule",
+    "PARAM_RULES",
+    "STATE_NAMES",
+    "layer_kind",
+    "is_builtin",
+    "same_kind",
+    "convert_param",
+    "SpecialInit",
+    "special_init_for",
+    "register_special_init",
+]
+
+# lowercased class name -> canonical kind, where the plain lowercase differs between frameworks
+KIND_ALIASES = {
+    "batchnorm": "batchnorm2d",  # paddle.nn.BatchNorm (generic) is used for images in practice
+    "upsamplingnearest2d": "upsample",
+    "upsamplingbilinear2d": "upsample",
+    "silu": "silu",
+    "swish": "silu",
+    "flatten": "flatten",
+}
+
+# paddle state name -> torch state name
+STATE_NAMES = {"_mean": "running_mean", "_variance": "running_var", "_weight": "weight"}
+
+
+@dataclass(frozen=True)
+class ParamRule:
+    """How one kind's parameters differ between torch and paddle."""
+
+    kind: str
+    transpose: frozenset[str] = field(default_factory=frozenset)  # 2-D params stored transposed
+
+
+PARAM_RULES: dict[str, ParamRule] = {
+    rule.kind: rule
+    for rule in (
+        ParamRule("linear", transpose=frozenset({"weight"})),  # torch [out, in], paddle [in, out]
+    )
+}
+
+
+def is_builtin(layer: Any) -> bool:
+    """A layer class shipped by torch or paddle (not a user's class)."""
+    module = type(layer).__module__
+    return module.startswith(("torch.", "paddle."))
+
+
+def layer_kind(layer: Any) -> str:
+    name = type(layer).__name__.lower()
+    return KIND_ALIASES.get(name, name)
+
+
+def same_kind(base_layer: Any, raw_layer: Any) -> bool:
+    if is_builtin(base_layer) != is_builtin(raw_layer):
+        return False
+    return layer_kind(base_layer) == layer_kind(raw_layer)
+
+
+def torch_state_name(name: str) -> str:
+    return STATE_NAMES.get(name, name)
+
+
+def convert_param(kind: str, name: str, value: np.ndarray, cross_framework: bool) -> np.ndarray:
+    """Base's value of parameter `name` (torch spelling) in the layout raw expects."""
+    rule = PARAM_RULES.get(kind)
+    if cross_framework and rule is not None and name in rule.transpose and value.ndim == 2:
+        return np.ascontiguousarray(value.T)
+    return value
+
+
+@dataclass(frozen=True)
+class SpecialInit:
+    """A user rule copying one paddle layer class from one torch module class: func(paddle_layer, torch_module)."""
+
+    paddle_name: str
+    torch_name: str
+    func: Callable[[Any, Any], None]
+
+
+_SPECIAL_INITS: dict[tuple[str, str], SpecialInit] = {}
+
+
+def register_special_init(paddle_name: str, torch_name: str, func: Callable[[Any, Any], None]) -> None:
+    _SPECIAL_INITS[(paddle_name, torch_name)] = SpecialInit(paddle_name, torch_name, func)
+
+
+def special_init_for(paddle_name: str, torch_name: str) -> SpecialInit | None:
+    return _SPECIAL_INITS.get((paddle_name, torch_name))

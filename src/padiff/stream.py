@@ -1,0 +1,79 @@
+"""Compare raw's events against the stored base trace as they arrive; keep only the metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .align import Aligner
+from .capture import CallNode
+from .compare import CompareMode, Phase, compare_arrays
+from .records import LayerDiff
+from .trace import BaseTrace
+
+__all__ = ["RawComparer", "Tolerances"]
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    atol: float | None = None
+    rtol: float | None = None
+    mode: CompareMode = CompareMode.STRICT
+
+
+class RawComparer:
+    """A `capture.Sink` for raw: pairs each call with base's (via `Aligner`) and compares its tensors."""
+
+    def __init__(self, adapter: Any, base: BaseTrace, aligner: Aligner, tolerances: Tolerances, step: int = 0):
+        self.adapter, self.base, self.aligner, self.tol, self.step = adapter, base, aligner, tolerances, step
+        self.forward: list[LayerDiff] = []
+        self.backward: list[LayerDiff] = []
+        self._last_grad: tuple[Any, np.ndarray] | None = None
+
+    def on_call(self, node: CallNode) -> bool:
+        return self.aligner.match(node) is not None
+
+    def _record(self, node: CallNode, where: str, index: int, key: str, base_array, raw_array, dtype, order):
+        base_node = self.base.nodes[self.aligner.partner[node.id]]
+        diff = compare_arrays(base_array, raw_array, self.tol.atol, self.tol.rtol, dtype, self.tol.mode)
+        phase = Phase.FORWARD if where in ("input", "output") else Phase.BACKWARD
+        record = LayerDiff(
+            phase, self.step, where, order, base_node.path, node.path, base_node.cls, node.cls, node.call, key, diff,
+            base_node.id, node.id,
+        )
+        (self.forward if phase is Phase.FORWARD else self.backward).append(record)
+
+    def on_input(self, node: CallNode, index: int, key: str, tensor: Any, origin: tuple[int, int] | None) -> None:
+        base_id = self.aligner.partner.get(node.id)
+        stored = None if base_id is None else self.base.inputs.get((base_id, index))
+        if stored is None or (origin is not None and stored.array is None):
+            return  # both sides pass on an earlier layer's output: that output was compared already
+        raw_array = self.adapter.to_numpy(tensor)
+        self._record(node, "input", index, key, self.base.array_of(stored), raw_array, stored.dtype, len(self.forward))
+
+    def on_output(self, node: CallNode, index: int, key: str, tensor: Any, origin: tuple[int, int] | None) -> None:
+        base_id = self.aligner.partner.get(node.id)
+        stored = None if base_id is None or node.transparent else self.base.outputs.get((base_id, index))
+        if stored is None:
+            return
+        raw_array = self.adapter.to_numpy(tensor)
+        self._record(node, "output", index, key, self.base.array_of(stored), raw_array, stored.dtype, len(self.forward))
+
+    def on_grad(self, node: CallNode, io: str, index: int, grad: Any) -> None:
+        base_id = self.aligner.partner.get(node.id)
+        key = (io, base_id, index)
+        if base_id is None or node.transparent or key not in self.base.grads:
+            return
+        if self._last_grad is not None and self._last_grad[0] is grad:
+            raw_array = self._last_grad[1]
+        else:
+            raw_array = self.adapter.to_numpy(grad)
+            self._last_grad = (grad, raw_array)
+        base_array = self.base.grads[key]
+        self._record(node, io, index, f"{io}[{index}]", base_array, raw_array, str(base_array.dtype), self.base.grad_order[key])
+
+    def finish(self) -> None:
+        self._last_grad = None
+        self.backward.sort(key=lambda d: d.order)

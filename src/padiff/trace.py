@@ -1,0 +1,80 @@
+"""The base run's trace: every layer call and the tensors it produced, held as numpy arrays.
+
+Only base is stored whole; raw is compared against it as its events arrive (see `stream`), so memory
+holds one trace, not two. A tensor seen twice (a Sequential's output is its last child's) is stored once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .capture import CallNode
+
+__all__ = ["BaseTrace", "Stored"]
+
+
+@dataclass
+class Stored:
+    key: str
+    array: np.ndarray | None  # None: same tensor as `origin`'s output
+    dtype: str
+    origin: tuple[int, int] | None = None
+
+
+class BaseTrace:
+    """A `capture.Sink` that keeps everything base computes."""
+
+    def __init__(self, adapter: Any):
+        self.adapter = adapter
+        self.nodes: list[CallNode] = []
+        self.inputs: dict[tuple[int, int], Stored] = {}
+        self.outputs: dict[tuple[int, int], Stored] = {}
+        self.grads: dict[tuple[str, int, int], np.ndarray] = {}
+        self.grad_order: dict[tuple[str, int, int], int] = {}
+        self.param_grads: dict[tuple[str, str], np.ndarray] = {}
+        self._last_grad: tuple[Any, np.ndarray] | None = None
+
+    def array_of(self, stored: Stored) -> np.ndarray:
+        if stored.array is not None:
+            return stored.array
+        return self.array_of(self.outputs[stored.origin])
+
+    def on_call(self, node: CallNode) -> bool:
+        self.nodes.append(node)
+        return not node.transparent
+
+    def on_input(self, node: CallNode, index: int, key: str, tensor: Any, origin: tuple[int, int] | None) -> None:
+        if node.transparent:
+            return
+        dtype = self.adapter.dtype_name(tensor)
+        if origin is not None and origin in self.outputs:
+            self.inputs[(node.id, index)] = Stored(key, None, dtype, origin)
+        else:
+            self.inputs[(node.id, index)] = Stored(key, self.adapter.to_numpy(tensor), dtype)
+
+    def on_output(self, node: CallNode, index: int, key: str, tensor: Any, origin: tuple[int, int] | None) -> None:
+        if node.transparent:
+            return
+        dtype = self.adapter.dtype_name(tensor)
+        if origin is not None and origin in self.outputs:
+            self.outputs[(node.id, index)] = Stored(key, None, dtype, origin)
+        else:
+            self.outputs[(node.id, index)] = Stored(key, self.adapter.to_numpy(tensor), dtype)
+
+    def on_grad(self, node: CallNode, io: str, index: int, grad: Any) -> None:
+        if node.transparent:
+            return
+        if self._last_grad is not None and self._last_grad[0] is grad:
+            array = self._last_grad[1]
+        else:
+            array = self.adapter.to_numpy(grad)
+            self._last_grad = (grad, array)
+        key = (io, node.id, index)
+        self.grads[key] = array
+        self.grad_order[key] = len(self.grad_order)
+
+    def finish(self) -> None:
+        self._last_grad = None
