@@ -85,7 +85,9 @@ class Aligner:
             self.cursor[base_parent.id] = self.visible[base_parent.id].index(chosen) + 1
         return chosen
 
-    def _choose(self, raw: CallNode, raw_parent: CallNode, base_parent: CallNode, candidates, later) -> int | None:
+    def _choose(
+        self, raw: CallNode, raw_parent: CallNode, base_parent: CallNode, candidates, later
+    ) -> int | None:
         nodes = self.base_nodes
         name = _relative(raw.path, raw_parent.path)
         for c in candidates:

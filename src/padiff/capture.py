@@ -46,8 +46,12 @@ class CallNode:
 
 class Sink(Protocol):
     def on_call(self, node: CallNode) -> bool: ...
-    def on_input(self, node: CallNode, index: int, key: str, tensor: Any, origin: tuple[int, int] | None) -> None: ...
-    def on_output(self, node: CallNode, index: int, key: str, tensor: Any, origin: tuple[int, int] | None) -> None: ...
+    def on_input(
+        self, node: CallNode, index: int, key: str, tensor: Any, origin: tuple[int, int] | None
+    ) -> None: ...
+    def on_output(
+        self, node: CallNode, index: int, key: str, tensor: Any, origin: tuple[int, int] | None
+    ) -> None: ...
     def on_grad(self, node: CallNode, io: str, index: int, grad: Any) -> None: ...
 
 
@@ -183,13 +187,22 @@ class _Hooks:
         memo: dict[int, Any] = {}
 
         def alias(value: Any) -> Any:
-            if not adapter.is_tensor(value) or not adapter.requires_grad(value) or not adapter.is_float(value):
+            if (
+                not adapter.is_tensor(value)
+                or not adapter.requires_grad(value)
+                or not adapter.is_float(value)
+            ):
                 return value
             if id(value) not in memo:
                 view = adapter.alias(value)
                 index = index_of[id(value)]
+                origin = self.origins.get(value)
+                if origin is not None:  # the view holds the same values as the tensor it aliases
+                    self.origins.put(view, origin)
                 self.handles.append(
-                    adapter.add_grad_hook(view, lambda g, n=node, i=index: self.sink.on_grad(n, "grad_in", i, g))
+                    adapter.add_grad_hook(
+                        view, lambda g, n=node, i=index: self.sink.on_grad(n, "grad_in", i, g)
+                    )
                 )
                 memo[id(value)] = view
             return memo[id(value)]
@@ -290,7 +303,9 @@ def _loss(adapter: Any, output: Any, loss_fn: Callable[[Any], Any] | None, role:
     try:
         loss = loss_fn(output)
     except Exception as error:
-        raise RunError(f"{role} loss_fn raised: {type(error).__name__}: {error}", hint="check loss_fn") from error
+        raise RunError(
+            f"{role} loss_fn raised: {type(error).__name__}: {error}", hint="check loss_fn"
+        ) from error
     if not adapter.is_scalar(loss):
         shape = list(adapter.shape(loss)) if adapter.is_tensor(loss) else type(loss).__name__
         raise InputError(

@@ -3,8 +3,11 @@
 Verdict ("strict" mode): every element must satisfy |raw - base| <= atol + rtol * |base|.
 Defaults when the caller passes None:
   rtol = DEFAULT_RTOL[dtype of base]      (float32: 1e-4, float16: 5e-3, bfloat16: 3e-2, float64: 1e-7)
-  atol = rtol * mean(|base|)             (an error floor relative to the tensor's own scale, so tiny
-                                          gradients are judged as strictly as large activations)
+  atol = rtol * max(mean(|base|), floor) (an error floor relative to the tensor's own scale, so tiny
+                                          gradients are judged as strictly as large activations; `floor`
+                                          is a scale shared by a group of tensors, e.g. all parameter
+                                          gradients, so a mathematically-zero tensor holding only rounding
+                                          noise is not judged against its own noise)
 An explicit atol is absolute. In "mean" mode (padiff 0.2.0's default) only the means are compared.
 NaN agrees with NaN and +/-Inf with the same Inf; any other non-finite value is a difference.
 Integer and bool tensors must be equal. Shapes that differ but hold the same number of elements are
@@ -73,6 +76,8 @@ def _aligned(base: np.ndarray, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray,
         a, b = np.broadcast_arrays(base, raw)
     except ValueError:
         return None
+    if a.size < max(base.size, raw.size):  # broadcasting against an empty axis drops values
+        return None
     return a, b, "broadcast"
 
 
@@ -88,15 +93,25 @@ def compare_arrays(
     rtol: float | None = None,
     dtype: str | None = None,
     mode: CompareMode | str = CompareMode.STRICT,
+    floor: float = 0.0,
 ) -> TensorDiff:
     dtype = dtype or str(base.dtype)
     rtol_used = DEFAULT_RTOL.get(dtype, 1e-4) if rtol is None else float(rtol)
     aligned = _aligned(base, raw)
     if aligned is None:
-        return _fail(base, raw, dtype, atol or 0.0, rtol_used, f"shape mismatch {list(base.shape)} vs {list(raw.shape)}")
+        return _fail(
+            base,
+            raw,
+            dtype,
+            atol or 0.0,
+            rtol_used,
+            f"shape mismatch {list(base.shape)} vs {list(raw.shape)}",
+        )
     b, r, note = aligned
     if b.size == 0:
-        return TensorDiff(True, 0.0, 0.0, 0.0, 1.0, 1.0, atol or 0.0, rtol_used, base.shape, raw.shape, dtype, note)
+        return TensorDiff(
+            True, 0.0, 0.0, 0.0, 1.0, 1.0, atol or 0.0, rtol_used, base.shape, raw.shape, dtype, note
+        )
     if not (np.issubdtype(b.dtype, np.floating) or np.issubdtype(r.dtype, np.floating)):
         return _exact(b, r, base.shape, raw.shape, dtype, note)
     if CompareMode(mode) is CompareMode.MEAN:
@@ -104,16 +119,17 @@ def compare_arrays(
         note = (note + " means").strip()
     b = b.astype(np.float32, copy=False) if b.dtype != np.float64 else b
     r = r.astype(b.dtype, copy=False)
-    diff = np.abs(r - b)
+    with np.errstate(invalid="ignore", over="ignore"):
+        diff = np.abs(r - b)
     max_abs = float(diff.max())
     if not math.isfinite(max_abs):
-        return _nonfinite(b, r, atol, rtol_used, base.shape, raw.shape, dtype, note)
-    return _finite(b, r, diff, max_abs, atol, rtol_used, base.shape, raw.shape, dtype, note)
+        return _nonfinite(b, r, atol, rtol_used, base.shape, raw.shape, dtype, note, floor)
+    return _finite(b, r, diff, max_abs, atol, rtol_used, base.shape, raw.shape, dtype, note, floor)
 
 
-def _finite(b, r, diff, max_abs, atol, rtol, base_shape, raw_shape, dtype, note) -> TensorDiff:
+def _finite(b, r, diff, max_abs, atol, rtol, base_shape, raw_shape, dtype, note, floor=0.0) -> TensorDiff:
     abs_b = np.abs(b)
-    scale = float(abs_b.mean(dtype=np.float64))
+    scale = max(float(abs_b.mean(dtype=np.float64)), floor)
     atol_used = rtol * scale if atol is None else float(atol)
     if max_abs <= atol_used:
         close_frac = 1.0
@@ -138,24 +154,31 @@ def _finite(b, r, diff, max_abs, atol, rtol, base_shape, raw_shape, dtype, note)
 
 def _cosine(b: np.ndarray, r: np.ndarray) -> float:
     fb, fr = b.reshape(-1), r.reshape(-1)
-    nb, nr = float(np.dot(fb, fb)), float(np.dot(fr, fr))
-    if nb == 0.0 and nr == 0.0:
+    scale = max(float(np.abs(fb).max()), float(np.abs(fr).max()))
+    if scale == 0.0:
         return 1.0
+    if not 1e-15 < scale < 1e15:  # float32 dot products would underflow or overflow
+        fb, fr = fb.astype(np.float64) / scale, fr.astype(np.float64) / scale
+    nb, nr = float(np.dot(fb, fb)), float(np.dot(fr, fr))
     if nb == 0.0 or nr == 0.0:
         return 0.0
     return float(np.dot(fb, fr)) / math.sqrt(nb * nr)
 
 
-def _nonfinite(b, r, atol, rtol, base_shape, raw_shape, dtype, note) -> TensorDiff:
+def _nonfinite(b, r, atol, rtol, base_shape, raw_shape, dtype, note, floor=0.0) -> TensorDiff:
     finite = np.isfinite(b) & np.isfinite(r)
     same_special = (np.isnan(b) & np.isnan(r)) | (np.isinf(b) & (b == r))
     mismatched = int(np.count_nonzero(~finite & ~same_special))
     if finite.any():
         fb, fr = b[finite], r[finite]
-        diff = np.abs(fr - fb)
-        inner = _finite(fb, fr, diff, float(diff.max()), atol, rtol, base_shape, raw_shape, dtype, note)
+        diff = np.abs(fr - fb)  # finite values only
+        inner = _finite(
+            fb, fr, diff, float(diff.max()), atol, rtol, base_shape, raw_shape, dtype, note, floor
+        )
     else:
-        inner = TensorDiff(True, 0.0, 0.0, 0.0, 1.0, 1.0, atol or 0.0, rtol, base_shape, raw_shape, dtype, note)
+        inner = TensorDiff(
+            True, 0.0, 0.0, 0.0, 1.0, 1.0, atol or 0.0, rtol, base_shape, raw_shape, dtype, note
+        )
     agree = b.size - mismatched - int(np.count_nonzero(finite)) * (1 - inner.close_frac)
     words = f"{int(np.count_nonzero(~finite))} non-finite values"
     if mismatched:

@@ -25,7 +25,9 @@ def _swap_pair(value: Any, what: str) -> Any:
     if value is None:
         return None
     if not isinstance(value, (tuple, list)) or len(value) != 2:
-        raise InputError(f"{what} must be a pair (paddle_..., torch_...)", hint="padiff 0.2.0 order: paddle first")
+        raise InputError(
+            f"{what} must be a pair (paddle_..., torch_...)", hint="padiff 0.2.0 order: paddle first"
+        )
     return (value[1], value[0])
 
 
@@ -49,9 +51,13 @@ def auto_diff(
     options = dict(options or {})
     unknown = set(options) - _OPTION_KEYS
     if unknown:
-        raise InputError(f"unknown auto_diff options: {sorted(unknown)}", hint=f"known options: {sorted(_OPTION_KEYS)}")
+        raise InputError(
+            f"unknown auto_diff options: {sorted(unknown)}", hint=f"known options: {sorted(_OPTION_KEYS)}"
+        )
     if optimizer is not None:
-        raise InputError("optimizer steps are not available in this version", hint="call auto_diff without optimizer")
+        raise InputError(
+            "optimizer steps are not available in this version", hint="call auto_diff without optimizer"
+        )
     inputs = example_inp
     if isinstance(example_inp, (tuple, list)) and len(example_inp) == 2 and not _is_numpy_pair(example_inp):
         inputs = (example_inp[1], example_inp[0])
@@ -81,7 +87,9 @@ def _is_numpy_pair(value: Any) -> bool:
 
 def assign_weight(layer: Any, module: Any, layer_map: LayerMap | None = None) -> bool:
     """Copy torch `module`'s weights into paddle `layer`; raises WeightTransferError when they do not pair."""
-    transfer_weights(adapter_for(module, "torch module"), module, adapter_for(layer, "paddle layer"), layer, layer_map)
+    transfer_weights(
+        adapter_for(module, "torch module"), module, adapter_for(layer, "paddle layer"), layer, layer_map
+    )
     return True
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .align import Aligner
-from .capture import LayerPolicy, RunState, capture_run
+from .capture import RunState, capture_run
 from .compare import CompareMode, Phase, compare_arrays
 from .errors import InputError, PadiffError
 from .frameworks.base import adapter_for
@@ -23,6 +23,8 @@ from .tree import tree_lines
 from .weights import StatePair, plan_state_pairs, transfer_weights
 
 __all__ = ["compare"]
+
+_DIFF_PHASES = ("both", "forward", "backward")
 
 
 def _loss_pair(loss_fn: Any) -> tuple[Callable | None, Callable | None]:
@@ -60,6 +62,10 @@ def compare(
             "optimizer steps and single_step isolation are not available in this version",
             hint="call padiff.compare without optimizers/steps/single_step",
         )
+    if compare_mode not in {m.value for m in CompareMode}:
+        raise InputError(f"unknown compare_mode {compare_mode!r}", hint="use 'strict' or 'mean'")
+    if diff_phase not in _DIFF_PHASES:
+        raise InputError(f"unknown diff_phase {diff_phase!r}", hint="use 'both', 'forward' or 'backward'")
     base_loss, raw_loss = _loss_pair(loss_fn)
     layer_map = layer_map or LayerMap()
     tolerances = Tolerances(atol, rtol, CompareMode(compare_mode))
@@ -74,14 +80,28 @@ def compare(
     try:
         base_trace = BaseTrace(base_adapter)
         base_state = capture_run(
-            base_adapter, base, base_args, base_kwargs, base_trace, layer_map.policy(base_adapter, base), base_loss, "base"
+            base_adapter,
+            base,
+            base_args,
+            base_kwargs,
+            base_trace,
+            layer_map.policy(base_adapter, base),
+            base_loss,
+            "base",
         )
         base_trace.finish()
         base_param_grads = _grads(base_adapter, [(p.base_tensor, p) for p in state_pairs])
         aligner = Aligner(base_trace.nodes, layer_map.path_pairs(base_adapter, base, raw_adapter, raw))
         comparer = RawComparer(raw_adapter, base_trace, aligner, tolerances)
         raw_state = capture_run(
-            raw_adapter, raw, raw_args, raw_kwargs, comparer, layer_map.policy(raw_adapter, raw), raw_loss, "raw"
+            raw_adapter,
+            raw,
+            raw_args,
+            raw_kwargs,
+            comparer,
+            layer_map.policy(raw_adapter, raw),
+            raw_loss,
+            "raw",
         )
         comparer.finish()
         grad_diffs = _compare_param_grads(raw_adapter, state_pairs, base_param_grads, tolerances)
@@ -125,20 +145,16 @@ class _ModelState:
 
     def __init__(self, adapter: Any, model: Any):
         self.adapter = adapter
-        self.buffers = [(t, adapter.to_numpy(t)) for _, t in adapter.all_state(model) if not adapter.requires_grad(t)]
+        self.buffers = [
+            (t, adapter.to_numpy(t)) for _, t in adapter.all_state(model) if not adapter.requires_grad(t)
+        ]
         self.params = [t for _, t in adapter.all_state(model) if adapter.requires_grad(t)]
-        self.grads = [(p, _numpy_or_none(adapter, adapter.grad_of(p))) for p in self.params]
-        adapter.zero_grads(model)
+        self.grads = adapter.take_grads(self.params)
 
     def restore(self) -> None:
         for tensor, value in self.buffers:
             self.adapter.assign(tensor, value)
-        for param, grad in self.grads:
-            self.adapter.set_grad(param, grad)
-
-
-def _numpy_or_none(adapter: Any, tensor: Any) -> Any:
-    return None if tensor is None else adapter.to_numpy(tensor)
+        self.adapter.put_grads(self.params, self.grads)
 
 
 def _grads(adapter: Any, items: list[tuple[Any, StatePair]]) -> dict[int, Any]:
@@ -150,7 +166,13 @@ def _grads(adapter: Any, items: list[tuple[Any, StatePair]]) -> dict[int, Any]:
     return out
 
 
+# a parameter gradient is judged at least against this share of the mean gradient scale of the model
+GRAD_FLOOR_SHARE = 0.1
+
+
 def _compare_param_grads(raw_adapter, state_pairs, base_grads, tolerances: Tolerances) -> list[LayerDiff]:
+    scales = [float(np.abs(g).mean()) for g in base_grads.values() if g.size]
+    floor = GRAD_FLOOR_SHARE * float(np.mean(scales)) if scales else 0.0
     diffs = []
     for order, pair in enumerate(reversed(state_pairs)):
         base_grad = base_grads.get(id(pair))
@@ -163,11 +185,22 @@ def _compare_param_grads(raw_adapter, state_pairs, base_grads, tolerances: Toler
             zeros = np.zeros(raw_adapter.shape(pair.raw_tensor), dtype=np.float32)
             base_array = zeros if base_array is None else base_array
             raw_array = zeros if raw_array is None else raw_array
-        diff = compare_arrays(base_array, raw_array, tolerances.atol, tolerances.rtol, None, tolerances.mode)
+        diff = compare_arrays(
+            base_array, raw_array, tolerances.atol, tolerances.rtol, None, tolerances.mode, floor
+        )
         diffs.append(
             LayerDiff(
-                Phase.GRAD, 0, "param", order, pair.base_path, pair.raw_path, "", "", 0,
-                f"{pair.base_name} <-> {pair.raw_name}", diff,
+                Phase.GRAD,
+                0,
+                "param",
+                order,
+                pair.base_path,
+                pair.raw_path,
+                "",
+                "",
+                0,
+                f"{pair.base_name} <-> {pair.raw_name}",
+                diff,
             )
         )
     return diffs
@@ -177,7 +210,9 @@ def _run_notes(base_state: RunState, raw_state: RunState, aligner: Aligner) -> l
     notes = []
     for role, state in (("base", base_state), ("raw", raw_state)):
         if state.dropout_neutralised:
-            notes.append(f"{role}: {state.dropout_neutralised} dropout layers were switched off for the run (train mode)")
+            notes.append(
+                f"{role}: {state.dropout_neutralised} dropout layers were switched off for the run (train mode)"
+            )
         if state.skipped_outputs:
             notes.append(f"{role}: {state.skipped_outputs} non-tensor output values were not compared")
     for role, nodes in (("base", aligner.unmatched_base()), ("raw", aligner.unmatched_raw())):

@@ -78,7 +78,9 @@ def _check_side(side: Any, adapter: Any, role: str) -> None:
             )
 
 
-def prepare_inputs(inputs: Any, base: tuple[Any, Any], raw: tuple[Any, Any]) -> tuple[Prepared, Prepared, list[str]]:
+def prepare_inputs(
+    inputs: Any, base: tuple[Any, Any], raw: tuple[Any, Any]
+) -> tuple[Prepared, Prepared, list[str]]:
     """((base_args, base_kwargs), (raw_args, raw_kwargs), notes)."""
     (base_adapter, base_model), (raw_adapter, raw_model) = base, raw
     notes: list[str] = []
@@ -97,4 +99,8 @@ def prepare_inputs(inputs: Any, base: tuple[Any, Any], raw: tuple[Any, Any]) -> 
             "inputs hold framework tensors but are not a pair (base_inputs, raw_inputs)",
             hint="pass numpy arrays (converted for each model), or a pair of per-framework inputs",
         )
-    return _from_numpy(inputs, base_adapter, base_model, notes), _from_numpy(inputs, raw_adapter, raw_model, notes), notes
+    return (
+        _from_numpy(inputs, base_adapter, base_model, notes),
+        _from_numpy(inputs, raw_adapter, raw_model, notes),
+        notes,
+    )

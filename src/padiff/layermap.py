@@ -47,7 +47,11 @@ class LayerMap:
         classes = ign_cls if ign_cls is not None else ()
         if not classes:
             return  # padiff ignores containers such as Sequential by itself
-        walk = layer.named_modules() if hasattr(layer, "named_modules") else layer.named_sublayers(include_self=True)
+        walk = (
+            layer.named_modules()
+            if hasattr(layer, "named_modules")
+            else layer.named_sublayers(include_self=True)
+        )
         self._ignored.extend(sub for _, sub in walk if sub is not layer and isinstance(sub, classes))
 
     # --- used by the engine -------------------------------------------------------------------------
@@ -74,14 +78,18 @@ class LayerMap:
         """{raw path: base path} for the mapped pairs."""
         base_paths = _paths(base_adapter, base)
         raw_paths = _paths(raw_adapter, raw)
-        return {raw_paths[id(r)]: base_paths[id(b)] for b, r in self.pairs(base_adapter, base, raw_adapter, raw)}
+        return {
+            raw_paths[id(r)]: base_paths[id(b)] for b, r in self.pairs(base_adapter, base, raw_adapter, raw)
+        }
 
     def policy(self, adapter: Any, model: Any) -> LayerPolicy:
         mine = {id(layer) for _, layer in adapter.named_sublayers(model)}
         mapped = {id(layer) for pair in self._pairs for layer in pair if id(layer) in mine}
         deep = [layer for layer in self._ignored_deep if id(layer) in mine]
-        skipped = _inside(adapter, [layer for layer in (*deep,) ], include_self=True)
-        skipped |= _inside(adapter, [layer for pair in self._pairs for layer in pair if id(layer) in mine], False)
+        skipped = _inside(adapter, [layer for layer in (*deep,)], include_self=True)
+        skipped |= _inside(
+            adapter, [layer for pair in self._pairs for layer in pair if id(layer) in mine], False
+        )
         transparent = {id(layer) for layer in self._ignored if id(layer) in mine}
         return LayerPolicy(frozenset(skipped), frozenset(transparent), frozenset(mapped))
 

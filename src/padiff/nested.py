@@ -34,6 +34,7 @@ def _walk(obj: Any, key: str, is_tensor: Callable[[Any], bool], out: Leaves, dep
         return sum(_walk(v, f"{key}[{i}]", is_tensor, out, depth + 1) for i, v in enumerate(obj))
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return sum(
-            _walk(getattr(obj, f.name), f"{key}.{f.name}", is_tensor, out, depth + 1) for f in dataclasses.fields(obj)
+            _walk(getattr(obj, f.name), f"{key}.{f.name}", is_tensor, out, depth + 1)
+            for f in dataclasses.fields(obj)
         )
     return 1

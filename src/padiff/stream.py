@@ -26,7 +26,9 @@ class Tolerances:
 class RawComparer:
     """A `capture.Sink` for raw: pairs each call with base's (via `Aligner`) and compares its tensors."""
 
-    def __init__(self, adapter: Any, base: BaseTrace, aligner: Aligner, tolerances: Tolerances, step: int = 0):
+    def __init__(
+        self, adapter: Any, base: BaseTrace, aligner: Aligner, tolerances: Tolerances, step: int = 0
+    ):
         self.adapter, self.base, self.aligner, self.tol, self.step = adapter, base, aligner, tolerances, step
         self.forward: list[LayerDiff] = []
         self.backward: list[LayerDiff] = []
@@ -40,26 +42,43 @@ class RawComparer:
         diff = compare_arrays(base_array, raw_array, self.tol.atol, self.tol.rtol, dtype, self.tol.mode)
         phase = Phase.FORWARD if where in ("input", "output") else Phase.BACKWARD
         record = LayerDiff(
-            phase, self.step, where, order, base_node.path, node.path, base_node.cls, node.cls, node.call, key, diff,
-            base_node.id, node.id,
+            phase,
+            self.step,
+            where,
+            order,
+            base_node.path,
+            node.path,
+            base_node.cls,
+            node.cls,
+            node.call,
+            key,
+            diff,
+            base_node.id,
+            node.id,
         )
         (self.forward if phase is Phase.FORWARD else self.backward).append(record)
 
-    def on_input(self, node: CallNode, index: int, key: str, tensor: Any, origin: tuple[int, int] | None) -> None:
+    def on_input(
+        self, node: CallNode, index: int, key: str, tensor: Any, origin: tuple[int, int] | None
+    ) -> None:
         base_id = self.aligner.partner.get(node.id)
         stored = None if base_id is None else self.base.inputs.get((base_id, index))
-        if stored is None or (origin is not None and stored.array is None):
+        if stored is None or (origin is not None and stored.shared):
             return  # both sides pass on an earlier layer's output: that output was compared already
         raw_array = self.adapter.to_numpy(tensor)
-        self._record(node, "input", index, key, self.base.array_of(stored), raw_array, stored.dtype, len(self.forward))
+        self._record(node, "input", index, key, stored.array, raw_array, stored.dtype, len(self.forward))
+        self.base.release(self.base.inputs, (base_id, index))
 
-    def on_output(self, node: CallNode, index: int, key: str, tensor: Any, origin: tuple[int, int] | None) -> None:
+    def on_output(
+        self, node: CallNode, index: int, key: str, tensor: Any, origin: tuple[int, int] | None
+    ) -> None:
         base_id = self.aligner.partner.get(node.id)
         stored = None if base_id is None or node.transparent else self.base.outputs.get((base_id, index))
         if stored is None:
             return
         raw_array = self.adapter.to_numpy(tensor)
-        self._record(node, "output", index, key, self.base.array_of(stored), raw_array, stored.dtype, len(self.forward))
+        self._record(node, "output", index, key, stored.array, raw_array, stored.dtype, len(self.forward))
+        self.base.release(self.base.outputs, (base_id, index))
 
     def on_grad(self, node: CallNode, io: str, index: int, grad: Any) -> None:
         base_id = self.aligner.partner.get(node.id)
@@ -72,7 +91,17 @@ class RawComparer:
             raw_array = self.adapter.to_numpy(grad)
             self._last_grad = (grad, raw_array)
         base_array = self.base.grads[key]
-        self._record(node, io, index, f"{io}[{index}]", base_array, raw_array, str(base_array.dtype), self.base.grad_order[key])
+        self._record(
+            node,
+            io,
+            index,
+            f"{io}[{index}]",
+            base_array,
+            raw_array,
+            str(base_array.dtype),
+            self.base.grad_order[key],
+        )
+        self.base.release(self.base.grads, key)
 
     def finish(self) -> None:
         self._last_grad = None

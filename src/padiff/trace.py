@@ -19,9 +19,9 @@ __all__ = ["BaseTrace", "Stored"]
 @dataclass
 class Stored:
     key: str
-    array: np.ndarray | None  # None: same tensor as `origin`'s output
+    array: np.ndarray
     dtype: str
-    origin: tuple[int, int] | None = None
+    shared: bool = False  # the same tensor as an earlier layer's output (array shared with that entry)
 
 
 class BaseTrace:
@@ -37,30 +37,33 @@ class BaseTrace:
         self.param_grads: dict[tuple[str, str], np.ndarray] = {}
         self._last_grad: tuple[Any, np.ndarray] | None = None
 
-    def array_of(self, stored: Stored) -> np.ndarray:
-        if stored.array is not None:
-            return stored.array
-        return self.array_of(self.outputs[stored.origin])
+    def release(self, table: dict, key: Any) -> None:
+        """Forget an entry once raw has been compared with it; its array is freed with its last holder."""
+        table.pop(key, None)
 
     def on_call(self, node: CallNode) -> bool:
         self.nodes.append(node)
         return not node.transparent
 
-    def on_input(self, node: CallNode, index: int, key: str, tensor: Any, origin: tuple[int, int] | None) -> None:
+    def on_input(
+        self, node: CallNode, index: int, key: str, tensor: Any, origin: tuple[int, int] | None
+    ) -> None:
         if node.transparent:
             return
         dtype = self.adapter.dtype_name(tensor)
         if origin is not None and origin in self.outputs:
-            self.inputs[(node.id, index)] = Stored(key, None, dtype, origin)
+            self.inputs[(node.id, index)] = Stored(key, self.outputs[origin].array, dtype, shared=True)
         else:
             self.inputs[(node.id, index)] = Stored(key, self.adapter.to_numpy(tensor), dtype)
 
-    def on_output(self, node: CallNode, index: int, key: str, tensor: Any, origin: tuple[int, int] | None) -> None:
+    def on_output(
+        self, node: CallNode, index: int, key: str, tensor: Any, origin: tuple[int, int] | None
+    ) -> None:
         if node.transparent:
             return
         dtype = self.adapter.dtype_name(tensor)
         if origin is not None and origin in self.outputs:
-            self.outputs[(node.id, index)] = Stored(key, None, dtype, origin)
+            self.outputs[(node.id, index)] = Stored(key, self.outputs[origin].array, dtype, shared=True)
         else:
             self.outputs[(node.id, index)] = Stored(key, self.adapter.to_numpy(tensor), dtype)
 
@@ -71,6 +74,9 @@ class BaseTrace:
             array = self._last_grad[1]
         else:
             array = self.adapter.to_numpy(grad)
+            last = self._last_grad[1] if self._last_grad is not None else None
+            if last is not None and last.shape == array.shape and np.array_equal(last, array):
+                array = last  # a layer's input gradient is usually its predecessor's output gradient
             self._last_grad = (grad, array)
         key = (io, node.id, index)
         self.grads[key] = array

@@ -51,7 +51,9 @@ def _owners(adapter: Any, model: Any, skip: set[int]) -> list[tuple[str, Any]]:
     return owners
 
 
-def _mismatch(message: str, hint: str, base: Any, raw: Any, base_path: str, raw_path: str) -> WeightTransferError:
+def _mismatch(
+    message: str, hint: str, base: Any, raw: Any, base_path: str, raw_path: str
+) -> WeightTransferError:
     base_ad, base_model = base
     raw_ad, raw_model = raw
     here = "<--- HERE"
@@ -73,7 +75,10 @@ def _pair_states(base_layer, raw_layer, base, raw, base_path, raw_path) -> list[
             f"[{', '.join(n for n, _ in base_states)}] but '{raw_path}' ({type(raw_layer).__name__}) has "
             f"{len(raw_states)} [{', '.join(n for n, _ in raw_states)}]",
             "check bias=/affine= options, or pair the layers with LayerMap / add_special_init",
-            base, raw, base_path, raw_path,
+            base,
+            raw,
+            base_path,
+            raw_path,
         )
     raw_by_name = {torch_state_name(n): (n, t) for n, t in raw_states}
     by_name = all(torch_state_name(n) in raw_by_name for n, _ in base_states)
@@ -90,14 +95,19 @@ def _plan_pair(base_layer, raw_layer, base, raw, base_path, raw_path) -> list[St
             f"layer '{base_path}' is a {type(base_layer).__name__} but its counterpart '{raw_path}' is a "
             f"{type(raw_layer).__name__}",
             "the two models differ in structure here; pair layers explicitly with padiff.LayerMap",
-            base, raw, base_path, raw_path,
+            base,
+            raw,
+            base_path,
+            raw_path,
         )
     cross = base[0].name != raw[0].name
     plan = []
     for base_name, base_tensor, raw_name, raw_tensor in _pair_states(
         base_layer, raw_layer, base, raw, base_path, raw_path
     ):
-        pair = StatePair(base_path, raw_path, base_name, raw_name, layer_kind(base_layer), cross, base_tensor, raw_tensor)
+        pair = StatePair(
+            base_path, raw_path, base_name, raw_name, layer_kind(base_layer), cross, base_tensor, raw_tensor
+        )
         shape = pair.convert(np.empty(base[0].shape(base_tensor), dtype=np.uint8)).shape
         raw_shape = raw[0].shape(raw_tensor)
         if tuple(shape) != raw_shape:
@@ -106,7 +116,10 @@ def _plan_pair(base_layer, raw_layer, base, raw, base_path, raw_path) -> list[St
                 f"'{raw_path}.{raw_name}' {list(raw_shape)} ({type(base_layer).__name__} vs {type(raw_layer).__name__})",
                 "the layers were built with different sizes, or this class needs a conversion rule "
                 "(padiff.add_special_init)",
-                base, raw, base_path, raw_path,
+                base,
+                raw,
+                base_path,
+                raw_path,
             )
         plan.append(pair)
     return plan
@@ -130,7 +143,10 @@ def _pair_owners(base_owners, raw_owners, base, raw) -> list[tuple[tuple[str, An
         f"base has {len(base_owners)} layers with parameters but raw has {len(raw_owners)}; "
         f"first difference near base '{base_path}' / raw '{raw_path}'",
         "a layer exists on one side only: remove it, or skip it with LayerMap.ignore / pair it with LayerMap.map",
-        base, raw, base_path, raw_path,
+        base,
+        raw,
+        base_path,
+        raw_path,
     )
 
 
@@ -140,14 +156,18 @@ def plan_state_pairs(base_adapter: Any, base_model: Any, raw_adapter: Any, raw_m
     mapped = layer_map.pairs(base_adapter, base_model, raw_adapter, raw_model) if layer_map else []
     skip_base = layer_map.weight_skips(base_adapter, base_model) if layer_map else set()
     skip_raw = layer_map.weight_skips(raw_adapter, raw_model) if layer_map else set()
-    owners = _pair_owners(_owners(base_adapter, base_model, skip_base), _owners(raw_adapter, raw_model, skip_raw), base, raw)
+    owners = _pair_owners(
+        _owners(base_adapter, base_model, skip_base), _owners(raw_adapter, raw_model, skip_raw), base, raw
+    )
     plan: list[StatePair] = []
     for (base_path, base_layer), (raw_path, raw_layer) in owners:
         plan.extend(_plan_pair(base_layer, raw_layer, base, raw, base_path, raw_path))
     return plan, mapped
 
 
-def transfer_weights(base_adapter: Any, base_model: Any, raw_adapter: Any, raw_model: Any, layer_map=None) -> list[StatePair]:
+def transfer_weights(
+    base_adapter: Any, base_model: Any, raw_adapter: Any, raw_model: Any, layer_map=None
+) -> list[StatePair]:
     """Copy every paired state of base into raw (all checked before the first write); returns the pairs."""
     plan, mapped = plan_state_pairs(base_adapter, base_model, raw_adapter, raw_model, layer_map)
     for pair in plan:
@@ -169,7 +189,20 @@ def _special_init(base_adapter, base_layer, raw_adapter, raw_layer) -> None:
 
 
 def _plan_subtree(base_adapter, base_layer, raw_adapter, raw_layer) -> list[tuple[Any, np.ndarray]]:
-    """Mapped layers without a special init: all their states paired by position, converted by kind."""
+    """Mapped layers without a special init: the generic rule inside them, else all states by position."""
+    base, raw = (base_adapter, base_layer), (raw_adapter, raw_layer)
+    try:
+        owners = _pair_owners(
+            _owners(base_adapter, base_layer, set()), _owners(raw_adapter, raw_layer, set()), base, raw
+        )
+        plan = [p for (bp, bl), (rp, rl) in owners for p in _plan_pair(bl, rl, base, raw, bp, rp)]
+    except WeightTransferError:
+        return _plan_by_position(base_adapter, base_layer, raw_adapter, raw_layer)
+    return [(pair.raw_tensor, pair.convert(base_adapter.to_numpy(pair.base_tensor))) for pair in plan]
+
+
+def _plan_by_position(base_adapter, base_layer, raw_adapter, raw_layer) -> list[tuple[Any, np.ndarray]]:
+    """All states of two mapped layers paired by position (a 2-D state transposed when only that fits)."""
     base_states = base_adapter.all_state(base_layer)
     raw_states = raw_adapter.all_state(raw_layer)
     base_states = [(n, t) for n, t in base_states if not n.endswith("num_batches_tracked")]
@@ -182,7 +215,11 @@ def _plan_subtree(base_adapter, base_layer, raw_adapter, raw_layer) -> list[tupl
     plan = []
     for (base_name, base_tensor), (raw_name, raw_tensor) in zip(base_states, raw_states):
         value = base_adapter.to_numpy(base_tensor)
-        if value.shape != raw_adapter.shape(raw_tensor) and value.ndim == 2 and value.T.shape == raw_adapter.shape(raw_tensor):
+        if (
+            value.shape != raw_adapter.shape(raw_tensor)
+            and value.ndim == 2
+            and value.T.shape == raw_adapter.shape(raw_tensor)
+        ):
             value = np.ascontiguousarray(value.T)
         if value.shape != raw_adapter.shape(raw_tensor):
             raise WeightTransferError(

@@ -113,7 +113,11 @@ class PaddleAdapter:
         return paddle.add_n([t.astype("float32").mean() for t in tensors])
 
     def is_scalar(self, tensor: Any) -> bool:
-        return isinstance(tensor, paddle.Tensor) and int(np.prod(tensor.shape)) == 1 and tensor.is_floating_point()
+        return (
+            isinstance(tensor, paddle.Tensor)
+            and int(np.prod(tensor.shape)) == 1
+            and tensor.is_floating_point()
+        )
 
     def backward(self, loss: Any) -> None:
         loss.reshape([]).backward()
@@ -121,15 +125,20 @@ class PaddleAdapter:
     def grad_of(self, param: Any) -> Any:
         return param.grad
 
-    def set_grad(self, param: Any, grad: np.ndarray | None) -> None:
-        if grad is None:
-            param.clear_gradient(set_to_zero=False)
-        else:
-            param._set_grad_ivar(paddle.to_tensor(grad).astype(param.dtype))  # paddle has no public grad setter
+    def take_grads(self, params: list[Any]) -> list[Any]:
+        """Detach the user's gradients (kept as objects, not copied) so a run starts from zero."""
+        grads = [p.grad for p in params]
+        for p, g in zip(params, grads):
+            if g is not None:  # clear_gradient would zero the user's tensor in place: swap in a new one
+                p._set_grad_ivar(paddle.zeros_like(g))
+        return grads
 
-    def zero_grads(self, model: Any) -> None:
-        for p in model.parameters():
-            p.clear_gradient(set_to_zero=False)
+    def put_grads(self, params: list[Any], grads: list[Any]) -> None:
+        for p, g in zip(params, grads):
+            if g is None:
+                p.clear_gradient(set_to_zero=False)
+            else:
+                p._set_grad_ivar(g)
 
     def enable_grad(self):
         return paddle.enable_grad()

@@ -10,7 +10,13 @@ import numpy as np
 import torch
 
 _CONTAINERS = (torch.nn.Sequential, torch.nn.ModuleList, torch.nn.ModuleDict)
-_DROPOUTS = (torch.nn.Dropout, torch.nn.Dropout1d, torch.nn.Dropout2d, torch.nn.Dropout3d, torch.nn.AlphaDropout)
+_DROPOUTS = (
+    torch.nn.Dropout,
+    torch.nn.Dropout1d,
+    torch.nn.Dropout2d,
+    torch.nn.Dropout3d,
+    torch.nn.AlphaDropout,
+)
 
 
 class TorchAdapter:
@@ -65,7 +71,9 @@ class TorchAdapter:
     def model_float_dtype(self, model: Any) -> np.dtype:
         for p in model.parameters():
             if p.is_floating_point():
-                return np.dtype("float32") if p.dtype == torch.bfloat16 else p.detach()[:0].cpu().numpy().dtype
+                return (
+                    np.dtype("float32") if p.dtype == torch.bfloat16 else p.detach()[:0].cpu().numpy().dtype
+                )
         return np.dtype("float32")
 
     def assign(self, tensor: Any, array: np.ndarray) -> None:
@@ -117,12 +125,16 @@ class TorchAdapter:
     def grad_of(self, param: Any) -> Any:
         return param.grad
 
-    def set_grad(self, param: Any, grad: np.ndarray | None) -> None:
-        param.grad = None if grad is None else torch.from_numpy(grad).to(param.dtype)
-
-    def zero_grads(self, model: Any) -> None:
-        for p in model.parameters():
+    def take_grads(self, params: list[Any]) -> list[Any]:
+        """Detach the user's gradients (kept as objects, not copied) so a run starts from none."""
+        grads = [p.grad for p in params]
+        for p in params:
             p.grad = None
+        return grads
+
+    def put_grads(self, params: list[Any], grads: list[Any]) -> None:
+        for p, g in zip(params, grads):
+            p.grad = g
 
     def enable_grad(self):
         return torch.enable_grad()

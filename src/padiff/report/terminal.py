@@ -22,7 +22,9 @@ def _short(site: str) -> str:
 def render_summary(report: Report) -> str:
     compared = len(report.diffs)
     if report.passed:
-        lines = [f"padiff: PASSED  ({report.base_framework} base vs {report.raw_framework} raw, {compared} pairs compared)"]
+        lines = [
+            f"padiff: PASSED  ({report.base_framework} base vs {report.raw_framework} raw, {compared} pairs compared)"
+        ]
     elif report.first_diff is None:
         lines = [f"padiff: FAILED  ({report.base_framework} base vs {report.raw_framework} raw)"]
     else:

@@ -1,0 +1,228 @@
+"""What padiff costs: time and memory of `padiff.compare` against a bare forward+backward of both models.
+
+Each mode runs in a fresh Python process (this script with `--worker MODE`), so neither inherits the
+other's allocations or caches:
+
+  bare    forward + backward (loss = output.mean()) of the torch model, then of the paddle model
+  padiff  padiff.compare(torch_model, paddle_model, x)
+
+A worker builds the transformer twin from tests/models.py, warms both models up with one bare
+forward+backward, then measures each repeat: wall time, and the peak resident memory during the call
+as an increment over the resident memory just before it (the kernel's high-water mark is reset first).
+Reported: the median time, the largest increment, and the largest peak RSS seen during a call. Workers run with
+MALLOC_MMAP_THRESHOLD_ set so that glibc hands large freed blocks back to the OS, which keeps the
+"before" level honest from one repeat to the next; both modes get the same environment.
+
+    python bench/overhead.py                          # default size: depth 12, d_model 256, seq 128, batch 8
+    python bench/overhead.py --depth 2 --seq 32 --json bench.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MODES = ("bare", "padiff")
+MODEL = "transformer"
+HEADS = 4
+KIB_PER_MB = 1024
+
+
+# ----------------------------------------------------------------------------- memory probes (Linux)
+
+
+def _status_kib(field: str) -> int:
+    """A `Vm*` line of /proc/self/status, in KiB."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} missing from /proc/self/status")
+
+
+def _reset_peak_rss() -> None:
+    """Set VmHWM (peak RSS) back to the current RSS, so the next reading is the peak of what follows."""
+    with open("/proc/self/clear_refs", "w") as clear_refs:
+        clear_refs.write("5")
+
+
+def _measure(call: Callable[[], object]) -> dict[str, float]:
+    gc.collect()
+    _reset_peak_rss()
+    rss_before = _status_kib("VmRSS")
+    start = time.perf_counter()
+    call()
+    seconds = time.perf_counter() - start
+    peak = _status_kib("VmHWM")
+    return {
+        "seconds": seconds,
+        "increment_mb": (peak - rss_before) / KIB_PER_MB,
+        "peak_mb": peak / KIB_PER_MB,
+    }
+
+
+# ----------------------------------------------------------------------------- worker side
+
+
+def _first_tensor(output):
+    """The loss input: the output itself, or the first element of a tuple/list output."""
+    while isinstance(output, (tuple, list)):
+        output = output[0]
+    return output
+
+
+def _bare_torch(model, x) -> None:
+    import torch
+
+    model.zero_grad(set_to_none=True)
+    _first_tensor(model(torch.from_numpy(x))).mean().backward()
+
+
+def _bare_paddle(model, x) -> None:
+    import paddle
+
+    model.clear_gradients(set_to_zero=False)
+    _first_tensor(model(paddle.to_tensor(x))).mean().backward()
+
+
+def _size(args: argparse.Namespace) -> dict[str, int]:
+    """Keyword arguments of tests.models.build / example_input."""
+    return {
+        "depth": args.depth,
+        "d_model": args.d_model,
+        "seq": args.seq,
+        "batch": args.batch,
+        "heads": HEADS,
+    }
+
+
+def _worker(args: argparse.Namespace) -> None:
+    sys.path.insert(0, str(REPO_ROOT))
+    from tests.models import build, example_input
+
+    size = _size(args)
+    torch_model = build(MODEL, "torch", **size)
+    paddle_model = build(MODEL, "paddle", **size)
+    x = example_input(MODEL, **size)
+
+    def bare() -> None:
+        _bare_torch(torch_model, x)
+        _bare_paddle(paddle_model, x)
+
+    outcome: dict[str, object] = {}
+    if args.worker == "padiff":
+        import padiff
+
+        def call() -> None:
+            torch_model.zero_grad(set_to_none=True)
+            paddle_model.clear_gradients(set_to_zero=False)
+            outcome["passed"] = padiff.compare(torch_model, paddle_model, x).passed
+    else:
+        call = bare
+
+    bare()  # warm-up: first-call allocations and kernel selection stay out of the measurement
+    runs = [_measure(call) for _ in range(args.repeats)]
+    result = {
+        "mode": args.worker,
+        "seconds": statistics.median(run["seconds"] for run in runs),
+        "increment_mb": max(run["increment_mb"] for run in runs),
+        "total_peak_mb": max(run["peak_mb"] for run in runs),
+        "runs": runs,
+        **outcome,
+    }
+    Path(args.result).write_text(json.dumps(result))
+
+
+# ----------------------------------------------------------------------------- parent side
+
+
+def _run_worker(mode: str, args: argparse.Namespace, result_path: Path) -> dict[str, object]:
+    command = [sys.executable, str(Path(__file__).resolve()), "--worker", mode, "--result", str(result_path)]
+    command += ["--repeats", str(args.repeats), "--depth", str(args.depth), "--d-model", str(args.d_model)]
+    command += ["--seq", str(args.seq), "--batch", str(args.batch)]
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536")
+    print(f"running {mode} ...", file=sys.stderr, flush=True)
+    completed = subprocess.run(command, env=env, cwd=REPO_ROOT, capture_output=True, text=True)
+    if completed.returncode != 0:
+        sys.stderr.write(completed.stdout + completed.stderr)
+        raise SystemExit(
+            f"the {mode} worker failed (exit status {completed.returncode}); its output is above"
+        )
+    return json.loads(result_path.read_text())
+
+
+def _ratios(results: dict[str, dict]) -> dict[str, float]:
+    if not all(mode in results for mode in MODES):
+        return {}
+    bare, padiff = results["bare"], results["padiff"]
+    return {
+        "time": padiff["seconds"] / bare["seconds"],
+        "increment": padiff["increment_mb"] / max(bare["increment_mb"], 1e-9),
+        "total_peak": padiff["total_peak_mb"] / bare["total_peak_mb"],
+    }
+
+
+def _print_table(results: dict[str, dict], ratios: dict[str, float], args: argparse.Namespace) -> None:
+    print(
+        f"{MODEL}: depth={args.depth} d_model={args.d_model} seq={args.seq} batch={args.batch} heads={HEADS}, "
+        f"median of {args.repeats} repeats"
+    )
+    print(f"{'mode':<8} {'time s':>9} {'peak incr MB':>13} {'total peak MB':>14}")
+    for mode, row in results.items():
+        cells = f"{row['seconds']:>9.3f} {row['increment_mb']:>13.1f} {row['total_peak_mb']:>14.1f}"
+        note = "" if "passed" not in row else f"  (report.passed={row['passed']})"
+        print(f"{mode:<8} {cells}{note}")
+    if ratios:
+        print(
+            f"padiff/bare: time {ratios['time']:.2f}x, peak increment {ratios['increment']:.2f}x, "
+            f"total peak {ratios['total_peak']:.2f}x"
+        )
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=3, help="measured calls per mode (default 3)")
+    parser.add_argument("--depth", type=int, default=12)
+    parser.add_argument("--d-model", type=int, default=256)
+    parser.add_argument("--seq", type=int, default=128)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES), help="modes to run")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON here")
+    parser.add_argument("--worker", choices=MODES, help=argparse.SUPPRESS)
+    parser.add_argument("--result", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    if args.worker:
+        _worker(args)
+        return 0
+    results: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="padiff-bench-") as scratch:
+        for mode in args.modes:
+            results[mode] = _run_worker(mode, args, Path(scratch) / f"{mode}.json")
+    ratios = _ratios(results)
+    _print_table(results, ratios, args)
+    if args.json:
+        config = {"model": MODEL, **_size(args), "repeats": args.repeats}
+        payload = {"config": config, "results": results, "ratios": ratios}
+        Path(args.json).write_text(json.dumps(payload, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

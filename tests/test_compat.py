@@ -1,0 +1,389 @@
+"""The padiff 0.2.0 API: auto_diff, add_special_init, LayerMap.map / ignore."""
+
+from __future__ import annotations
+
+import numpy as np
+import paddle
+import pytest
+import torch
+
+import padiff
+import padiff.rules
+from padiff import LayerMap
+from tests.models import build, example_input
+
+RNG = np.random.default_rng(11)
+
+
+def _inputs_for(twin: str, name: str) -> tuple[dict, dict]:
+    """(paddle_kwargs, torch_kwargs), keyed by the forward argument name, as 0.2.0 users wrote them."""
+    array = example_input(twin)
+    return {name: paddle.to_tensor(array)}, {name: torch.tensor(array)}
+
+
+@pytest.fixture
+def special_inits(monkeypatch):
+    """An empty special-init registry for one test (the registry is global)."""
+    monkeypatch.setattr(padiff.rules, "_SPECIAL_INITS", {})
+    return padiff.rules._SPECIAL_INITS
+
+
+# --- auto_diff ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("twin, arg, plant", [("mlp", "x", "activation"), ("embedding", "ids", "pool_sum")])
+def test_auto_diff_true_for_clean_twin_and_false_for_planted(capsys, twin, arg, plant):
+    module = build(twin, "torch")
+    layer = build(twin, "paddle", seed=5)
+    assert padiff.auto_diff(layer, module, _inputs_for(twin, arg), options={"atol": 1e-5}) is True
+    clean = capsys.readouterr().out
+    assert "PASSED" in clean and "FAILED" not in clean
+    planted = build(twin, "paddle", plant=plant, seed=5)
+    assert padiff.auto_diff(planted, module, _inputs_for(twin, arg), options={"atol": 1e-5}) is False
+    printed = capsys.readouterr().out
+    assert "FAILED" in printed and "<--- HERE" in printed
+
+
+def test_auto_diff_without_auto_weights_fails_for_differently_initialised_twins(capsys):
+    module, layer = build("mlp", "torch", seed=1), build("mlp", "paddle", seed=2)
+    assert padiff.auto_diff(layer, module, _inputs_for("mlp", "x"), auto_weights=False) is False
+    assert padiff.auto_diff(layer, module, _inputs_for("mlp", "x"), auto_weights=True) is True
+    capsys.readouterr()
+
+
+def test_auto_diff_atol_option_is_used(capsys):
+    """A huge absolute tolerance passes even a planted activation; the default does not."""
+    module = build("mlp", "torch")
+    planted = build("mlp", "paddle", plant="activation")
+    assert padiff.auto_diff(planted, module, _inputs_for("mlp", "x"), options={"atol": 1e3}) is True
+    assert padiff.auto_diff(planted, module, _inputs_for("mlp", "x"), options={}) is False
+    capsys.readouterr()
+
+
+def test_auto_diff_unknown_option_raises_input_error():
+    module, layer = build("mlp", "torch"), build("mlp", "paddle")
+    with pytest.raises(padiff.InputError, match="unknown auto_diff options") as caught:
+        padiff.auto_diff(layer, module, _inputs_for("mlp", "x"), options={"atoll": 1e-5})
+    assert isinstance(caught.value, padiff.PadiffError)
+    assert "atoll" in str(caught.value)
+
+
+def test_auto_diff_diff_phase_option_selects_what_is_judged(capsys):
+    """A wrong custom backward is invisible to a forward-only check and caught by a backward one."""
+    module = build("custom_grad", "torch")
+    planted = build("custom_grad", "paddle", plant="wrong_backward")
+    inputs = _inputs_for("custom_grad", "x")
+    inputs[0]["x"].stop_gradient = False
+    inputs[1]["x"].requires_grad_(True)
+    assert padiff.auto_diff(planted, module, inputs, options={"diff_phase": "forward"}) is True
+    assert padiff.auto_diff(planted, module, inputs, options={"diff_phase": "backward"}) is False
+    assert padiff.auto_diff(planted, module, inputs, options={"diff_phase": "both"}) is False
+    capsys.readouterr()
+
+
+def test_auto_diff_unknown_diff_phase_raises_input_error(capsys):
+    module, planted = build("mlp", "torch"), build("mlp", "paddle", plant="activation")
+    with pytest.raises(padiff.InputError):
+        padiff.auto_diff(planted, module, _inputs_for("mlp", "x"), options={"diff_phase": "fwd"})
+
+
+def test_auto_diff_unknown_compare_mode_raises_input_error():
+    module, layer = build("mlp", "torch"), build("mlp", "paddle")
+    with pytest.raises(padiff.InputError):
+        padiff.auto_diff(layer, module, _inputs_for("mlp", "x"), options={"compare_mode": "median"})
+
+
+def test_auto_diff_with_numpy_inputs_given_once(capsys):
+    module, layer = build("mlp", "torch"), build("mlp", "paddle")
+    assert padiff.auto_diff(layer, module, example_input("mlp")) is True
+    assert "PASSED" in capsys.readouterr().out
+
+
+# --- add_special_init with LayerMap.map ---------------------------------------------------------------
+
+
+class _TorchNet(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(6, 6)  # square: a by-shape copy cannot tell it needs a transpose
+        self.act = torch.nn.ReLU()
+        self.head = torch.nn.Linear(6, 2)
+
+    def forward(self, x):
+        return self.head(self.act(self.fc(x)))
+
+
+class _PaddleNet(paddle.nn.Layer):
+    def __init__(self):
+        super().__init__()
+        self.fc = paddle.nn.Linear(6, 6)
+        self.act = paddle.nn.ReLU()
+        self.head = paddle.nn.Linear(6, 2)
+
+    def forward(self, x):
+        return self.head(self.act(self.fc(x)))
+
+
+def _models():
+    torch.manual_seed(0)
+    paddle.seed(1)
+    return _TorchNet(), _PaddleNet(), RNG.standard_normal((3, 6)).astype(np.float32)
+
+
+def test_special_init_is_called_for_a_mapped_pair(special_inits):
+    calls = []
+
+    def init(paddle_layer, torch_module):
+        calls.append((paddle_layer, torch_module))
+        paddle_layer.weight.set_value(torch_module.weight.detach().numpy().T)
+        paddle_layer.bias.set_value(torch_module.bias.detach().numpy())
+
+    padiff.add_special_init("Linear", "Linear", init)
+    module, layer, x = _models()
+    layer_map = LayerMap()
+    layer_map.map = {layer.fc: module.fc}
+    report = padiff.compare(module, layer, x, layer_map=layer_map)
+    assert len(calls) == 1 and calls[0][0] is layer.fc and calls[0][1] is module.fc  # paddle first
+    assert report.passed, str(report)
+    assert np.array_equal(layer.fc.weight.numpy(), module.fc.weight.detach().numpy().T)
+
+
+def test_special_init_effect_is_visible(special_inits):
+    """A rule that copies wrongly (negated) is really the one used: its values land and compare fails."""
+
+    def negated(paddle_layer, torch_module):
+        paddle_layer.weight.set_value(-torch_module.weight.detach().numpy().T)
+        paddle_layer.bias.set_value(torch_module.bias.detach().numpy())
+
+    padiff.add_special_init("Linear", "Linear", negated)
+    module, layer, x = _models()
+    layer_map = LayerMap()
+    layer_map.map = {layer.fc: module.fc}
+    report = padiff.compare(module, layer, x, layer_map=layer_map)
+    assert np.array_equal(layer.fc.weight.numpy(), -module.fc.weight.detach().numpy().T)
+    assert not report.passed
+    assert report.first_diff.raw_path == "fc"
+
+
+def test_special_init_is_not_used_for_unmapped_layers(special_inits):
+    calls = []
+    padiff.add_special_init("Linear", "Linear", lambda p, t: calls.append(p))
+    module, layer, x = _models()
+    assert padiff.compare(module, layer, x).passed
+    assert calls == []
+
+
+def test_special_init_registered_for_other_class_names_is_not_used(special_inits):
+    calls = []
+    padiff.add_special_init("Conv2D", "Conv2d", lambda p, t: calls.append(p))
+    module, layer, x = _models()
+    layer_map = LayerMap()
+    layer_map.map = {module.head: layer.head}  # either order; head is not square, so by-position works
+    assert padiff.compare(module, layer, x, layer_map=layer_map).passed
+    assert calls == []
+
+
+def test_mapped_square_linear_without_special_init_is_transposed(special_inits):
+    module, layer, x = _models()
+    layer_map = LayerMap()
+    layer_map.map = {layer.fc: module.fc}
+    report = padiff.compare(module, layer, x, layer_map=layer_map)
+    assert np.array_equal(layer.fc.weight.numpy(), module.fc.weight.detach().numpy().T)
+    assert report.passed
+
+
+# --- LayerMap.ignore ------------------------------------------------------------------------------------
+
+
+class _Wrap(paddle.nn.Layer):
+    """A wrapper that exists in the port only."""
+
+    def __init__(self):
+        super().__init__()
+        self.act = paddle.nn.ReLU()
+
+    def forward(self, x):
+        return self.act(x)
+
+
+class _PaddleWrapped(paddle.nn.Layer):
+    def __init__(self):
+        super().__init__()
+        self.fc = paddle.nn.Linear(6, 6)
+        self.wrap = _Wrap()
+        self.head = paddle.nn.Linear(6, 2)
+
+    def forward(self, x):
+        return self.head(self.wrap(self.fc(x)))
+
+
+def _pairs(report) -> set[tuple[str, str]]:
+    return {(d.base_path, d.raw_path) for d in report.diffs}
+
+
+def test_ignore_a_layer_present_on_one_side_only():
+    module, _, x = _models()
+    layer = _PaddleWrapped()
+    unmapped = padiff.compare(module, layer, x)
+    # negative control: without ignore the wrapper and the ReLU inside it have no counterpart
+    assert any("without counterpart" in note and "wrap" in note for note in unmapped.notes), unmapped.notes
+    assert ("act", "wrap.act") not in _pairs(unmapped)
+    layer_map = LayerMap()
+    layer_map.ignore(layer.wrap)
+    report = padiff.compare(module, layer, x, layer_map=layer_map)
+    assert report.passed, str(report)
+    assert not any("without counterpart" in note for note in report.notes), report.notes
+    assert ("act", "wrap.act") in _pairs(report)
+
+
+def test_ignore_still_reports_a_planted_difference_inside():
+    module, _, x = _models()
+    layer = _PaddleWrapped()
+    layer.wrap.act = paddle.nn.Tanh()
+    layer_map = LayerMap()
+    layer_map.ignore(layer.wrap)
+    report = padiff.compare(module, layer, x, layer_map=layer_map)
+    assert not report.passed
+    assert (report.first_diff.base_path, report.first_diff.raw_path) == ("act", "wrap.act")
+
+
+# --- LayerMap.map on differently structured blocks ---------------------------------------------------
+
+
+class _TorchBlock(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(4, 8)
+        self.act = torch.nn.ReLU()
+
+    def forward(self, x):
+        return self.act(self.fc(x))
+
+
+class _TorchBlockNet(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.block = _TorchBlock()
+        self.head = torch.nn.Linear(8, 2)
+
+    def forward(self, x):
+        return self.head(self.block(x))
+
+
+class _FusedLinearRelu(paddle.nn.Layer):
+    """The same math as Linear + ReLU, in one layer with its own parameters."""
+
+    def __init__(self, relu: bool = True):
+        super().__init__()
+        self.w = self.create_parameter([4, 8])
+        self.b = self.create_parameter([8], is_bias=True)
+        self.relu = relu
+
+    def forward(self, x):
+        out = paddle.matmul(x, self.w) + self.b
+        return paddle.nn.functional.relu(out) if self.relu else out
+
+
+class _PaddleFusedNet(paddle.nn.Layer):
+    def __init__(self, relu: bool = True):
+        super().__init__()
+        self.block = _FusedLinearRelu(relu)
+        self.head = paddle.nn.Linear(8, 2)
+
+    def forward(self, x):
+        return self.head(self.block(x))
+
+
+def test_map_pairs_differently_structured_blocks():
+    torch.manual_seed(0)
+    module, layer = _TorchBlockNet(), _PaddleFusedNet()
+    x = RNG.standard_normal((3, 4)).astype(np.float32)
+    # negative control: without the map the torch block's inner layers are reported as unmatched
+    unmapped = padiff.compare(module, layer, x)
+    assert any("block.fc" in note and "block.act" in note for note in unmapped.notes), unmapped.notes
+    layer_map = LayerMap()
+    layer_map.map = {layer.block: module.block}
+    report = padiff.compare(module, layer, x, layer_map=layer_map)
+    assert report.passed, str(report)
+    assert report.notes == []
+    assert ("block", "block") in _pairs(report)
+    assert np.array_equal(layer.block.w.numpy(), module.block.fc.weight.detach().numpy().T)
+
+
+def test_map_reports_a_mapped_block_that_differs():
+    torch.manual_seed(0)
+    module, layer = _TorchBlockNet(), _PaddleFusedNet(relu=False)
+    layer_map = LayerMap()
+    layer_map.map = {module.block: layer.block}
+    report = padiff.compare(
+        module, layer, RNG.standard_normal((3, 4)).astype(np.float32), layer_map=layer_map
+    )
+    assert not report.passed
+    assert (report.first_diff.base_path, report.first_diff.raw_path) == ("block", "block")
+
+
+class _TorchNormBlock(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.bn = torch.nn.BatchNorm1d(4)
+        self.fc = torch.nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.fc(self.bn(x))
+
+
+class _PaddleNormBlock(paddle.nn.Layer):
+    def __init__(self):
+        super().__init__()
+        self.bn = paddle.nn.BatchNorm1D(4)
+        self.fc = paddle.nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.fc(self.bn(x))
+
+
+class _TorchTwoBlocks(torch.nn.Module):
+    def __init__(self, block):
+        super().__init__()
+        self.block = block
+
+    def forward(self, x):
+        return self.block(x)
+
+
+class _PaddleTwoBlocks(paddle.nn.Layer):
+    def __init__(self, block):
+        super().__init__()
+        self.block = block
+
+    def forward(self, x):
+        return self.block(x)
+
+
+def _norm_block_models():
+    module = _TorchTwoBlocks(_TorchNormBlock())
+    layer = _PaddleTwoBlocks(_PaddleNormBlock())
+    module.eval()
+    layer.eval()
+    return module, layer, RNG.standard_normal((5, 4)).astype(np.float32)
+
+
+def test_same_norm_blocks_unmapped_pass():
+    """Control for the test below: the generic transfer handles BatchNorm + Linear."""
+    module, layer, x = _norm_block_models()
+    assert padiff.compare(module, layer, x).passed
+
+
+def test_mapped_blocks_with_batchnorm_and_linear_transfer(special_inits):
+    module, layer, x = _norm_block_models()
+    layer_map = LayerMap()
+    layer_map.map = {layer.block: module.block}
+    assert padiff.compare(module, layer, x, layer_map=layer_map).passed
+
+
+def test_map_with_a_layer_of_neither_model_raises_input_error():
+    module, layer = _TorchBlockNet(), _PaddleFusedNet()
+    layer_map = LayerMap()
+    layer_map.map = {torch.nn.Linear(2, 2): layer.block}
+    with pytest.raises(padiff.InputError):
+        padiff.compare(module, layer, np.ones((1, 4), dtype=np.float32), layer_map=layer_map)
