@@ -141,7 +141,7 @@ def _finite(b, r, diff, max_abs, atol, rtol, base_shape, raw_shape, dtype, note,
         max_abs=max_abs,
         max_rel=max_abs / max_b if max_b > 0 else (0.0 if max_abs == 0 else math.inf),
         mean_abs=float(diff.mean(dtype=np.float64)),
-        cosine=_cosine(b, r),
+        cosine=_cosine(b, r, max_b + max_abs),  # |r| <= |b| + |r - b|
         close_frac=close_frac,
         atol=atol_used,
         rtol=rtol,
@@ -152,9 +152,11 @@ def _finite(b, r, diff, max_abs, atol, rtol, base_shape, raw_shape, dtype, note,
     )
 
 
-def _cosine(b: np.ndarray, r: np.ndarray) -> float:
+def _cosine(b: np.ndarray, r: np.ndarray, scale: float | None = None) -> float:
+    """Cosine similarity; `scale` bounds max(|b|, |r|) (computed when not given)."""
     fb, fr = b.reshape(-1), r.reshape(-1)
-    scale = max(float(np.abs(fb).max()), float(np.abs(fr).max()))
+    if scale is None:
+        scale = max(float(np.abs(fb).max()), float(np.abs(fr).max()))
     if scale == 0.0:
         return 1.0
     if not 1e-15 < scale < 1e15:  # float32 dot products would underflow or overflow

@@ -77,8 +77,8 @@ def compare(
     else:
         state_pairs = _pairs_or_note(base_adapter, base, raw_adapter, raw, layer_map, notes)
     saved = _ModelState(base_adapter, base), _ModelState(raw_adapter, raw)
+    base_trace = BaseTrace(base_adapter)
     try:
-        base_trace = BaseTrace(base_adapter)
         base_state = capture_run(
             base_adapter,
             base,
@@ -106,9 +106,14 @@ def compare(
         comparer.finish()
         grad_diffs = _compare_param_grads(raw_adapter, state_pairs, base_param_grads, tolerances)
     finally:
+        base_trace.close()
         for state in saved:
             state.restore()
     notes += _run_notes(base_state, raw_state, aligner)
+    if base_trace.store.spilled:
+        notes.append(
+            f"base trace: {base_trace.store.spilled / 2**20:.0f} MB kept in a temporary file to bound memory"
+        )
     forward = comparer.forward if diff_phase in ("both", "forward") else []
     backward = comparer.backward if diff_phase in ("both", "backward") else []
     grads = grad_diffs if diff_phase in ("both", "backward") else []

@@ -66,7 +66,16 @@ class RawComparer:
         if stored is None or (origin is not None and stored.shared):
             return  # both sides pass on an earlier layer's output: that output was compared already
         raw_array = self.adapter.to_numpy(tensor)
-        self._record(node, "input", index, key, stored.array, raw_array, stored.dtype, len(self.forward))
+        self._record(
+            node,
+            "input",
+            index,
+            key,
+            self.base.array(stored.array),
+            raw_array,
+            stored.dtype,
+            len(self.forward),
+        )
         self.base.release(self.base.inputs, (base_id, index))
 
     def on_output(
@@ -77,7 +86,16 @@ class RawComparer:
         if stored is None:
             return
         raw_array = self.adapter.to_numpy(tensor)
-        self._record(node, "output", index, key, stored.array, raw_array, stored.dtype, len(self.forward))
+        self._record(
+            node,
+            "output",
+            index,
+            key,
+            self.base.array(stored.array),
+            raw_array,
+            stored.dtype,
+            len(self.forward),
+        )
         self.base.release(self.base.outputs, (base_id, index))
 
     def on_grad(self, node: CallNode, io: str, index: int, grad: Any) -> None:
@@ -90,7 +108,7 @@ class RawComparer:
         else:
             raw_array = self.adapter.to_numpy(grad)
             self._last_grad = (grad, raw_array)
-        base_array = self.base.grads[key]
+        base_array = self.base.array(self.base.grads[key])
         self._record(
             node,
             io,

@@ -11,7 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from . import spill
 from .capture import CallNode
+from .spill import ArrayStore, Handle
 
 __all__ = ["BaseTrace", "Stored"]
 
@@ -19,7 +21,7 @@ __all__ = ["BaseTrace", "Stored"]
 @dataclass
 class Stored:
     key: str
-    array: np.ndarray
+    array: Handle  # read it with BaseTrace.array
     dtype: str
     shared: bool = False  # the same tensor as an earlier layer's output (array shared with that entry)
 
@@ -27,15 +29,19 @@ class Stored:
 class BaseTrace:
     """A `capture.Sink` that keeps everything base computes."""
 
-    def __init__(self, adapter: Any):
+    def __init__(self, adapter: Any, memory_budget: int | None = None):
         self.adapter = adapter
+        self.store = ArrayStore(spill.DEFAULT_MEMORY_BUDGET if memory_budget is None else memory_budget)
         self.nodes: list[CallNode] = []
         self.inputs: dict[tuple[int, int], Stored] = {}
         self.outputs: dict[tuple[int, int], Stored] = {}
-        self.grads: dict[tuple[str, int, int], np.ndarray] = {}
+        self.grads: dict[tuple[str, int, int], Handle] = {}
         self.grad_order: dict[tuple[str, int, int], int] = {}
         self.param_grads: dict[tuple[str, str], np.ndarray] = {}
-        self._last_grad: tuple[Any, np.ndarray] | None = None
+        self._last_grad: tuple[Any, np.ndarray, Handle] | None = None  # (grad tensor, its array, handle)
+
+    def array(self, handle: Handle) -> np.ndarray:
+        return self.store.get(handle)
 
     def release(self, table: dict, key: Any) -> None:
         """Forget an entry once raw has been compared with it; its array is freed with its last holder."""
@@ -54,7 +60,7 @@ class BaseTrace:
         if origin is not None and origin in self.outputs:
             self.inputs[(node.id, index)] = Stored(key, self.outputs[origin].array, dtype, shared=True)
         else:
-            self.inputs[(node.id, index)] = Stored(key, self.adapter.to_numpy(tensor), dtype)
+            self.inputs[(node.id, index)] = Stored(key, self.store.put(self.adapter.to_numpy(tensor)), dtype)
 
     def on_output(
         self, node: CallNode, index: int, key: str, tensor: Any, origin: tuple[int, int] | None
@@ -65,22 +71,27 @@ class BaseTrace:
         if origin is not None and origin in self.outputs:
             self.outputs[(node.id, index)] = Stored(key, self.outputs[origin].array, dtype, shared=True)
         else:
-            self.outputs[(node.id, index)] = Stored(key, self.adapter.to_numpy(tensor), dtype)
+            self.outputs[(node.id, index)] = Stored(key, self.store.put(self.adapter.to_numpy(tensor)), dtype)
 
     def on_grad(self, node: CallNode, io: str, index: int, grad: Any) -> None:
         if node.transparent:
             return
         if self._last_grad is not None and self._last_grad[0] is grad:
-            array = self._last_grad[1]
+            handle = self._last_grad[2]
         else:
             array = self.adapter.to_numpy(grad)
-            last = self._last_grad[1] if self._last_grad is not None else None
-            if last is not None and last.shape == array.shape and np.array_equal(last, array):
-                array = last  # a layer's input gradient is usually its predecessor's output gradient
-            self._last_grad = (grad, array)
+            last = self._last_grad
+            if last is not None and last[1].shape == array.shape and np.array_equal(last[1], array):
+                handle = last[2]  # a layer's input gradient is usually its predecessor's output gradient
+            else:
+                handle = self.store.put(array)
+            self._last_grad = (grad, array, handle)
         key = (io, node.id, index)
-        self.grads[key] = array
+        self.grads[key] = handle
         self.grad_order[key] = len(self.grad_order)
 
     def finish(self) -> None:
         self._last_grad = None
+
+    def close(self) -> None:
+        self.store.close()

@@ -55,7 +55,7 @@ class PaddleAdapter:
         t = tensor.detach()
         if t.dtype == paddle.bfloat16:  # numpy has no bfloat16
             t = t.astype("float32")
-        return np.array(t.numpy(), copy=True)
+        return t.numpy()  # paddle's numpy() already copies out of the tensor
 
     def from_numpy(self, array: np.ndarray, requires_grad: bool = False) -> Any:
         t = paddle.to_tensor(np.ascontiguousarray(array).copy())
