@@ -33,6 +33,9 @@ class Phase(str, Enum):
     GRAD = "grad"
     WEIGHT = "weight"
 
+    def __str__(self) -> str:
+        return self.value
+
 
 class CompareMode(str, Enum):
     STRICT = "strict"
