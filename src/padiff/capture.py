@@ -261,28 +261,31 @@ def capture_run(
     state = RunState()
     saved = adapter.global_state()
     try:
-        with _Hooks(adapter, model, sink, policy, state):
+        with _Hooks(adapter, model, sink, policy, state), adapter.enable_grad():
             output = _forward(adapter, model, args, kwargs, state, role)
             loss = _loss(adapter, output, loss_fn, role)
             if loss is not None:
-                try:
-                    adapter.backward(loss)
-                except PadiffError:
-                    raise
-                except Exception as error:
-                    raise RunError(
-                        f"{role} model ({adapter.name}) raised in backward: {type(error).__name__}: {error}",
-                        hint="a custom backward (autograd.Function / PyLayer) or an in-place op on a saved tensor",
-                    ) from error
+                _backward(adapter, loss, role)
     finally:
         adapter.restore_global_state(saved)
     return state
 
 
+def _backward(adapter: Any, loss: Any, role: str) -> None:
+    try:
+        adapter.backward(loss)
+    except PadiffError:
+        raise
+    except Exception as error:
+        raise RunError(
+            f"{role} model ({adapter.name}) raised in backward: {type(error).__name__}: {error}",
+            hint="a custom backward (autograd.Function / PyLayer) or an in-place op on a saved tensor",
+        ) from error
+
+
 def _forward(adapter: Any, model: Any, args: tuple, kwargs: dict, state: RunState, role: str) -> Any:
     try:
-        with adapter.enable_grad():
-            return model(*args, **kwargs)
+        return model(*args, **kwargs)
     except PadiffError:
         raise
     except Exception as error:

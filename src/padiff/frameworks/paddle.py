@@ -126,11 +126,11 @@ class PaddleAdapter:
         return param.grad
 
     def take_grads(self, params: list[Any]) -> list[Any]:
-        """Detach the user's gradients (kept as objects, not copied) so a run starts from zero."""
-        grads = [p.grad for p in params]
+        """Copy the user's gradients aside so a run starts from none (paddle writes into them in place)."""
+        grads = [None if p.grad is None else p.grad.clone() for p in params]
         for p, g in zip(params, grads):
-            if g is not None:  # clear_gradient would zero the user's tensor in place: swap in a new one
-                p._set_grad_ivar(paddle.zeros_like(g))
+            if g is not None:
+                p.clear_gradient(set_to_zero=False)
         return grads
 
     def put_grads(self, params: list[Any], grads: list[Any]) -> None:
