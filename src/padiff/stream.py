@@ -63,40 +63,27 @@ class RawComparer:
     ) -> None:
         base_id = self.aligner.partner.get(node.id)
         stored = None if base_id is None else self.base.inputs.get((base_id, index))
-        if stored is None or (origin is not None and stored.shared):
+        if stored is not None and origin is not None and stored.shared:
             return  # both sides pass on an earlier layer's output: that output was compared already
-        raw_array = self.adapter.to_numpy(tensor)
-        self._record(
-            node,
-            "input",
-            index,
-            key,
-            self.base.array(stored.array),
-            raw_array,
-            stored.dtype,
-            len(self.forward),
-        )
-        self.base.release(self.base.inputs, (base_id, index))
+        self._compare_stored(node, "input", index, key, tensor, self.base.inputs, base_id)
 
     def on_output(
         self, node: CallNode, index: int, key: str, tensor: Any, origin: tuple[int, int] | None
     ) -> None:
-        base_id = self.aligner.partner.get(node.id)
-        stored = None if base_id is None or node.transparent else self.base.outputs.get((base_id, index))
+        self._compare_stored(
+            node, "output", index, key, tensor, self.base.outputs, base_id=self.aligner.partner.get(node.id)
+        )
+
+    def _compare_stored(
+        self, node: CallNode, where: str, index: int, key: str, tensor: Any, table: dict, base_id
+    ):
+        stored = None if base_id is None or node.transparent else table.get((base_id, index))
         if stored is None:
             return
+        base_array = self.base.array(stored.array)
         raw_array = self.adapter.to_numpy(tensor)
-        self._record(
-            node,
-            "output",
-            index,
-            key,
-            self.base.array(stored.array),
-            raw_array,
-            stored.dtype,
-            len(self.forward),
-        )
-        self.base.release(self.base.outputs, (base_id, index))
+        self._record(node, where, index, key, base_array, raw_array, stored.dtype, len(self.forward))
+        self.base.release(table, (base_id, index))
 
     def on_grad(self, node: CallNode, io: str, index: int, grad: Any) -> None:
         base_id = self.aligner.partner.get(node.id)

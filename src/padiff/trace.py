@@ -54,24 +54,21 @@ class BaseTrace:
     def on_input(
         self, node: CallNode, index: int, key: str, tensor: Any, origin: tuple[int, int] | None
     ) -> None:
-        if node.transparent:
-            return
-        dtype = self.adapter.dtype_name(tensor)
-        if origin is not None and origin in self.outputs:
-            self.inputs[(node.id, index)] = Stored(key, self.outputs[origin].array, dtype, shared=True)
-        else:
-            self.inputs[(node.id, index)] = Stored(key, self.store.put(self.adapter.to_numpy(tensor)), dtype)
+        self._keep(self.inputs, node, index, key, tensor, origin)
 
     def on_output(
         self, node: CallNode, index: int, key: str, tensor: Any, origin: tuple[int, int] | None
     ) -> None:
+        self._keep(self.outputs, node, index, key, tensor, origin)
+
+    def _keep(self, table: dict, node: CallNode, index: int, key: str, tensor: Any, origin) -> None:
         if node.transparent:
             return
         dtype = self.adapter.dtype_name(tensor)
         if origin is not None and origin in self.outputs:
-            self.outputs[(node.id, index)] = Stored(key, self.outputs[origin].array, dtype, shared=True)
+            table[(node.id, index)] = Stored(key, self.outputs[origin].array, dtype, shared=True)
         else:
-            self.outputs[(node.id, index)] = Stored(key, self.store.put(self.adapter.to_numpy(tensor)), dtype)
+            table[(node.id, index)] = Stored(key, self.store.put(self.adapter.to_numpy(tensor)), dtype)
 
     def on_grad(self, node: CallNode, io: str, index: int, grad: Any) -> None:
         if node.transparent:
