@@ -90,7 +90,7 @@ def compare(
             "base",
         )
         base_trace.finish()
-        base_param_grads = _grads(base_adapter, [(p.base_tensor, p) for p in state_pairs])
+        base_param_grads = _grads(base_adapter, state_pairs)
         aligner = Aligner(base_trace.nodes, layer_map.path_pairs(base_adapter, base, raw_adapter, raw))
         comparer = RawComparer(raw_adapter, base_trace, aligner, tolerances)
         raw_state = capture_run(
@@ -162,12 +162,14 @@ class _ModelState:
         self.adapter.put_grads(self.params, self.grads)
 
 
-def _grads(adapter: Any, items: list[tuple[Any, StatePair]]) -> dict[int, Any]:
+def _grads(adapter: Any, state_pairs: list[StatePair]) -> dict[int, Any]:
+    """Base's parameter gradients as arrays, by id of the parameter."""
     out = {}
-    for tensor, pair in items:
-        grad = adapter.grad_of(tensor)
-        if grad is not None:
-            out[id(pair)] = adapter.to_numpy(grad)
+    for pair in state_pairs:
+        for tensor in pair.base_tensors:
+            grad = adapter.grad_of(tensor)
+            if grad is not None and id(tensor) not in out:
+                out[id(tensor)] = adapter.to_numpy(grad)
     return out
 
 
@@ -180,11 +182,11 @@ def _compare_param_grads(raw_adapter, state_pairs, base_grads, tolerances: Toler
     floor = GRAD_FLOOR_SHARE * float(np.mean(scales)) if scales else 0.0
     diffs = []
     for order, pair in enumerate(reversed(state_pairs)):
-        base_grad = base_grads.get(id(pair))
+        grads = [base_grads.get(id(t)) for t in pair.base_tensors]
         raw_grad = raw_adapter.grad_of(pair.raw_tensor)
-        if base_grad is None and raw_grad is None:
+        if all(g is None for g in grads) and raw_grad is None:
             continue
-        base_array = pair.convert(base_grad) if base_grad is not None else None
+        base_array = pair.convert(grads) if all(g is not None for g in grads) else None
         raw_array = raw_adapter.to_numpy(raw_grad) if raw_grad is not None else None
         if base_array is None or raw_array is None:
             zeros = np.zeros(raw_adapter.shape(pair.raw_tensor), dtype=np.float32)

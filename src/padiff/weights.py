@@ -9,6 +9,7 @@ torch's) when the names agree, else by position. Conversions come from `rules`. 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,20 +24,35 @@ __all__ = ["transfer_weights", "plan_state_pairs", "StatePair"]
 
 @dataclass(frozen=True)
 class StatePair:
-    """One base state (parameter or buffer) and its raw counterpart, with base's value converted."""
+    """One raw state (parameter or buffer) and the base state(s) its value is made from.
+
+    `transform` maps base-side arrays (the states' values, or their gradients) to raw's layout; most
+    pairs have one base state and a transform that is the identity or a transpose, while packed layouts
+    (an attention in_proj split into q/k/v) take a slice or a concatenation.
+    """
 
     base_path: str
     raw_path: str
     base_name: str
     raw_name: str
-    kind: str  # layer kind, selects the conversion rule
-    cross: bool  # different frameworks
-    base_tensor: object
-    raw_tensor: object
+    base_tensors: tuple[Any, ...]
+    raw_tensor: Any
+    transform: Callable[[tuple[np.ndarray, ...]], np.ndarray]
 
-    def convert(self, value: np.ndarray) -> np.ndarray:
-        """A base-side array (the state's value or its gradient) in raw's layout."""
-        return convert_param(self.kind, torch_state_name(self.base_name), value, self.cross)
+    def convert(self, values: Sequence[np.ndarray]) -> np.ndarray:
+        """Base-side arrays (values or gradients of `base_tensors`) in raw's layout."""
+        return self.transform(tuple(values))
+
+    def base_value(self, adapter: Any) -> np.ndarray:
+        return self.convert([adapter.to_numpy(t) for t in self.base_tensors])
+
+
+def generic_transform(
+    kind: str, base_name: str, cross: bool
+) -> Callable[[tuple[np.ndarray, ...]], np.ndarray]:
+    """The rules-table conversion of one state of a layer of `kind`."""
+    name = torch_state_name(base_name)
+    return lambda values: convert_param(kind, name, values[0], cross)
 
 
 def _owners(adapter: Any, model: Any, skip: set[int]) -> list[tuple[str, Any]]:
@@ -105,10 +121,9 @@ def _plan_pair(base_layer, raw_layer, base, raw, base_path, raw_path) -> list[St
     for base_name, base_tensor, raw_name, raw_tensor in _pair_states(
         base_layer, raw_layer, base, raw, base_path, raw_path
     ):
-        pair = StatePair(
-            base_path, raw_path, base_name, raw_name, layer_kind(base_layer), cross, base_tensor, raw_tensor
-        )
-        shape = pair.convert(np.empty(base[0].shape(base_tensor), dtype=np.uint8)).shape
+        transform = generic_transform(layer_kind(base_layer), base_name, cross)
+        pair = StatePair(base_path, raw_path, base_name, raw_name, (base_tensor,), raw_tensor, transform)
+        shape = pair.convert([np.empty(base[0].shape(base_tensor), dtype=np.uint8)]).shape
         raw_shape = raw[0].shape(raw_tensor)
         if tuple(shape) != raw_shape:
             raise _mismatch(
@@ -171,7 +186,7 @@ def transfer_weights(
     """Copy every paired state of base into raw (all checked before the first write); returns the pairs."""
     plan, mapped = plan_state_pairs(base_adapter, base_model, raw_adapter, raw_model, layer_map)
     for pair in plan:
-        raw_adapter.assign(pair.raw_tensor, pair.convert(base_adapter.to_numpy(pair.base_tensor)))
+        raw_adapter.assign(pair.raw_tensor, pair.base_value(base_adapter))
     for base_layer, raw_layer in mapped:
         _special_init(base_adapter, base_layer, raw_adapter, raw_layer)
     return plan
@@ -198,7 +213,7 @@ def _plan_subtree(base_adapter, base_layer, raw_adapter, raw_layer) -> list[tupl
         plan = [p for (bp, bl), (rp, rl) in owners for p in _plan_pair(bl, rl, base, raw, bp, rp)]
     except WeightTransferError:
         return _plan_by_position(base_adapter, base_layer, raw_adapter, raw_layer)
-    return [(pair.raw_tensor, pair.convert(base_adapter.to_numpy(pair.base_tensor))) for pair in plan]
+    return [(pair.raw_tensor, pair.base_value(base_adapter)) for pair in plan]
 
 
 def _plan_by_position(base_adapter, base_layer, raw_adapter, raw_layer) -> list[tuple[Any, np.ndarray]]:
