@@ -45,7 +45,12 @@ class CallNode:
 
 
 class Sink(Protocol):
+    """What a run reports to. `substitute` and `replace_grad` let a sink feed a layer other values than
+    the run computed (single-step isolation); returning None keeps the run's own."""
+
     def on_call(self, node: CallNode) -> bool: ...
+    def substitute(self, node: CallNode, index: int, tensor: Any) -> Any: ...
+    def replace_grad(self, node: CallNode, index: int, grad: Any) -> Any: ...
     def on_input(
         self, node: CallNode, index: int, key: str, tensor: Any, origin: tuple[int, int] | None
     ) -> None: ...
@@ -181,35 +186,36 @@ class _Hooks:
         return node
 
     def _alias_inputs(self, node: CallNode, args: tuple, kwargs: dict, leaves) -> tuple[tuple, dict] | None:
-        """Give the layer private views of its top-level float inputs, to catch its own input gradient."""
-        adapter = self.adapter
+        """Give the layer private views of its top-level float inputs, to catch its own input gradient
+        (and, when the sink asks, other values: single-step isolation)."""
         index_of = {id(t): i for i, (_, t) in enumerate(leaves)}
-        memo: dict[int, Any] = {}
+        memo: dict[int, Any] = {}  # one private input per distinct tensor, so `q is k` stays true
 
-        def alias(value: Any) -> Any:
-            if (
-                not adapter.is_tensor(value)
-                or not adapter.requires_grad(value)
-                or not adapter.is_float(value)
-            ):
+        def private(value: Any) -> Any:
+            if not self.adapter.is_tensor(value) or not self.adapter.is_float(value):
                 return value
             if id(value) not in memo:
-                view = adapter.alias(value)
-                index = index_of[id(value)]
-                origin = self.origins.get(value)
-                if origin is not None:  # the view holds the same values as the tensor it aliases
-                    self.origins.put(view, origin)
-                self.handles.append(
-                    adapter.add_grad_hook(
-                        view, lambda g, n=node, i=index: self.sink.on_grad(n, "grad_in", i, g)
-                    )
-                )
-                memo[id(value)] = view
+                memo[id(value)] = self._private_input(node, index_of[id(value)], value)
             return memo[id(value)]
 
-        new_args = tuple(alias(a) for a in args)
-        new_kwargs = {k: alias(v) for k, v in kwargs.items()}
-        return (new_args, new_kwargs) if memo else None
+        new_args = tuple(private(a) for a in args)
+        new_kwargs = {k: private(v) for k, v in kwargs.items()}
+        changed = any(memo[key] is not tensor for key, tensor in ((id(t), t) for _, t in leaves) if key in memo)
+        return (new_args, new_kwargs) if changed else None
+
+    def _private_input(self, node: CallNode, index: int, value: Any) -> Any:
+        adapter = self.adapter
+        replacement = self.sink.substitute(node, index, value)
+        tensor = value if replacement is None else replacement
+        if not adapter.requires_grad(tensor):
+            return tensor
+        view = adapter.alias(tensor)
+        origin = self.origins.get(value) if replacement is None else None
+        if origin is not None:  # the view holds the same values as the tensor it aliases
+            self.origins.put(view, origin)
+        hook = lambda g, n=node, i=index: self.sink.on_grad(n, "grad_in", i, g)  # noqa: E731
+        self.handles.append(adapter.add_grad_hook(view, hook))
+        return view
 
     def _post_hook(self, layer: Any, args: tuple, kwargs: dict, output: Any) -> None:
         state = self.state
@@ -234,9 +240,13 @@ class _Hooks:
             targets = []
             self.grad_targets.put(tensor, targets)
 
-            def hook(grad: Any, targets: list = targets) -> None:
+            def hook(grad: Any, targets: list = targets) -> Any:
+                replacement = None
                 for target_node, target_index in targets:
                     self.sink.on_grad(target_node, "grad_out", target_index, grad)
+                    if replacement is None:
+                        replacement = self.sink.replace_grad(target_node, target_index, grad)
+                return replacement
 
             self.handles.append(adapter.add_grad_hook(tensor, hook))
         targets.append((node, index))

@@ -51,6 +51,12 @@ class BaseTrace:
         self.nodes.append(node)
         return not node.transparent
 
+    def substitute(self, node: CallNode, index: int, tensor: Any) -> Any:
+        return None
+
+    def replace_grad(self, node: CallNode, index: int, grad: Any) -> Any:
+        return None
+
     def on_input(
         self, node: CallNode, index: int, key: str, tensor: Any, origin: tuple[int, int] | None
     ) -> None:
