@@ -200,7 +200,9 @@ class _Hooks:
 
         new_args = tuple(private(a) for a in args)
         new_kwargs = {k: private(v) for k, v in kwargs.items()}
-        changed = any(memo[key] is not tensor for key, tensor in ((id(t), t) for _, t in leaves) if key in memo)
+        changed = any(
+            memo[key] is not tensor for key, tensor in ((id(t), t) for _, t in leaves) if key in memo
+        )
         return (new_args, new_kwargs) if changed else None
 
     def _private_input(self, node: CallNode, index: int, value: Any) -> Any:

@@ -1,30 +1,69 @@
-"""padiff.compare: the pipeline from two models and one input to a Report."""
+"""padiff.compare: the pipeline from two models and one input to a Report.
+
+One step = base runs forward and backward under capture (its trace stored), raw runs the same while
+being compared against that trace, then parameter gradients are compared; with optimizers, both step
+and the updates are compared. Everything padiff changes is put back at the end, whatever happens.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-import numpy as np
-
 from .align import Aligner
-from .capture import RunState, capture_run
-from .compare import CompareMode, Phase, compare_arrays
+from .capture import CallNode, LayerPolicy, RunState, capture_run
+from .compare import CompareMode, Phase
 from .errors import InputError, PadiffError
 from .frameworks.base import adapter_for
 from .inputs import prepare_inputs
 from .layermap import LayerMap
 from .localize import find_culprit, first_failure
-from .records import LayerDiff
+from .records import Culprit, LayerDiff
 from .report import Report
-from .stream import RawComparer, Tolerances
+from .stream import IsolatedComparer, RawComparer, Tolerances, merge_local
 from .trace import BaseTrace
+from .train import (
+    ModelState,
+    TrainingState,
+    base_param_arrays,
+    compare_param_arrays,
+    optimizer_pair,
+    raw_param_arrays,
+    updates,
+)
 from .tree import tree_lines
 from .weights import StatePair, plan_state_pairs, transfer_weights
 
 __all__ = ["compare"]
 
 _DIFF_PHASES = ("both", "forward", "backward")
+
+
+@dataclass
+class _Side:
+    """One model and everything padiff needs to run it."""
+
+    role: str
+    adapter: Any
+    model: Any
+    loss: Callable | None
+    policy: LayerPolicy
+    optimizer: Any = None
+    optimizer_made: bool = False  # padiff built it from a factory: nothing to put back
+
+
+@dataclass
+class _Step:
+    """What one step compared, and the call trees needed to name a culprit in it."""
+
+    forward: list[LayerDiff] = field(default_factory=list)
+    backward: list[LayerDiff] = field(default_factory=list)
+    grads: list[LayerDiff] = field(default_factory=list)
+    updates: list[LayerDiff] = field(default_factory=list)
+    base_nodes: list[CallNode] = field(default_factory=list)
+    raw_nodes: dict[int, CallNode] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
 def _loss_pair(loss_fn: Any) -> tuple[Callable | None, Callable | None]:
@@ -38,15 +77,27 @@ def _loss_pair(loss_fn: Any) -> tuple[Callable | None, Callable | None]:
     )
 
 
+def _check_options(compare_mode: str, diff_phase: str, steps: int, batches: Any) -> None:
+    if compare_mode not in {m.value for m in CompareMode}:
+        raise InputError(f"unknown compare_mode {compare_mode!r}", hint="use 'strict' or 'mean'")
+    if diff_phase not in _DIFF_PHASES:
+        raise InputError(f"unknown diff_phase {diff_phase!r}", hint="use 'both', 'forward' or 'backward'")
+    if not isinstance(steps, int) or steps < 1:
+        raise InputError(f"steps must be a positive int, got {steps!r}", hint="steps=1 compares one step")
+    if batches is not None and not isinstance(batches, (list, tuple)):
+        raise InputError("batches must be a list with one input per step", hint="batches=[x0, x1, ...]")
+
+
 def compare(
     base: Any,
     raw: Any,
-    inputs: Any,
+    inputs: Any = None,
     *,
     init_weights: bool = True,
     loss_fn: Any = None,
     optimizers: Any = None,
     steps: int = 1,
+    batches: list[Any] | None = None,
     atol: float | None = None,
     rtol: float | None = None,
     layer_map: LayerMap | None = None,
@@ -55,86 +106,151 @@ def compare(
     compare_mode: str = "strict",
     diff_phase: str = "both",
 ) -> Report:
-    """Copy base's weights into raw, run both forward and backward, and report where they part ways."""
+    """Copy base's weights into raw, run both forward and backward (and optimizer steps), and report
+    where they part ways. See README.md for the rules and DESIGN.md for the contract."""
     base_adapter, raw_adapter = adapter_for(base, "base"), adapter_for(raw, "raw")
-    if optimizers is not None or single_step or steps != 1:
-        raise InputError(
-            "optimizer steps and single_step isolation are not available in this version",
-            hint="call padiff.compare without optimizers/steps/single_step",
-        )
-    if compare_mode not in {m.value for m in CompareMode}:
-        raise InputError(f"unknown compare_mode {compare_mode!r}", hint="use 'strict' or 'mean'")
-    if diff_phase not in _DIFF_PHASES:
-        raise InputError(f"unknown diff_phase {diff_phase!r}", hint="use 'both', 'forward' or 'backward'")
-    base_loss, raw_loss = _loss_pair(loss_fn)
+    _check_options(compare_mode, diff_phase, steps, batches)
+    notes: list[str] = []
+    if single_step and (steps != 1 or optimizers is not None or batches):
+        notes.append("single_step: runs one step without optimizers (steps, optimizers and batches ignored)")
+        steps, optimizers, batches = 1, None, None
+    batches = list(batches) if batches else [inputs] * steps
+    if inputs is None and not batches[0:1]:
+        raise InputError("no inputs given", hint="pass inputs, or batches=[...] with one input per step")
+    steps = len(batches)
     layer_map = layer_map or LayerMap()
+    base_loss, raw_loss = _loss_pair(loss_fn)
+    base_side = _Side("base", base_adapter, base, base_loss, layer_map.policy(base_adapter, base))
+    raw_side = _Side("raw", raw_adapter, raw, raw_loss, layer_map.policy(raw_adapter, raw))
+    pair = optimizer_pair(optimizers, (base_adapter, base), (raw_adapter, raw))
+    if pair is not None:
+        base_side.optimizer, raw_side.optimizer, base_side.optimizer_made, raw_side.optimizer_made = pair
     tolerances = Tolerances(atol, rtol, CompareMode(compare_mode))
-    (base_args, base_kwargs), (raw_args, raw_kwargs), notes = prepare_inputs(
-        inputs, (base_adapter, base), (raw_adapter, raw)
-    )
     if init_weights:
         state_pairs = transfer_weights(base_adapter, base, raw_adapter, raw, layer_map)
     else:
         state_pairs = _pairs_or_note(base_adapter, base, raw_adapter, raw, layer_map, notes)
-    saved = _ModelState(base_adapter, base), _ModelState(raw_adapter, raw)
-    base_trace = BaseTrace(base_adapter)
-    try:
-        base_state = capture_run(
-            base_adapter,
-            base,
-            base_args,
-            base_kwargs,
-            base_trace,
-            layer_map.policy(base_adapter, base),
-            base_loss,
-            "base",
-        )
-        base_trace.finish()
-        base_param_grads = _grads(base_adapter, state_pairs)
-        aligner = Aligner(base_trace.nodes, layer_map.path_pairs(base_adapter, base, raw_adapter, raw))
-        comparer = RawComparer(raw_adapter, base_trace, aligner, tolerances)
-        raw_state = capture_run(
-            raw_adapter,
-            raw,
-            raw_args,
-            raw_kwargs,
-            comparer,
-            layer_map.policy(raw_adapter, raw),
-            raw_loss,
-            "raw",
-        )
-        comparer.finish()
-        grad_diffs = _compare_param_grads(raw_adapter, state_pairs, base_param_grads, tolerances)
-    finally:
-        base_trace.close()
-        for state in saved:
-            state.restore()
-    notes += _run_notes(base_state, raw_state, aligner)
-    if base_trace.store.spilled:
-        notes.append(
-            f"base trace: {base_trace.store.spilled / 2**20:.0f} MB kept in a temporary file to bound memory"
-        )
-    forward = comparer.forward if diff_phase in ("both", "forward") else []
-    backward = comparer.backward if diff_phase in ("both", "backward") else []
-    grads = grad_diffs if diff_phase in ("both", "backward") else []
-    failure = first_failure(forward, backward, grads)
-    culprit = None
-    if failure is not None:
-        base_nodes = {n.id: n for n in base_trace.nodes}
-        raw_nodes = aligner.raw_nodes
-        culprit = find_culprit(
-            failure, base_nodes.get(failure.base_id), raw_nodes.get(failure.raw_id), base_nodes, raw_nodes
-        )
-    return Report(
-        passed=failure is None,
-        first_diff=culprit,
-        diffs=forward + backward + grads,
-        base_framework=base_adapter.name,
-        raw_framework=raw_adapter.name,
-        base_tree=tree_lines(base_adapter, base),
-        raw_tree=tree_lines(raw_adapter, raw),
-        notes=notes,
+    path_pairs = layer_map.path_pairs(base_adapter, base, raw_adapter, raw)
+    results = _run_steps(
+        base_side, raw_side, batches, state_pairs, path_pairs, tolerances, single_step, notes
     )
+    return _report(base_side, raw_side, results, notes, diff_phase)
+
+
+def _run_steps(base_side, raw_side, batches, state_pairs, path_pairs, tolerances, single_step, notes):
+    saved: list[Any] = [
+        ModelState(base_side.adapter, base_side.model),
+        ModelState(raw_side.adapter, raw_side.model),
+    ]
+    for side in (base_side, raw_side):
+        if side.optimizer is not None:
+            user_optimizer = None if side.optimizer_made else side.optimizer
+            saved.append(TrainingState(side.adapter, side.model, user_optimizer))
+    results = []
+    try:
+        for step, batch in enumerate(batches):
+            (base_args, base_kwargs), (raw_args, raw_kwargs), input_notes = prepare_inputs(
+                batch, (base_side.adapter, base_side.model), (raw_side.adapter, raw_side.model)
+            )
+            notes.extend(n for n in input_notes if n not in notes)
+            run = _run_isolated if single_step else _run_step
+            result = run(step, base_side, raw_side, (base_args, base_kwargs), (raw_args, raw_kwargs),
+                         state_pairs, path_pairs, tolerances)  # fmt: skip
+            if base_side.optimizer is not None:
+                result.updates = _step_optimizers(step, base_side, raw_side, state_pairs, tolerances)
+            results.append(result)
+    finally:
+        for state in reversed(saved):
+            state.restore()
+    if base_side.optimizer is not None:
+        notes.append(
+            f"{len(batches)} optimizer steps run; both models and optimizers were put back afterwards"
+        )
+    return results
+
+
+def _run_step(step, base_side, raw_side, base_call, raw_call, state_pairs, path_pairs, tolerances) -> _Step:
+    trace = BaseTrace(base_side.adapter)
+    try:
+        base_state = _capture(base_side, base_call, trace)
+        trace.finish()
+        base_grads = base_param_arrays(base_side.adapter, state_pairs, grads=True)
+        aligner = Aligner(trace.nodes, path_pairs)
+        comparer = RawComparer(raw_side.adapter, trace, aligner, tolerances, step)
+        raw_state = _capture(raw_side, raw_call, comparer)
+        comparer.finish()
+    finally:
+        trace.close()
+    raw_grads = raw_param_arrays(raw_side.adapter, state_pairs, grads=True)
+    result = _Step(comparer.forward, comparer.backward, base_nodes=trace.nodes, raw_nodes=aligner.raw_nodes)
+    result.grads = compare_param_arrays(state_pairs, base_grads, raw_grads, tolerances, Phase.GRAD, step)
+    result.notes = _run_notes(base_state, raw_state, aligner)
+    if trace.store.spilled:
+        result.notes.append(
+            f"base trace: {trace.store.spilled / 2**20:.0f} MB kept in a temporary file to bound memory"
+        )
+    return result
+
+
+def _run_isolated(
+    step, base_side, raw_side, base_call, raw_call, state_pairs, path_pairs, tolerances
+) -> _Step:
+    """single_step: raw runs twice, once as is (accumulated error) and once isolated (local error)."""
+    trace = BaseTrace(base_side.adapter)
+    try:
+        base_state = _capture(base_side, base_call, trace)
+        trace.finish()
+        base_grads = base_param_arrays(base_side.adapter, state_pairs, grads=True)
+        aligner = Aligner(trace.nodes, path_pairs)
+        comparer = RawComparer(raw_side.adapter, trace, aligner, tolerances, step, keep_base=True)
+        raw_state = _capture(raw_side, raw_call, comparer)
+        comparer.finish()
+        raw_grads = raw_param_arrays(raw_side.adapter, state_pairs, grads=True)
+        raw_side.adapter.take_grads([pair.raw_tensor for pair in state_pairs])
+        isolated_aligner = Aligner(trace.nodes, path_pairs)
+        isolated = IsolatedComparer(raw_side.adapter, trace, isolated_aligner, tolerances, step)
+        _capture(raw_side, raw_call, isolated)
+        isolated.finish()
+    finally:
+        trace.close()
+    local_grads = raw_param_arrays(raw_side.adapter, state_pairs, grads=True)
+    result = _Step(
+        merge_local(comparer.forward, isolated.forward),
+        merge_local(comparer.backward, isolated.backward),
+        base_nodes=trace.nodes,
+        raw_nodes=aligner.raw_nodes,
+    )
+    accumulated = compare_param_arrays(state_pairs, base_grads, raw_grads, tolerances, Phase.GRAD, step)
+    local = compare_param_arrays(state_pairs, base_grads, local_grads, tolerances, Phase.GRAD, step)
+    result.grads = merge_local(accumulated, local)
+    result.notes = _run_notes(base_state, raw_state, aligner)
+    result.notes.append("single_step: each raw layer was also run on base's inputs and incoming gradients; "
+                        "pairs are judged by that local error")  # fmt: skip
+    return result
+
+
+def _capture(side: _Side, call: tuple[tuple, dict], sink: Any) -> RunState:
+    args, kwargs = call
+    return capture_run(side.adapter, side.model, args, kwargs, sink, side.policy, side.loss, side.role)
+
+
+def _step_optimizers(
+    step: int, base_side: _Side, raw_side: _Side, state_pairs, tolerances
+) -> list[LayerDiff]:
+    base_before = base_param_arrays(base_side.adapter, state_pairs, grads=False)
+    raw_before = raw_param_arrays(raw_side.adapter, state_pairs, grads=False)
+    for side in (base_side, raw_side):
+        try:
+            side.adapter.optimizer_step(side.optimizer)
+        except Exception as error:
+            raise InputError(
+                f"{side.role} optimizer ({side.adapter.name}) raised in step {step}: {type(error).__name__}: {error}",
+                hint="the optimizer must hold the parameters of the model given as " + side.role,
+            ) from error
+    base_update = updates(base_before, base_param_arrays(base_side.adapter, state_pairs, grads=False))
+    raw_update = updates(raw_before, raw_param_arrays(raw_side.adapter, state_pairs, grads=False))
+    trainable = [p for p in state_pairs if raw_side.adapter.requires_grad(p.raw_tensor)]
+    return compare_param_arrays(trainable, base_update, raw_update, tolerances, Phase.WEIGHT, step)
 
 
 def _pairs_or_note(base_adapter, base, raw_adapter, raw, layer_map, notes: list[str]) -> list[StatePair]:
@@ -145,72 +261,42 @@ def _pairs_or_note(base_adapter, base, raw_adapter, raw, layer_map, notes: list[
         return []
 
 
-class _ModelState:
-    """Buffers (BatchNorm statistics move in train mode) and gradients, put back after the run."""
-
-    def __init__(self, adapter: Any, model: Any):
-        self.adapter = adapter
-        self.buffers = [
-            (t, adapter.to_numpy(t)) for _, t in adapter.all_state(model) if not adapter.requires_grad(t)
-        ]
-        self.params = [t for _, t in adapter.all_state(model) if adapter.requires_grad(t)]
-        self.grads = adapter.take_grads(self.params)
-
-    def restore(self) -> None:
-        for tensor, value in self.buffers:
-            self.adapter.assign(tensor, value)
-        self.adapter.put_grads(self.params, self.grads)
-
-
-def _grads(adapter: Any, state_pairs: list[StatePair]) -> dict[int, Any]:
-    """Base's parameter gradients as arrays, by id of the parameter."""
-    out = {}
-    for pair in state_pairs:
-        for tensor in pair.base_tensors:
-            grad = adapter.grad_of(tensor)
-            if grad is not None and id(tensor) not in out:
-                out[id(tensor)] = adapter.to_numpy(grad)
-    return out
-
-
-# a parameter gradient is judged at least against this share of the mean gradient scale of the model
-GRAD_FLOOR_SHARE = 0.1
-
-
-def _compare_param_grads(raw_adapter, state_pairs, base_grads, tolerances: Tolerances) -> list[LayerDiff]:
-    scales = [float(np.abs(g).mean()) for g in base_grads.values() if g.size]
-    floor = GRAD_FLOOR_SHARE * float(np.mean(scales)) if scales else 0.0
-    diffs = []
-    for order, pair in enumerate(reversed(state_pairs)):
-        grads = [base_grads.get(id(t)) for t in pair.base_tensors]
-        raw_grad = raw_adapter.grad_of(pair.raw_tensor)
-        if all(g is None for g in grads) and raw_grad is None:
-            continue
-        base_array = pair.convert(grads) if all(g is not None for g in grads) else None
-        raw_array = raw_adapter.to_numpy(raw_grad) if raw_grad is not None else None
-        if base_array is None or raw_array is None:
-            zeros = np.zeros(raw_adapter.shape(pair.raw_tensor), dtype=np.float32)
-            base_array = zeros if base_array is None else base_array
-            raw_array = zeros if raw_array is None else raw_array
-        diff = compare_arrays(
-            base_array, raw_array, tolerances.atol, tolerances.rtol, None, tolerances.mode, floor
+def _report(
+    base_side: _Side, raw_side: _Side, results: list[_Step], notes: list[str], diff_phase: str
+) -> Report:
+    diffs: list[LayerDiff] = []
+    culprit: Culprit | None = None
+    for result in results:
+        notes.extend(n for n in result.notes if n not in notes)
+        forward = result.forward if diff_phase in ("both", "forward") else []
+        backward = result.backward if diff_phase in ("both", "backward") else []
+        grads = result.grads if diff_phase in ("both", "backward") else []
+        diffs += forward + backward + grads + result.updates
+        failure = first_failure(forward, backward, grads, result.updates)
+        if culprit is None and failure is not None:
+            base_nodes = {n.id: n for n in result.base_nodes}
+            base_node, raw_node = base_nodes.get(failure.base_id), result.raw_nodes.get(failure.raw_id)
+            culprit = find_culprit(failure, base_node, raw_node, base_nodes, result.raw_nodes)
+    base_tree = tree_lines(base_side.adapter, base_side.model)
+    raw_tree = tree_lines(raw_side.adapter, raw_side.model)
+    if culprit is not None and not culprit.base_type:  # a parameter's culprit: name its layer's classes
+        base_classes = {line.path: line.cls for line in base_tree}
+        raw_classes = {line.path: line.cls for line in raw_tree}
+        culprit = replace(
+            culprit,
+            base_type=base_classes.get(culprit.base_path, ""),
+            raw_type=raw_classes.get(culprit.raw_path, ""),
         )
-        diffs.append(
-            LayerDiff(
-                Phase.GRAD,
-                0,
-                "param",
-                order,
-                pair.base_path,
-                pair.raw_path,
-                "",
-                "",
-                0,
-                f"{pair.base_name} <-> {pair.raw_name}",
-                diff,
-            )
-        )
-    return diffs
+    return Report(
+        passed=culprit is None,
+        first_diff=culprit,
+        diffs=diffs,
+        base_framework=base_side.adapter.name,
+        raw_framework=raw_side.adapter.name,
+        base_tree=base_tree,
+        raw_tree=raw_tree,
+        notes=notes,
+    )
 
 
 def _run_notes(base_state: RunState, raw_state: RunState, aligner: Aligner) -> list[str]:

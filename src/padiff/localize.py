@@ -16,11 +16,13 @@ from .records import Culprit, LayerDiff
 
 __all__ = ["find_culprit", "first_failure"]
 
-_OWN = {"output", "grad_in", "param"}
+_OWN = {"output", "grad_in", "param", "update"}
 _REASONS = {
     "output": "its inputs agree but its output differs",
     "grad_in": "the gradient reaching its output agrees but the gradient it sends to its inputs differs",
     "param": "the gradient of its parameter differs",
+    "update": "its parameter moved differently in the optimizer step although the gradients agreed: the two "
+    "optimizers differ (learning rate, epsilon, weight decay, momentum, ...)",
     "input": "its own code (outside any sublayer) computes a value that differs, first seen as the input of '{child}'",
     "grad_out": "its own code (outside any sublayer) sends back a gradient that differs, first seen at the output of '{child}'",
     "root_input": "the model inputs differ",

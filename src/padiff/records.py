@@ -30,15 +30,18 @@ class LayerDiff:
     diff: TensorDiff
     base_id: int = -1  # call-tree node ids; -1 for parameters
     raw_id: int = -1
+    local: TensorDiff | None = None  # single-step runs: the error of this pair alone, given base's inputs
 
     @property
     def passed(self) -> bool:
-        return self.diff.passed
+        """In single-step runs a pair is judged by its local error, otherwise by the accumulated one."""
+        return self.diff.passed if self.local is None else self.local.passed
 
     def to_dict(self) -> dict:
         data = asdict(self)
         data["phase"] = self.phase.value
         data["diff"] = self.diff.to_dict()
+        data["local"] = None if self.local is None else self.local.to_dict()
         return data
 
     @classmethod
@@ -46,6 +49,7 @@ class LayerDiff:
         data = dict(data)
         data["phase"] = Phase(data["phase"])
         data["diff"] = TensorDiff.from_dict(data["diff"])
+        data["local"] = None if data.get("local") is None else TensorDiff.from_dict(data["local"])
         return cls(**data)
 
 

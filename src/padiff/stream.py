@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -13,7 +13,7 @@ from .compare import CompareMode, Phase, compare_arrays
 from .records import LayerDiff
 from .trace import BaseTrace
 
-__all__ = ["RawComparer", "Tolerances"]
+__all__ = ["RawComparer", "IsolatedComparer", "Tolerances", "merge_local"]
 
 
 @dataclass(frozen=True)
@@ -27,9 +27,16 @@ class RawComparer:
     """A `capture.Sink` for raw: pairs each call with base's (via `Aligner`) and compares its tensors."""
 
     def __init__(
-        self, adapter: Any, base: BaseTrace, aligner: Aligner, tolerances: Tolerances, step: int = 0
+        self,
+        adapter: Any,
+        base: BaseTrace,
+        aligner: Aligner,
+        tolerances: Tolerances,
+        step: int = 0,
+        keep_base: bool = False,
     ):
         self.adapter, self.base, self.aligner, self.tol, self.step = adapter, base, aligner, tolerances, step
+        self.keep_base = keep_base  # keep base's arrays after comparing (a second raw run will need them)
         self.forward: list[LayerDiff] = []
         self.backward: list[LayerDiff] = []
         self._last_grad: tuple[Any, np.ndarray] | None = None
@@ -89,7 +96,8 @@ class RawComparer:
         base_array = self.base.array(stored.array)
         raw_array = self.adapter.to_numpy(tensor)
         self._record(node, where, index, key, base_array, raw_array, stored.dtype, len(self.forward))
-        self.base.release(table, (base_id, index))
+        if not self.keep_base:
+            self.base.release(table, (base_id, index))
 
     def on_grad(self, node: CallNode, io: str, index: int, grad: Any) -> None:
         base_id = self.aligner.partner.get(node.id)
@@ -112,8 +120,47 @@ class RawComparer:
             str(base_array.dtype),
             self.base.grad_order[key],
         )
-        self.base.release(self.base.grads, key)
+        if not self.keep_base:
+            self.base.release(self.base.grads, key)
 
     def finish(self) -> None:
         self._last_grad = None
         self.backward.sort(key=lambda d: d.order)
+
+
+class IsolatedComparer(RawComparer):
+    """Single-step isolation: each raw layer gets base's inputs and base's incoming gradient, so what it
+    is compared on is its own error. What the raw run computed is still compared before it is replaced:
+    an input that differs then shows the parent's own code's error, alone."""
+
+    def __init__(
+        self, adapter: Any, base: BaseTrace, aligner: Aligner, tolerances: Tolerances, step: int = 0
+    ):
+        super().__init__(adapter, base, aligner, tolerances, step, keep_base=True)
+
+    def substitute(self, node: CallNode, index: int, tensor: Any) -> Any:
+        """Base's input in place of raw's, still passing gradients on to what raw computed."""
+        base_id = self.aligner.partner.get(node.id)
+        stored = None if base_id is None else self.base.inputs.get((base_id, index))
+        if stored is None:
+            return None
+        array = self.base.array(stored.array)
+        if tuple(array.shape) != tuple(self.adapter.shape(tensor)):
+            return None
+        return self.adapter.substitute(tensor, array)
+
+    def replace_grad(self, node: CallNode, index: int, grad: Any) -> Any:
+        base_id = self.aligner.partner.get(node.id)
+        handle = None if base_id is None else self.base.grads.get(("grad_out", base_id, index))
+        if handle is None:
+            return None
+        array = self.base.array(handle)
+        if tuple(array.shape) != tuple(self.adapter.shape(grad)):
+            return None
+        return self.adapter.substitute(grad, array)
+
+
+def merge_local(accumulated: list[LayerDiff], local: list[LayerDiff]) -> list[LayerDiff]:
+    """Attach each pair's local error (from an isolated run) to its accumulated record."""
+    by_key = {(d.where, d.base_id, d.raw_id, d.leaf): d.diff for d in local}
+    return [replace(d, local=by_key.get((d.where, d.base_id, d.raw_id, d.leaf), d.diff)) for d in accumulated]

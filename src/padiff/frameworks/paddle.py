@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -11,6 +12,18 @@ import paddle
 
 _CONTAINERS = (paddle.nn.Sequential, paddle.nn.LayerList, paddle.nn.LayerDict)
 _DROPOUTS = (paddle.nn.Dropout, paddle.nn.Dropout2D, paddle.nn.Dropout3D, paddle.nn.AlphaDropout)
+
+
+class _Substitute(paddle.autograd.PyLayer):
+    """Forward: `value`; backward: the gradient goes to `tensor` unchanged."""
+
+    @staticmethod
+    def forward(ctx, tensor, value):
+        return value.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
 
 
 class PaddleAdapter:
@@ -87,6 +100,12 @@ class PaddleAdapter:
     def set_requires_grad(self, tensor: Any, flag: bool) -> None:
         tensor.stop_gradient = not flag
 
+    def substitute(self, tensor: Any, array: np.ndarray) -> Any:
+        value = paddle.to_tensor(np.ascontiguousarray(array)).astype(tensor.dtype)
+        if tensor.stop_gradient:
+            return value
+        return _Substitute.apply(tensor, value)
+
     def alias(self, tensor: Any) -> Any:
         return tensor.view(tensor.shape)
 
@@ -145,6 +164,32 @@ class PaddleAdapter:
 
     def no_grad(self):
         return paddle.no_grad()
+
+    def parameters(self, model: Any) -> list[Any]:
+        return list(model.parameters())
+
+    def is_optimizer(self, obj: Any) -> bool:
+        return isinstance(obj, paddle.optimizer.Optimizer)
+
+    def optimizer_step(self, optimizer: Any) -> None:
+        optimizer.step()
+        optimizer.clear_grad(set_to_zero=False)
+
+    def optimizer_state(self, optimizer: Any) -> Any:
+        # state_dict holds the live accumulators: clone them
+        return {
+            k: v.clone() if isinstance(v, paddle.Tensor) else copy.deepcopy(v)
+            for k, v in optimizer.state_dict().items()
+        }
+
+    def restore_optimizer_state(self, optimizer: Any, state: Any) -> None:
+        # paddle can only load accumulators that exist in the state: start them afresh first
+        for name in ("_accumulators", "_accumulators_holder"):
+            table = getattr(optimizer, name, None)
+            if hasattr(table, "clear"):
+                table.clear()
+        if state:
+            optimizer.set_state_dict(state)
 
     def global_state(self) -> Any:
         return (paddle.get_default_dtype(), paddle.is_grad_enabled(), paddle.get_rng_state())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -17,6 +18,18 @@ _DROPOUTS = (
     torch.nn.Dropout3d,
     torch.nn.AlphaDropout,
 )
+
+
+class _Substitute(torch.autograd.Function):
+    """Forward: `value`; backward: the gradient goes to `tensor` unchanged."""
+
+    @staticmethod
+    def forward(ctx, tensor, value):  # noqa: ARG004
+        return value.clone()
+
+    @staticmethod
+    def backward(ctx, grad):  # noqa: ARG004
+        return grad, None
 
 
 class TorchAdapter:
@@ -92,6 +105,12 @@ class TorchAdapter:
     def set_requires_grad(self, tensor: Any, flag: bool) -> None:
         tensor.requires_grad_(flag)
 
+    def substitute(self, tensor: Any, array: np.ndarray) -> Any:
+        value = torch.from_numpy(np.ascontiguousarray(array)).to(tensor.dtype)
+        if not tensor.requires_grad:
+            return value
+        return _Substitute.apply(tensor, value)
+
     def alias(self, tensor: Any) -> Any:
         return tensor.view_as(tensor)
 
@@ -141,6 +160,22 @@ class TorchAdapter:
 
     def no_grad(self):
         return torch.no_grad()
+
+    def parameters(self, model: Any) -> list[Any]:
+        return list(model.parameters())
+
+    def is_optimizer(self, obj: Any) -> bool:
+        return isinstance(obj, torch.optim.Optimizer)
+
+    def optimizer_step(self, optimizer: Any) -> None:
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    def optimizer_state(self, optimizer: Any) -> Any:
+        return copy.deepcopy(optimizer.state_dict())
+
+    def restore_optimizer_state(self, optimizer: Any, state: Any) -> None:
+        optimizer.load_state_dict(state)
 
     def global_state(self) -> Any:
         return (torch.get_default_dtype(), torch.is_grad_enabled(), torch.random.get_rng_state())
