@@ -46,17 +46,16 @@ def auto_diff(
 
     example_inp: (paddle_input, torch_input), each a dict of keyword inputs (or a tensor / tuple), or
     numpy input(s) given once for both. options: atol, rtol, compare_mode ("strict" elementwise, the
-    default here; "mean" compares means as 0.2.0 did), diff_phase ("forward" | "backward" | "both").
+    default here; "mean" compares means as 0.2.0 did), diff_phase ("forward" | "backward" | "both"),
+    single_step (isolate each layer; forces one step without optimizer, as in 0.2.0).
+    optimizer: (paddle_opt, torch_opt), optimizer objects, factories taking the parameters, or 0.2.0's
+    zero-argument functions that perform the step; loss_fn: (paddle_fn, torch_fn).
     """
     options = dict(options or {})
     unknown = set(options) - _OPTION_KEYS
     if unknown:
         raise InputError(
             f"unknown auto_diff options: {sorted(unknown)}", hint=f"known options: {sorted(_OPTION_KEYS)}"
-        )
-    if optimizer is not None:
-        raise InputError(
-            "optimizer steps are not available in this version", hint="call auto_diff without optimizer"
         )
     inputs = example_inp
     if isinstance(example_inp, (tuple, list)) and len(example_inp) == 2 and not _is_numpy_pair(example_inp):
@@ -67,6 +66,7 @@ def auto_diff(
         inputs,
         init_weights=auto_weights,
         loss_fn=_swap_pair(loss_fn, "loss_fn"),
+        optimizers=_swap_pair(optimizer, "optimizer"),
         steps=steps,
         atol=options.get("atol"),
         rtol=options.get("rtol"),

@@ -30,6 +30,7 @@ from .train import (
     compare_param_arrays,
     optimizer_pair,
     raw_param_arrays,
+    step_optimizer,
     updates,
 )
 from .tree import tree_lines
@@ -241,7 +242,7 @@ def _step_optimizers(
     raw_before = raw_param_arrays(raw_side.adapter, state_pairs, grads=False)
     for side in (base_side, raw_side):
         try:
-            side.adapter.optimizer_step(side.optimizer)
+            step_optimizer(side.adapter, side.model, side.optimizer)
         except Exception as error:
             raise InputError(
                 f"{side.role} optimizer ({side.adapter.name}) raised in step {step}: {type(error).__name__}: {error}",

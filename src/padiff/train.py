@@ -7,6 +7,8 @@ by a tiny fraction of its size, but by a large fraction of its update.
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -24,6 +26,8 @@ __all__ = [
     "ModelState",
     "TrainingState",
     "GRAD_FLOOR_SHARE",
+    "StepFunction",
+    "step_optimizer",
 ]
 
 # a parameter gradient or update is judged at least against this share of the model's mean scale of it
@@ -45,6 +49,9 @@ def optimizer_pair(optimizers: Any, base: tuple[Any, Any], raw: tuple[Any, Any])
         if adapter.is_optimizer(item):
             made.append(item)
             owned.append(False)
+        elif callable(item) and _takes_no_arguments(item):
+            made.append(StepFunction(item))  # padiff 0.2.0: a function that performs the step itself
+            owned.append(True)
         elif callable(item):
             optimizer = item(adapter.parameters(model))
             if not adapter.is_optimizer(optimizer):
@@ -60,6 +67,31 @@ def optimizer_pair(optimizers: Any, base: tuple[Any, Any], raw: tuple[Any, Any])
                 hint="give (base_opt, raw_opt) in the same order as (base, raw)",
             )
     return made[0], made[1], owned[0], owned[1]
+
+
+class StepFunction:
+    """A zero-argument callable that updates the parameters itself (padiff 0.2.0's "lambda" optimizer)."""
+
+    def __init__(self, fn: Callable[[], Any]):
+        self.fn = fn
+
+
+def _takes_no_arguments(fn: Callable) -> bool:
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return not any(
+        p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params
+    )
+
+
+def step_optimizer(adapter: Any, model: Any, optimizer: Any) -> None:
+    if isinstance(optimizer, StepFunction):
+        optimizer.fn()
+        adapter.take_grads(adapter.parameters(model))  # start the next step from no gradients
+    else:
+        adapter.optimizer_step(optimizer)
 
 
 def base_param_arrays(adapter: Any, state_pairs: list[StatePair], grads: bool) -> dict[int, np.ndarray]:
