@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..records import Culprit, LayerDiff
 from ..tree import TreeLine
+from .html import render_html
 from .terminal import render_summary, render_table, render_trees
 
 __all__ = ["Report"]
@@ -65,8 +66,15 @@ class Report:
     def from_json(cls, text: str) -> Report:
         return cls.from_dict(json.loads(text))
 
+    def save_html(self, path: str | Path = "padiff_report.html") -> Path:
+        """One self-contained HTML page: summary, both trees, every compared pair."""
+        out = Path(path)
+        out.write_text(render_html(self))
+        return out
+
     def save(self, directory: str | Path = "diff_log") -> Path:
-        """Write summary.txt, layers.txt (every compared pair), base_tree.txt, raw_tree.txt, report.json."""
+        """Write summary.txt, layers.txt (every compared pair), base_tree.txt, raw_tree.txt, report.json,
+        report.html."""
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
         (out / "summary.txt").write_text(render_summary(self) + "\n")
@@ -75,4 +83,5 @@ class Report:
         (out / "base_tree.txt").write_text(base_text + "\n")
         (out / "raw_tree.txt").write_text(raw_text + "\n")
         (out / "report.json").write_text(self.to_json())
+        self.save_html(out / "report.html")
         return out

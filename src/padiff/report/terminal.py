@@ -19,6 +19,25 @@ def _short(site: str) -> str:
     return site or "?"
 
 
+_WHERE = {
+    "input": "input",
+    "output": "output",
+    "grad_out": "gradient arriving at the output",
+    "grad_in": "gradient sent to the input",
+    "param": "gradient of",
+    "update": "optimizer update of",
+}
+
+
+def _evidence(d: LayerDiff) -> str:
+    what = _WHERE.get(d.where, d.where)
+    if d.where in ("param", "update"):
+        return f"{what} '{d.raw_path}' {d.leaf}"
+    leaf = "" if d.leaf in ("out", f"{d.where}[0]") else f" {d.leaf}"
+    call = f" (call {d.call + 1})" if d.call else ""
+    return f"{what}{leaf} of '{d.raw_path or '(root)'}'{call}"
+
+
 def render_summary(report: Report) -> str:
     compared = len(report.diffs)
     if report.passed:
@@ -35,7 +54,7 @@ def render_summary(report: Report) -> str:
             f"  base ({report.base_framework}): '{c.base_path or '(root)'}'  {c.base_type}  called at {_short(c.base_site)}",
             f"  raw  ({report.raw_framework}): '{c.raw_path or '(root)'}'  {c.raw_type}  called at {_short(c.raw_site)}",
             f"  why: {c.reason}",
-            f"  evidence: {c.evidence.where} {c.evidence.leaf} of '{c.evidence.raw_path or '(root)'}'",
+            f"  evidence: {_evidence(c.evidence)}",
             f"  max abs {m.max_abs:.3g}  max rel {m.max_rel:.3g}  mean abs {m.mean_abs:.3g}  cosine {m.cosine:.6f}  "
             f"within tol {m.close_frac:.1%}  (atol {m.atol:.2g}, rtol {m.rtol:.2g}, {m.dtype})"
             + (f"  [{m.note}]" if m.note else ""),
