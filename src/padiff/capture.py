@@ -11,6 +11,7 @@ with its `origin`, so sinks can avoid copying or comparing it twice.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import weakref
 from collections.abc import Callable
@@ -157,7 +158,7 @@ class _Hooks:
         node = self._open(layer)
         if not self.sink.on_call(node):
             return None
-        leaves, _ = tensor_leaves((args, kwargs), self.adapter.is_tensor)
+        leaves = _input_leaves(args, kwargs, self.adapter.is_tensor)
         for index, (key, tensor) in enumerate(leaves):
             self.sink.on_input(node, index, key, tensor, self.origins.get(tensor))
         return self._alias_inputs(node, args, kwargs, leaves)
@@ -252,6 +253,14 @@ class _Hooks:
 
             self.handles.append(adapter.add_grad_hook(tensor, hook))
         targets.append((node, index))
+
+
+def _input_leaves(args: tuple, kwargs: dict, is_tensor: Callable[[Any], bool]) -> list[tuple[str, Any]]:
+    """Tensor inputs keyed for people: "arg0", "arg1[2]", or the keyword's name."""
+    positional, _ = tensor_leaves(args, is_tensor)
+    keyword, _ = tensor_leaves(kwargs, is_tensor)
+    named = [(re.sub(r"^\[(\d+)\]", r"arg\1", key), t) for key, t in positional]
+    return named + [(re.sub(r"^\['([^']*)'\]", r"\1", key), t) for key, t in keyword]
 
 
 def _layer_chain(state: RunState) -> str:

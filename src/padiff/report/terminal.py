@@ -33,9 +33,17 @@ def _evidence(d: LayerDiff) -> str:
     what = _WHERE.get(d.where, d.where)
     if d.where in ("param", "update"):
         return f"{what} '{d.raw_path}' {d.leaf}"
-    leaf = "" if d.leaf in ("out", f"{d.where}[0]") else f" {d.leaf}"
+    leaf = "" if d.leaf in ("out", "arg0", f"{d.where}[0]") else f" {d.leaf}"
     call = f" (call {d.call + 1})" if d.call else ""
     return f"{what}{leaf} of '{d.raw_path or '(root)'}'{call}"
+
+
+def _local_line(d: LayerDiff) -> list[str]:
+    if d.local is None:
+        return []
+    return [
+        f"  single_step: local max rel {d.local.max_rel:.3g} (this layer alone), accumulated {d.diff.max_rel:.3g}"
+    ]
 
 
 def render_summary(report: Report) -> str:
@@ -55,6 +63,7 @@ def render_summary(report: Report) -> str:
             f"  raw  ({report.raw_framework}): '{c.raw_path or '(root)'}'  {c.raw_type}  called at {_short(c.raw_site)}",
             f"  why: {c.reason}",
             f"  evidence: {_evidence(c.evidence)}",
+            *_local_line(c.evidence),
             f"  max abs {m.max_abs:.3g}  max rel {m.max_rel:.3g}  mean abs {m.mean_abs:.3g}  cosine {m.cosine:.6f}  "
             f"within tol {m.close_frac:.1%}  (atol {m.atol:.2g}, rtol {m.rtol:.2g}, {m.dtype})"
             + (f"  [{m.note}]" if m.note else ""),
@@ -78,12 +87,20 @@ def render_trees(report: Report, separate: bool = False):
 
 
 def render_table(diffs: list[LayerDiff]) -> str:
-    header = f"{'phase':8} {'where':8} {'ok':3} {'max_abs':>10} {'max_rel':>10} {'cosine':>10}  base path | raw path  (leaf)"
+    """Every compared pair; single-step runs add the local max rel beside the accumulated one."""
+    isolated = any(d.local is not None for d in diffs)
+    local_head = f" {'local_rel':>10}" if isolated else ""
+    header = (
+        f"{'phase':8} {'step':>4} {'where':8} {'ok':3} {'max_abs':>10} {'max_rel':>10}{local_head} {'cosine':>10}"
+        "  base path | raw path  (leaf)"
+    )
     rows = [header]
     for d in diffs:
+        local = (f" {d.local.max_rel:10.3g}" if d.local is not None else f" {'':10}") if isolated else ""
         rows.append(
-            f"{d.phase.value:8} {d.where:8} {'ok' if d.passed else 'NO':3} {d.diff.max_abs:10.3g} {d.diff.max_rel:10.3g} "
-            f"{d.diff.cosine:10.6f}  {d.base_path or '(root)'} ({d.base_type}) | {d.raw_path or '(root)'} ({d.raw_type})"
-            f"  {d.leaf}" + (f"  [{d.diff.note}]" if d.diff.note else "")
+            f"{d.phase.value:8} {d.step:4d} {d.where:8} {'ok' if d.passed else 'NO':3} {d.diff.max_abs:10.3g} "
+            f"{d.diff.max_rel:10.3g}{local} {d.diff.cosine:10.6f}  {d.base_path or '(root)'} ({d.base_type}) | "
+            f"{d.raw_path or '(root)'} ({d.raw_type})  {d.leaf}"
+            + (f"  [{d.diff.note}]" if d.diff.note else "")
         )
     return "\n".join(rows)
