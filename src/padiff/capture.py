@@ -59,6 +59,7 @@ class Sink(Protocol):
         self, node: CallNode, index: int, key: str, tensor: Any, origin: tuple[int, int] | None
     ) -> None: ...
     def on_grad(self, node: CallNode, io: str, index: int, grad: Any) -> None: ...
+    def on_return(self, node: CallNode) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -233,6 +234,7 @@ class _Hooks:
             if origin is None:
                 self.origins.put(tensor, (node.id, index))
             self._watch_grad(node, index, tensor)
+        self.sink.on_return(node)
 
     def _watch_grad(self, node: CallNode, index: int, tensor: Any) -> None:
         adapter = self.adapter
@@ -277,6 +279,7 @@ def capture_run(
     policy: LayerPolicy,
     loss_fn: Callable[[Any], Any] | None,
     role: str,
+    backward: bool = True,
 ) -> RunState:
     """Forward, loss and backward of `model` under hooks; everything changed is restored on return."""
     state = RunState()
@@ -284,7 +287,7 @@ def capture_run(
     try:
         with _Hooks(adapter, model, sink, policy, state), adapter.enable_grad():
             output = _forward(adapter, model, args, kwargs, state, role)
-            loss = _loss(adapter, output, loss_fn, role)
+            loss = _loss(adapter, output, loss_fn, role) if backward else None
             if loss is not None:
                 _backward(adapter, loss, role)
     finally:

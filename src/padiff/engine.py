@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .align import Aligner
+from .api import first_divergent_op, record_ops
 from .capture import CallNode, LayerPolicy, RunState, capture_run
 from .compare import CompareMode, Phase
 from .errors import InputError, PadiffError
@@ -65,6 +66,7 @@ class _Step:
     base_nodes: list[CallNode] = field(default_factory=list)
     raw_nodes: dict[int, CallNode] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    calls: tuple = ()  # (base (args, kwargs), raw (args, kwargs)) of this step
 
 
 def _loss_pair(loss_fn: Any) -> tuple[Callable | None, Callable | None]:
@@ -103,7 +105,7 @@ def compare(
     rtol: float | None = None,
     layer_map: LayerMap | None = None,
     single_step: bool = False,
-    api_level: Any = None,
+    api_level: bool = True,
     compare_mode: str = "strict",
     diff_phase: str = "both",
 ) -> Report:
@@ -135,7 +137,44 @@ def compare(
     results = _run_steps(
         base_side, raw_side, batches, state_pairs, path_pairs, tolerances, single_step, notes
     )
-    return _report(base_side, raw_side, results, notes, diff_phase)
+    report = _report(base_side, raw_side, results, notes, diff_phase)
+    if api_level and report.first_diff is not None:
+        report.first_diff = narrow_to_op(report.first_diff, base_side, raw_side, results, tolerances, notes)
+    return report
+
+
+def narrow_to_op(culprit: Culprit, base_side, raw_side, results, tolerances, notes: list[str]) -> Culprit:
+    """A forward culprit in a user layer's own code, narrowed to the op (see `api`); else unchanged."""
+    if culprit.phase is not Phase.FORWARD or culprit.step != 0:
+        return culprit
+    base_node = next((n for n in results[0].base_nodes if n.path == culprit.base_path), None)
+    if base_node is None or base_node.builtin:
+        return culprit
+    saved = ModelState(base_side.adapter, base_side.model), ModelState(raw_side.adapter, raw_side.model)
+    try:
+        base_call, raw_call = results[0].calls
+        base_ops = record_ops(base_side, base_call, culprit.base_path, culprit.base_call)
+        raw_ops = record_ops(raw_side, raw_call, culprit.raw_path, culprit.raw_call)
+    except PadiffError as error:
+        notes.append(f"could not narrow the culprit to an op: {str(error).splitlines()[0]}")
+        return culprit
+    finally:
+        for state in saved:
+            state.restore()
+    found = first_divergent_op(base_ops, raw_ops, tolerances.atol, tolerances.rtol)
+    if found is None:
+        return culprit
+    raw_op, base_op = found
+    where = f"'{raw_op.name}' at {raw_op.site}"
+    if base_op is not None:
+        where += f" (closest base op: '{base_op.name}' at {base_op.site})"
+    return replace(
+        culprit,
+        kind="api",
+        reason=f"{culprit.reason}; the first op of its own code that differs is {where}",
+        base_site=base_op.site if base_op else culprit.base_site,
+        raw_site=raw_op.site,
+    )
 
 
 def _run_steps(base_side, raw_side, batches, state_pairs, path_pairs, tolerances, single_step, notes):
@@ -157,6 +196,7 @@ def _run_steps(base_side, raw_side, batches, state_pairs, path_pairs, tolerances
             run = _run_isolated if single_step else _run_step
             result = run(step, base_side, raw_side, (base_args, base_kwargs), (raw_args, raw_kwargs),
                          state_pairs, path_pairs, tolerances)  # fmt: skip
+            result.calls = ((base_args, base_kwargs), (raw_args, raw_kwargs))
             if base_side.optimizer is not None:
                 result.updates = _step_optimizers(step, base_side, raw_side, state_pairs, tolerances)
             results.append(result)

@@ -75,4 +75,6 @@ def find_culprit(
         base_defined=base_node.defined if base_node else "",
         raw_defined=raw_node.defined if raw_node else "",
         evidence=failure,
+        base_call=base_node.call if base_node else 0,
+        raw_call=raw_node.call if raw_node else 0,
     )

@@ -70,6 +70,8 @@ class Culprit:
     base_defined: str  # where the layer's forward is defined
     raw_defined: str
     evidence: LayerDiff
+    base_call: int = 0  # which call of the layer (a layer called twice has calls 0 and 1)
+    raw_call: int = 0
 
     @property
     def metrics(self) -> TensorDiff:

@@ -50,6 +50,9 @@ class RawComparer:
     def replace_grad(self, node: CallNode, index: int, grad: Any) -> Any:
         return None
 
+    def on_return(self, node: CallNode) -> None:
+        return None
+
     def _record(self, node: CallNode, where: str, index: int, key: str, base_array, raw_array, dtype, order):
         base_node = self.base.nodes[self.aligner.partner[node.id]]
         diff = compare_arrays(base_array, raw_array, self.tol.atol, self.tol.rtol, dtype, self.tol.mode)

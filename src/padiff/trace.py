@@ -57,6 +57,9 @@ class BaseTrace:
     def replace_grad(self, node: CallNode, index: int, grad: Any) -> Any:
         return None
 
+    def on_return(self, node: CallNode) -> None:
+        return None
+
     def on_input(
         self, node: CallNode, index: int, key: str, tensor: Any, origin: tuple[int, int] | None
     ) -> None:

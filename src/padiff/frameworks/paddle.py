@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import functools
 import os
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import numpy as np
@@ -24,6 +26,53 @@ class _Substitute(paddle.autograd.PyLayer):
     @staticmethod
     def backward(ctx, grad):
         return grad
+
+
+# what padiff patches, only while it narrows a culprit down to one call: tensor methods (operators
+# included) and the functions of these modules (paddle has no torch-function-mode equivalent)
+_TENSOR_METHODS = (
+    "__add__ __radd__ __sub__ __rsub__ __mul__ __rmul__ __truediv__ __rtruediv__ __matmul__ __pow__ __neg__ "
+    "__getitem__ matmul transpose reshape exp log sum mean max min tanh sqrt rsqrt pow abs unsqueeze squeeze "
+    "flatten chunk split expand tile cast astype clip scale masked_fill softmax"
+).split()
+_FUNCTIONS = (
+    "matmul add subtract multiply divide transpose reshape concat stack split chunk exp log sum mean max "
+    "min tanh sqrt rsqrt pow where einsum bmm unsqueeze squeeze flatten clip scale erf cumsum"
+).split()
+
+
+@contextmanager
+def _patched_ops(callback: Callable[[str, Any], None]) -> Iterator[None]:
+    depth = [0]  # record top-level calls only, not the patched functions they call in turn
+
+    def wrap(name: str, original: Callable) -> Callable:
+        @functools.wraps(original)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            depth[0] += 1
+            try:
+                output = original(*args, **kwargs)
+            finally:
+                depth[0] -= 1
+            if depth[0] == 0:
+                callback(name, output)
+            return output
+
+        return wrapper
+
+    functional = paddle.nn.functional
+    targets = [(paddle.Tensor, name) for name in _TENSOR_METHODS] + [(paddle, name) for name in _FUNCTIONS]
+    targets += [(functional, name) for name in dir(functional) if not name.startswith("_")]
+    saved = []
+    try:
+        for owner, name in targets:
+            original = getattr(owner, name, None)
+            if callable(original) and not isinstance(original, type):
+                saved.append((owner, name, original))
+                setattr(owner, name, wrap(name, original))
+        yield
+    finally:
+        for owner, name, original in reversed(saved):
+            setattr(owner, name, original)
 
 
 class PaddleAdapter:
@@ -62,7 +111,9 @@ class PaddleAdapter:
         return params + persistent
 
     def all_state(self, model: Any) -> list[tuple[str, Any]]:
-        return list(model.named_parameters()) + list(model.named_buffers())
+        # RNN layers keep an uninitialised `_dropout_state` buffer (cuDNN dropout): nothing to read or restore
+        buffers = [(n, b) for n, b in model.named_buffers() if b._is_initialized()]
+        return list(model.named_parameters()) + buffers
 
     def to_numpy(self, tensor: Any) -> np.ndarray:
         t = tensor.detach()
@@ -190,6 +241,10 @@ class PaddleAdapter:
                 table.clear()
         if state:
             optimizer.set_state_dict(state)
+
+    def intercept_ops(self, callback: Callable[[str, Any], None]) -> AbstractContextManager:
+        """Call callback(op name, output) after every top-level paddle op call in scope."""
+        return _patched_ops(callback)
 
     def global_state(self) -> Any:
         return (paddle.get_default_dtype(), paddle.is_grad_enabled(), paddle.get_rng_state())

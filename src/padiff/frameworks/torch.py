@@ -5,10 +5,12 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
 import torch
+from torch.overrides import TorchFunctionMode
 
 _CONTAINERS = (torch.nn.Sequential, torch.nn.ModuleList, torch.nn.ModuleDict)
 _DROPOUTS = (
@@ -30,6 +32,20 @@ class _Substitute(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):  # noqa: ARG004
         return grad, None
+
+
+class _OpMode(TorchFunctionMode):
+    """Sees every top-level torch call (torch disables the mode while its handler runs, so the calls a
+    function makes internally are not seen)."""
+
+    def __init__(self, callback: Callable[[str, Any], None]):
+        super().__init__()
+        self.callback = callback
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        output = func(*args, **(kwargs or {}))
+        self.callback(getattr(func, "__name__", str(func)), output)
+        return output
 
 
 class TorchAdapter:
@@ -176,6 +192,10 @@ class TorchAdapter:
 
     def restore_optimizer_state(self, optimizer: Any, state: Any) -> None:
         optimizer.load_state_dict(state)
+
+    def intercept_ops(self, callback: Callable[[str, Any], None]) -> AbstractContextManager:
+        """Call callback(op name, output) after every torch function / tensor method call in scope."""
+        return _OpMode(callback)
 
     def global_state(self) -> Any:
         return (torch.get_default_dtype(), torch.is_grad_enabled(), torch.random.get_rng_state())
