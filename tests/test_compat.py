@@ -143,7 +143,7 @@ def test_special_init_is_called_for_a_mapped_pair(special_inits):
     layer_map = LayerMap()
     layer_map.map = {layer.fc: module.fc}
     report = padiff.compare(module, layer, x, layer_map=layer_map)
-    assert len(calls) == 1 and calls[0][0] is layer.fc and calls[0][1] is module.fc  # paddle first
+    assert (layer.fc, module.fc) in [(p, t) for p, t in calls]  # paddle first
     assert report.passed, str(report)
     assert np.array_equal(layer.fc.weight.numpy(), module.fc.weight.detach().numpy().T)
 
@@ -165,12 +165,18 @@ def test_special_init_effect_is_visible(special_inits):
     assert report.first_diff.raw_path == "fc"
 
 
-def test_special_init_is_not_used_for_unmapped_layers(special_inits):
+def test_special_init_is_used_for_unmapped_pairs_of_its_classes_too(special_inits):
     calls = []
-    padiff.add_special_init("Linear", "Linear", lambda p, t: calls.append(p))
+
+    def init(paddle_layer, torch_module):
+        calls.append(paddle_layer)
+        paddle_layer.weight.set_value(torch_module.weight.detach().numpy().T)
+        paddle_layer.bias.set_value(torch_module.bias.detach().numpy())
+
+    padiff.add_special_init("Linear", "Linear", init)
     module, layer, x = _models()
     assert padiff.compare(module, layer, x).passed
-    assert calls == []
+    assert calls == [layer.fc, layer.head]
 
 
 def test_special_init_registered_for_other_class_names_is_not_used(special_inits):

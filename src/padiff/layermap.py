@@ -1,18 +1,27 @@
-"""LayerMap: tell padiff which layers pair up and which to leave out (padiff 0.2.0 API).
+"""LayerMap: tell padiff which layers pair up and which to leave out (padiff 0.2.0 API, and more).
 
 `map`: {layer: layer} pairs, in either order (each side is found by membership in a model). A mapped
 pair is compared at its boundary only; its weights are copied by a registered special init when there
-is one, else all its states by position. `ignore`: the layer needs no counterpart (its sublayers still
-do). `ignore_recursively`: the layer and everything inside it are left out. `ignore_class`: ignore every
-sublayer of a model that is an instance of the given classes.
+is one (torch base), else by padiff's rules inside the pair, else all its states by position.
+`ignore`: the layer needs no counterpart (its sublayers still do). `ignore_recursively`: the layer and
+everything inside it are left out. `ignore_class(layer, classes)`: ignore every sublayer of `layer`
+that is an instance of `classes`. `auto(layer, module)`: map, in definition order, the sublayers of
+both models that padiff converts as a whole (see `LayerMap.auto`). `rename_params(mapping)`: pair
+weights by name instead of by position, for models whose trees differ but whose state names translate:
+a dict {raw_name: base_name} or a function raw_name -> base_name, names as in each model's state_dict.
+
+Built-in layers whose sublayers differ between torch and paddle (MultiheadAttention, LSTM, GRU, RNN)
+are always compared at their boundary only, mapped or not.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from .capture import LayerPolicy
-from .errors import InputError
+from .errors import InputError, StructureError
+from .rules import SEALED_KINDS, is_builtin, layer_kind, same_kind, special_init_for, special_init_names
 
 __all__ = ["LayerMap"]
 
@@ -26,6 +35,7 @@ class LayerMap:
         self._pairs: list[tuple[Any, Any]] = []
         self._ignored: list[Any] = []
         self._ignored_deep: list[Any] = []
+        self._rename: dict[str, str] | Callable[[str], str] | None = None
 
     @property
     def map(self) -> dict[Any, Any]:
@@ -53,6 +63,64 @@ class LayerMap:
             else layer.named_sublayers(include_self=True)
         )
         self._ignored.extend(sub for _, sub in walk if sub is not layer and isinstance(sub, classes))
+
+    def rename_params(self, mapping: dict[str, str] | Callable[[str], str]) -> None:
+        """Pair weights (and so gradients) by name: raw state name -> base state name.
+
+        Names are as in each model's state_dict (`blocks.0.fc.weight`); a dict's missing names stay as
+        they are. Replaces pairing by position for every layer outside `map`ped pairs.
+        """
+        if not (isinstance(mapping, dict) or callable(mapping)):
+            raise InputError(
+                f"LayerMap.rename_params takes a dict {{raw_name: base_name}} or a function, got "
+                f"{type(mapping).__name__}",
+                hint="e.g. layer_map.rename_params(lambda name: name.replace('mlp.', 'ffn.'))",
+            )
+        self._rename = dict(mapping) if isinstance(mapping, dict) else mapping
+
+    @property
+    def renames_params(self) -> bool:
+        return self._rename is not None
+
+    def base_param_name(self, raw_name: str) -> str:
+        if isinstance(self._rename, dict):
+            return self._rename.get(raw_name, raw_name)
+        return str(self._rename(raw_name)) if self._rename is not None else raw_name
+
+    def auto(self, layer: Any, module: Any) -> None:
+        """Map the sublayers padiff converts as a whole, pairing the two models' ones in definition order.
+
+        As in padiff 0.2.0: those whose classes have a registered special init, and the built-in
+        MultiheadAttention, LSTM, GRU, RNN and BatchNorm2d. Either model may come first. Raises
+        StructureError when the two models do not have such layers of matching classes in the same order.
+        """
+        from .frameworks.base import adapter_for
+
+        sides = {}
+        for model in (layer, module):
+            adapter = adapter_for(model, "LayerMap.auto argument")
+            sides[adapter.name] = (adapter, model)
+        if set(sides) != {"paddle", "torch"}:
+            raise InputError(
+                "LayerMap.auto takes one paddle layer and one torch module",
+                hint="call layer_map.auto(paddle_layer, torch_module)",
+            )
+        found = {name: list(self._auto_units(*side)) for name, side in sides.items()}
+        _check_auto(found["paddle"], found["torch"])
+        self.map = {p: t for (_, p), (_, t) in zip(found["paddle"], found["torch"])}
+
+    def _auto_units(self, adapter: Any, model: Any, prefix: str = ""):
+        ignored = {id(x) for x in self._ignored}
+        deep = {id(x) for x in self._ignored_deep}
+        for name, child in adapter.named_children(model):
+            path = f"{prefix}.{name}" if prefix else name
+            if id(child) in deep:
+                continue
+            if _auto_convertible(adapter.name, child):
+                if id(child) not in ignored:
+                    yield path, child
+                continue
+            yield from self._auto_units(adapter, child, path)
 
     # --- used by the engine -------------------------------------------------------------------------
 
@@ -83,6 +151,13 @@ class LayerMap:
         }
 
     def policy(self, adapter: Any, model: Any) -> LayerPolicy:
+        """The run's policy: the map's choices, and sealed built-in layers left unhooked inside."""
+        mapped_policy = self._map_policy(adapter, model)
+        sealed = [layer for _, layer in adapter.named_sublayers(model) if _sealed(layer)]
+        skipped = mapped_policy.skipped | _inside(adapter, sealed, include_self=False)
+        return LayerPolicy(frozenset(skipped), mapped_policy.transparent, mapped_policy.opaque)
+
+    def _map_policy(self, adapter: Any, model: Any) -> LayerPolicy:
         mine = {id(layer) for _, layer in adapter.named_sublayers(model)}
         mapped = {id(layer) for pair in self._pairs for layer in pair if id(layer) in mine}
         deep = [layer for layer in self._ignored_deep if id(layer) in mine]
@@ -95,7 +170,7 @@ class LayerMap:
 
     def weight_skips(self, adapter: Any, model: Any) -> set[int]:
         """Layers whose own states are not paired by the generic rule."""
-        policy = self.policy(adapter, model)
+        policy = self._map_policy(adapter, model)
         return set(policy.skipped) | set(policy.transparent) | set(policy.opaque)
 
 
@@ -113,3 +188,38 @@ def _inside(adapter: Any, layers: list[Any], include_self: bool) -> set[int]:
             if path or include_self:
                 ids.add(id(sub))
     return ids
+
+
+def _sealed(layer: Any) -> bool:
+    return is_builtin(layer) and layer_kind(layer) in SEALED_KINDS
+
+
+# built-in kinds LayerMap.auto maps (BatchNorm2d: 0.2.0 shipped a special init for it)
+AUTO_KINDS = SEALED_KINDS | {"batchnorm2d"}
+
+
+def _auto_convertible(framework: str, layer: Any) -> bool:
+    if type(layer).__name__ in special_init_names(framework):
+        return True
+    return is_builtin(layer) and layer_kind(layer) in AUTO_KINDS
+
+
+def _check_auto(paddle_units: list[tuple[str, Any]], torch_units: list[tuple[str, Any]]) -> None:
+    def listed(units: list[tuple[str, Any]]) -> str:
+        return ", ".join(f"{path} ({type(layer).__name__})" for path, layer in units) or "none"
+
+    if len(paddle_units) != len(torch_units):
+        raise StructureError(
+            f"LayerMap.auto found {len(paddle_units)} paddle layers to map [{listed(paddle_units)}] but "
+            f"{len(torch_units)} torch modules [{listed(torch_units)}]",
+            hint="map the layers yourself with LayerMap.map, or ignore the extra ones first",
+        )
+    for (paddle_path, paddle_layer), (torch_path, torch_module) in zip(paddle_units, torch_units):
+        registered = special_init_for(type(paddle_layer).__name__, type(torch_module).__name__)
+        if registered is None and not same_kind(paddle_layer, torch_module):
+            raise StructureError(
+                f"LayerMap.auto pairs paddle '{paddle_path}' ({type(paddle_layer).__name__}) with torch "
+                f"'{torch_path}' ({type(torch_module).__name__}) in definition order, but padiff has no "
+                "conversion between these classes",
+                hint="register one with padiff.add_special_init, or map the layers yourself with LayerMap.map",
+            )

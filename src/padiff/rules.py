@@ -1,12 +1,13 @@
 """Correspondence between the frameworks' layer classes, as data.
 
 Matching rule: two layer classes are of the same kind when their lowercased names are equal after the
-aliases below (`BatchNorm2d` ~ `BatchNorm2D`, `MultiheadAttention` ~ `MultiHeadAttention`). A class
-defined outside torch and paddle (a user's class) matches any user class in position, and a user class
-of the same name first.
+aliases below (`BatchNorm2d` ~ `BatchNorm2D`, `MultiheadAttention` ~ `MultiHeadAttention`, torch `RNN`
+~ paddle `SimpleRNN`, `ConvTranspose2d` ~ `Conv2DTranspose`). A class defined outside torch and paddle
+(a user's class) matches any user class in position, and a user class of the same name first.
 
 Parameter conversions are keyed by kind and apply only when the two models are of different frameworks;
-parameters are named in torch's spelling, and `STATE_NAMES` translates paddle's spelling to it.
+parameters are named in torch's spelling, and `STATE_NAMES` translates paddle's spelling to it. Layers
+converted as a whole (packed attention, recurrent layers, norms) have their rules in `special`.
 """
 
 from __future__ import annotations
@@ -21,12 +22,14 @@ __all__ = [
     "ParamRule",
     "PARAM_RULES",
     "STATE_NAMES",
+    "SEALED_KINDS",
     "layer_kind",
     "is_builtin",
     "same_kind",
     "convert_param",
     "SpecialInit",
     "special_init_for",
+    "special_init_names",
     "register_special_init",
 ]
 
@@ -38,7 +41,20 @@ KIND_ALIASES = {
     "silu": "silu",
     "swish": "silu",
     "flatten": "flatten",
+    "simplernn": "rnn",  # paddle SimpleRNN is torch RNN (tanh or relu cell)
+    "conv1dtranspose": "convtranspose1d",
+    "conv2dtranspose": "convtranspose2d",
+    "conv3dtranspose": "convtranspose3d",
 }
+
+# (framework, lowercased class name) -> kind, where one framework reuses another's name for something else
+FRAMEWORK_KINDS = {
+    ("paddle", "rnn"): "paddle-rnn-wrapper",  # paddle.nn.RNN(cell) runs any cell; it is not torch's RNN
+}
+
+# built-in kinds whose sublayers differ between the frameworks (paddle MHA calls q/k/v_proj, torch MHA
+# calls none; paddle LSTM runs BiRNN/cell sublayers): compared at their boundary only
+SEALED_KINDS = frozenset({"multiheadattention", "lstm", "gru", "rnn"})
 
 # paddle state name -> torch state name
 STATE_NAMES = {"_mean": "running_mean", "_variance": "running_var", "_weight": "weight"}
@@ -68,7 +84,9 @@ def is_builtin(layer: Any) -> bool:
 
 def layer_kind(layer: Any) -> str:
     name = type(layer).__name__.lower()
-    return KIND_ALIASES.get(name, name)
+    framework = type(layer).__module__.split(".")[0]
+    kind = FRAMEWORK_KINDS.get((framework, name)) if is_builtin(layer) else None
+    return kind or KIND_ALIASES.get(name, name)
 
 
 def same_kind(base_layer: Any, raw_layer: Any) -> bool:
@@ -81,10 +99,15 @@ def torch_state_name(name: str) -> str:
     return STATE_NAMES.get(name, name)
 
 
+def transposes(kind: str, name: str) -> bool:
+    """Whether parameter `name` (torch spelling) of a layer of `kind` is stored transposed in paddle."""
+    rule = PARAM_RULES.get(kind)
+    return rule is not None and name in rule.transpose
+
+
 def convert_param(kind: str, name: str, value: np.ndarray, cross_framework: bool) -> np.ndarray:
     """Base's value of parameter `name` (torch spelling) in the layout raw expects."""
-    rule = PARAM_RULES.get(kind)
-    if cross_framework and rule is not None and name in rule.transpose and value.ndim == 2:
+    if cross_framework and transposes(kind, name) and value.ndim == 2:
         return np.ascontiguousarray(value.T)
     return value
 
@@ -107,3 +130,12 @@ def register_special_init(paddle_name: str, torch_name: str, func: Callable[[Any
 
 def special_init_for(paddle_name: str, torch_name: str) -> SpecialInit | None:
     return _SPECIAL_INITS.get((paddle_name, torch_name))
+
+
+def special_init_names(framework: str) -> set[str]:
+    """Class names of `framework` ("paddle" or "torch") that some registered special init copies."""
+    if framework == "paddle":
+        return {paddle_name for paddle_name, _ in _SPECIAL_INITS}
+    if framework == "torch":
+        return {torch_name for _, torch_name in _SPECIAL_INITS}
+    return set()

@@ -1,246 +1,255 @@
-"""Copy base's weights into raw.
+"""Copy base's weights into raw, and pair every raw state with the base state(s) it is made from.
 
-Pairing rule: the parameter-owning layers of each model (layers with parameters or persistent buffers of
-their own, root included) are listed in definition order. When both lists have the same paths they are
-paired by path, else by position. Within a pair, states are paired by name (paddle names translated to
-torch's) when the names agree, else by position. Conversions come from `rules`. Any mismatch raises
-`WeightTransferError` naming both layers and showing both trees around them, before anything is written.
+Pairing rule. The *owners* of each model are listed in definition order: layers with parameters or
+persistent buffers of their own, and *units*, layers converted as a whole whose sublayers are not listed
+(a built-in layer with a rule in `special.LAYER_RULES` for this pair of frameworks, such as
+MultiheadAttention or LSTM, and a class named by a registered `add_special_init`). Owners are paired by
+path when both lists have the same paths, else by position; a unit without any state (torch's
+InstanceNorm2d(affine=False)) is left out of a second try when the first does not pair. Within a pair,
+states are converted by the layer rule when there is one, else paired by name (paddle's names translated
+to torch's) when the names agree, else by position, through `rules`' conversions. A pair whose classes
+have a registered special init is copied by it when torch is the base. LayerMap.map pairs are planned
+alone, inside the pair; LayerMap.rename_params pairs states by name instead (see `renamed`). Any mismatch
+raises `WeightTransferError` naming both layers and showing both trees, before anything is written.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from .errors import WeightTransferError
-from .rules import convert_param, is_builtin, layer_kind, same_kind, special_init_for, torch_state_name
-from .tree import format_tree, tree_lines
+from .renamed import plan_renamed
+from .rules import SpecialInit, is_builtin, layer_kind, same_kind, special_init_for, special_init_names
+from .special import StateSpec
+from .special import layer_rule as rule_for
+from .statepairs import Owner, StatePair, Trees, by_position, generic_specs, layer_states, subtree_states
 
-__all__ = ["transfer_weights", "plan_state_pairs", "StatePair"]
+__all__ = ["transfer_weights", "plan_state_pairs", "StatePair", "SpecialCopy"]
 
 
 @dataclass(frozen=True)
-class StatePair:
-    """One raw state (parameter or buffer) and the base state(s) its value is made from.
+class SpecialCopy:
+    """A pair copied by a user's add_special_init function (torch base, paddle raw).
 
-    `transform` maps base-side arrays (the states' values, or their gradients) to raw's layout; most
-    pairs have one base state and a transform that is the identity or a transpose, while packed layouts
-    (an attention in_proj split into q/k/v) take a slice or a concatenation.
+    `candidates` are the pairs padiff's own rules would give; those the function's copy satisfies are
+    kept for the gradient check, since the function itself says nothing about which state went where.
     """
 
     base_path: str
     raw_path: str
-    base_name: str
-    raw_name: str
-    base_tensors: tuple[Any, ...]
-    raw_tensor: Any
-    transform: Callable[[tuple[np.ndarray, ...]], np.ndarray]
-
-    def convert(self, values: Sequence[np.ndarray]) -> np.ndarray:
-        """Base-side arrays (values or gradients of `base_tensors`) in raw's layout."""
-        return self.transform(tuple(values))
-
-    def base_value(self, adapter: Any) -> np.ndarray:
-        return self.convert([adapter.to_numpy(t) for t in self.base_tensors])
+    base_layer: Any
+    raw_layer: Any
+    init: SpecialInit
+    candidates: tuple[StatePair, ...]
 
 
-def generic_transform(
-    kind: str, base_name: str, cross: bool
-) -> Callable[[tuple[np.ndarray, ...]], np.ndarray]:
-    """The rules-table conversion of one state of a layer of `kind`."""
-    name = torch_state_name(base_name)
-    return lambda values: convert_param(kind, name, values[0], cross)
+class _Planner:
+    """Plans the state pairs of one base model and one raw model (or of one LayerMap-mapped pair)."""
 
-
-def _owners(adapter: Any, model: Any, skip: set[int]) -> list[tuple[str, Any]]:
-    """Layers owning states of their own, in definition order, each once; `skip` holds ids left out."""
-    owners, seen = [], set()
-    for path, layer in adapter.named_sublayers(model):
-        if id(layer) in seen or id(layer) in skip:
-            continue
-        seen.add(id(layer))
-        if adapter.direct_state(layer):
-            owners.append((path, layer))
-    return owners
-
-
-def _mismatch(
-    message: str, hint: str, base: Any, raw: Any, base_path: str, raw_path: str
-) -> WeightTransferError:
-    base_ad, base_model = base
-    raw_ad, raw_model = raw
-    here = "<--- HERE"
-    trees = (
-        f"\nbase ({base_ad.name}) tree:\n"
-        + format_tree(tree_lines(base_ad, base_model), {base_path: here}, around=base_path)
-        + f"\nraw ({raw_ad.name}) tree:\n"
-        + format_tree(tree_lines(raw_ad, raw_model), {raw_path: here}, around=raw_path)
-    )
-    return WeightTransferError(message + trees, hint=hint)
-
-
-def _pair_states(base_layer, raw_layer, base, raw, base_path, raw_path) -> list[tuple[str, Any, str, Any]]:
-    base_states = base[0].direct_state(base_layer)
-    raw_states = raw[0].direct_state(raw_layer)
-    if len(base_states) != len(raw_states):
-        raise _mismatch(
-            f"layer '{base_path}' ({type(base_layer).__name__}) has {len(base_states)} parameters/buffers "
-            f"[{', '.join(n for n, _ in base_states)}] but '{raw_path}' ({type(raw_layer).__name__}) has "
-            f"{len(raw_states)} [{', '.join(n for n, _ in raw_states)}]",
-            "check bias=/affine= options, or pair the layers with LayerMap / add_special_init",
-            base,
-            raw,
-            base_path,
-            raw_path,
-        )
-    raw_by_name = {torch_state_name(n): (n, t) for n, t in raw_states}
-    by_name = all(torch_state_name(n) in raw_by_name for n, _ in base_states)
-    pairs = []
-    for index, (base_name, base_tensor) in enumerate(base_states):
-        raw_name, raw_tensor = raw_by_name[torch_state_name(base_name)] if by_name else raw_states[index]
-        pairs.append((base_name, base_tensor, raw_name, raw_tensor))
-    return pairs
-
-
-def _plan_pair(base_layer, raw_layer, base, raw, base_path, raw_path) -> list[StatePair]:
-    if is_builtin(base_layer) and is_builtin(raw_layer) and not same_kind(base_layer, raw_layer):
-        raise _mismatch(
-            f"layer '{base_path}' is a {type(base_layer).__name__} but its counterpart '{raw_path}' is a "
-            f"{type(raw_layer).__name__}",
-            "the two models differ in structure here; pair layers explicitly with padiff.LayerMap",
-            base,
-            raw,
-            base_path,
-            raw_path,
-        )
-    cross = base[0].name != raw[0].name
-    plan = []
-    for base_name, base_tensor, raw_name, raw_tensor in _pair_states(
-        base_layer, raw_layer, base, raw, base_path, raw_path
+    def __init__(
+        self,
+        base: tuple[Any, Any],
+        raw: tuple[Any, Any],
+        trees: Trees | None = None,
+        prefixes: tuple[str, str] = ("", ""),
+        use_specials: bool = True,
     ):
-        transform = generic_transform(layer_kind(base_layer), base_name, cross)
-        pair = StatePair(base_path, raw_path, base_name, raw_name, (base_tensor,), raw_tensor, transform)
-        shape = pair.convert([np.empty(base[0].shape(base_tensor), dtype=np.uint8)]).shape
-        raw_shape = raw[0].shape(raw_tensor)
-        if tuple(shape) != raw_shape:
-            raise _mismatch(
-                f"shape mismatch: '{base_path}.{base_name}' {list(shape)} (after conversion) vs "
-                f"'{raw_path}.{raw_name}' {list(raw_shape)} ({type(base_layer).__name__} vs {type(raw_layer).__name__})",
-                "the layers were built with different sizes, or this class needs a conversion rule "
-                "(padiff.add_special_init)",
-                base,
-                raw,
-                base_path,
-                raw_path,
+        self.base, self.raw = base, raw
+        self.trees = trees or Trees(base, raw)
+        self.prefixes = prefixes  # paths of base's and raw's roots in the whole models
+        self.frameworks = (base[0].name, raw[0].name)
+        self.cross = self.frameworks[0] != self.frameworks[1]
+        # user special inits apply between torch and paddle, and not while planning what one of them did
+        self.use_specials = use_specials and set(self.frameworks) == {"torch", "paddle"}
+
+    def is_unit(self, adapter: Any, layer: Any) -> bool:
+        if not self.cross:
+            return False
+        if is_builtin(layer) and rule_for(layer_kind(layer), *self.frameworks) is not None:
+            return True
+        return self.use_specials and type(layer).__name__ in special_init_names(adapter.name)
+
+    def owners(self, side: tuple[Any, Any], skip: set[int]) -> list[Owner]:
+        adapter, root = side
+        prefix = self.prefixes[0 if side is self.base else 1]
+        owners, seen, sealed = [], set(), set()
+        for path, layer in adapter.named_sublayers(root):
+            if id(layer) in seen or id(layer) in skip or id(layer) in sealed:
+                continue
+            seen.add(id(layer))
+            if self.is_unit(adapter, layer):
+                sealed |= {id(sub) for sub_path, sub in adapter.named_sublayers(layer) if sub_path}
+                owners.append(Owner(_join(prefix, path), layer, subtree_states(adapter, layer), unit=True))
+            elif adapter.direct_state(layer):
+                owners.append(Owner(_join(prefix, path), layer, tuple(adapter.direct_state(layer))))
+        return owners
+
+    def pair_owners(self, base_owners: list[Owner], raw_owners: list[Owner]) -> list[tuple[Owner, Owner]]:
+        try:
+            return self.trees.pair_owners(base_owners, raw_owners)
+        except WeightTransferError:
+            stateful = [[o for o in owners if o.states or not o.unit] for owners in (base_owners, raw_owners)]
+            if [len(s) for s in stateful] == [len(base_owners), len(raw_owners)]:
+                raise
+            return self.trees.pair_owners(*stateful)
+
+    def plan_all(self, skip_base: set[int], skip_raw: set[int]) -> list[StatePair | SpecialCopy]:
+        owners = self.pair_owners(self.owners(self.base, skip_base), self.owners(self.raw, skip_raw))
+        out: list[StatePair | SpecialCopy] = []
+        for base_owner, raw_owner in owners:
+            special = self.special_init(base_owner, raw_owner)
+            if special is not None:
+                out.append(self.special_copy(base_owner, raw_owner, special))
+            else:
+                out.extend(self.plan_pair(base_owner, raw_owner))
+        return out
+
+    def plan_pair(self, base_owner: Owner, raw_owner: Owner) -> list[StatePair]:
+        base_layer, raw_layer = base_owner.layer, raw_owner.layer
+        if is_builtin(base_layer) and is_builtin(raw_layer) and not same_kind(base_layer, raw_layer):
+            raise self.trees.mismatch(
+                f"layer '{base_owner.path}' is a {type(base_layer).__name__} but its counterpart "
+                f"'{raw_owner.path}' is a {type(raw_layer).__name__}",
+                "the two models differ in structure here; pair layers explicitly with padiff.LayerMap",
+                base_owner.path,
+                raw_owner.path,
             )
-        plan.append(pair)
-    return plan
+        return [
+            self.trees.state_pair(base_owner, raw_owner, spec) for spec in self.specs(base_owner, raw_owner)
+        ]
+
+    def specs(self, base_owner: Owner, raw_owner: Owner) -> list[StateSpec]:
+        rule = None
+        if same_kind(base_owner.layer, raw_owner.layer) and is_builtin(base_owner.layer):
+            rule = rule_for(layer_kind(base_owner.layer), *self.frameworks)
+        if rule is None:
+            return generic_specs(base_owner, raw_owner, self.trees, self.cross)
+        base_states = layer_states(self.base[0], base_owner)
+        raw_states = layer_states(self.raw[0], raw_owner)
+        try:
+            return rule(base_states, raw_states)
+        except WeightTransferError as error:
+            raise self.trees.mismatch(
+                f"layer '{base_owner.path}' -> '{raw_owner.path}': {str(error).splitlines()[0]}",
+                error.hint or "",
+                base_owner.path,
+                raw_owner.path,
+            ) from error
+
+    def special_init(self, base_owner: Owner, raw_owner: Owner) -> SpecialInit | None:
+        """The user's special init for this pair; raises when it would have to write into base (paddle)."""
+        if not self.use_specials:
+            return None
+        names = dict(zip(self.frameworks, (type(base_owner.layer).__name__, type(raw_owner.layer).__name__)))
+        init = special_init_for(names["paddle"], names["torch"])
+        if init is None or self.frameworks[0] == "torch":
+            return init
+        if same_kind(base_owner.layer, raw_owner.layer) and is_builtin(base_owner.layer):
+            if rule_for(layer_kind(base_owner.layer), *self.frameworks) is not None:
+                return None  # padiff's own conversion works in this direction
+        raise self.trees.mismatch(
+            f"layer '{base_owner.path}' (paddle {names['paddle']}) and '{raw_owner.path}' (torch "
+            f"{names['torch']}) have a special init registered with padiff.add_special_init, but such a "
+            "function copies torch -> paddle and here paddle is the base",
+            "make the torch model the base (padiff.compare(torch_model, paddle_model, ...)), or give the "
+            "two layers states that pair by name or position",
+            base_owner.path,
+            raw_owner.path,
+        )
+
+    def special_copy(self, base_owner: Owner, raw_owner: Owner, init: SpecialInit) -> SpecialCopy:
+        plain = _Planner(self.base, self.raw, self.trees, self.prefixes, use_specials=False)
+        try:
+            candidates = tuple(plain.plan_inside(base_owner, raw_owner))
+        except WeightTransferError:
+            candidates = ()
+        return SpecialCopy(
+            base_owner.path, raw_owner.path, base_owner.layer, raw_owner.layer, init, candidates
+        )
+
+    def plan_inside(self, base_owner: Owner, raw_owner: Owner) -> list[StatePair]:
+        """The pairs of two layers planned alone: by a layer rule, by owners inside, else by position."""
+        if base_owner.unit and raw_owner.unit and same_kind(base_owner.layer, raw_owner.layer):
+            return self.plan_pair(base_owner, raw_owner)
+        inner = _Planner(
+            (self.base[0], base_owner.layer),
+            (self.raw[0], raw_owner.layer),
+            self.trees,
+            (base_owner.path, raw_owner.path),
+            self.use_specials,
+        )
+        try:
+            return [p for p in inner.plan_all(set(), set()) if isinstance(p, StatePair)]
+        except WeightTransferError:
+            return by_position(base_owner, raw_owner, self.trees)
+
+    def plan_mapped(self, base_layer: Any, raw_layer: Any) -> list[StatePair | SpecialCopy]:
+        base_owner = self.whole(self.base, base_layer)
+        raw_owner = self.whole(self.raw, raw_layer)
+        special = self.special_init(base_owner, raw_owner)
+        if special is not None:
+            return [self.special_copy(base_owner, raw_owner, special)]
+        return list(self.plan_inside(base_owner, raw_owner))
+
+    def whole(self, side: tuple[Any, Any], layer: Any) -> Owner:
+        adapter, root = side
+        path = next((p for p, sub in adapter.named_sublayers(root) if sub is layer), "")
+        return Owner(path, layer, subtree_states(adapter, layer), unit=self.is_unit(adapter, layer))
 
 
-def _pair_owners(base_owners, raw_owners, base, raw) -> list[tuple[tuple[str, Any], tuple[str, Any]]]:
-    base_paths = [p for p, _ in base_owners]
-    raw_paths = [p for p, _ in raw_owners]
-    if sorted(base_paths) == sorted(raw_paths):
-        raw_by_path = dict(raw_owners)
-        return [((path, layer), (path, raw_by_path[path])) for path, layer in base_owners]
-    if len(base_owners) == len(raw_owners):
-        return list(zip(base_owners, raw_owners))
-    first = next(
-        (i for i, (b, r) in enumerate(zip(base_owners, raw_owners)) if not same_kind(b[1], r[1])),
-        min(len(base_owners), len(raw_owners)),
-    )
-    base_path = base_paths[min(first, len(base_paths) - 1)] if base_paths else ""
-    raw_path = raw_paths[min(first, len(raw_paths) - 1)] if raw_paths else ""
-    raise _mismatch(
-        f"base has {len(base_owners)} layers with parameters but raw has {len(raw_owners)}; "
-        f"first difference near base '{base_path}' / raw '{raw_path}'",
-        "a layer exists on one side only: remove it, or skip it with LayerMap.ignore / pair it with LayerMap.map",
-        base,
-        raw,
-        base_path,
-        raw_path,
-    )
-
-
-def plan_state_pairs(base_adapter: Any, base_model: Any, raw_adapter: Any, raw_model: Any, layer_map=None):
-    """Every paired state (the generic rule), and the LayerMap-mapped layer pairs handled apart."""
-    base, raw = (base_adapter, base_model), (raw_adapter, raw_model)
+def plan_state_pairs(
+    base_adapter: Any, base_model: Any, raw_adapter: Any, raw_model: Any, layer_map=None
+) -> tuple[list[StatePair], list[SpecialCopy]]:
+    """Every paired state, and the pairs a user's special init copies (their grads are paired after it)."""
+    planner = _Planner((base_adapter, base_model), (raw_adapter, raw_model))
     mapped = layer_map.pairs(base_adapter, base_model, raw_adapter, raw_model) if layer_map else []
     skip_base = layer_map.weight_skips(base_adapter, base_model) if layer_map else set()
     skip_raw = layer_map.weight_skips(raw_adapter, raw_model) if layer_map else set()
-    owners = _pair_owners(
-        _owners(base_adapter, base_model, skip_base), _owners(raw_adapter, raw_model, skip_raw), base, raw
-    )
-    plan: list[StatePair] = []
-    for (base_path, base_layer), (raw_path, raw_layer) in owners:
-        plan.extend(_plan_pair(base_layer, raw_layer, base, raw, base_path, raw_path))
-    return plan, mapped
+    if layer_map is not None and layer_map.renames_params:
+        planned: list[Any] = plan_renamed(planner.trees, layer_map, skip_base, skip_raw)
+    else:
+        planned = planner.plan_all(skip_base, skip_raw)
+    for base_layer, raw_layer in mapped:
+        planned.extend(planner.plan_mapped(base_layer, raw_layer))
+    plan = [p for p in planned if isinstance(p, StatePair)]
+    return plan, [p for p in planned if isinstance(p, SpecialCopy)]
 
 
 def transfer_weights(
     base_adapter: Any, base_model: Any, raw_adapter: Any, raw_model: Any, layer_map=None
 ) -> list[StatePair]:
-    """Copy every paired state of base into raw (all checked before the first write); returns the pairs."""
-    plan, mapped = plan_state_pairs(base_adapter, base_model, raw_adapter, raw_model, layer_map)
+    """Copy every paired state of base into raw (all planned before the first write); returns the pairs."""
+    plan, specials = plan_state_pairs(base_adapter, base_model, raw_adapter, raw_model, layer_map)
     for pair in plan:
         raw_adapter.assign(pair.raw_tensor, pair.base_value(base_adapter))
-    for base_layer, raw_layer in mapped:
-        _special_init(base_adapter, base_layer, raw_adapter, raw_layer)
+    for copy in specials:
+        _run_special(copy)
+        plan.extend(p for p in copy.candidates if _holds(p, base_adapter, raw_adapter))
     return plan
 
 
-def _special_init(base_adapter, base_layer, raw_adapter, raw_layer) -> None:
-    names = {base_adapter.name: type(base_layer).__name__, raw_adapter.name: type(raw_layer).__name__}
-    rule = special_init_for(names.get("paddle", ""), names.get("torch", ""))
-    if rule is None or base_adapter.name != "torch" or raw_adapter.name != "paddle":
-        plan = _plan_subtree(base_adapter, base_layer, raw_adapter, raw_layer)
-        for tensor, value in plan:
-            raw_adapter.assign(tensor, value)
-        return
-    rule.func(raw_layer, base_layer)
-
-
-def _plan_subtree(base_adapter, base_layer, raw_adapter, raw_layer) -> list[tuple[Any, np.ndarray]]:
-    """Mapped layers without a special init: the generic rule inside them, else all states by position."""
-    base, raw = (base_adapter, base_layer), (raw_adapter, raw_layer)
+def _run_special(copy: SpecialCopy) -> None:
     try:
-        owners = _pair_owners(
-            _owners(base_adapter, base_layer, set()), _owners(raw_adapter, raw_layer, set()), base, raw
-        )
-        plan = [p for (bp, bl), (rp, rl) in owners for p in _plan_pair(bl, rl, base, raw, bp, rp)]
-    except WeightTransferError:
-        return _plan_by_position(base_adapter, base_layer, raw_adapter, raw_layer)
-    return [(pair.raw_tensor, pair.base_value(base_adapter)) for pair in plan]
-
-
-def _plan_by_position(base_adapter, base_layer, raw_adapter, raw_layer) -> list[tuple[Any, np.ndarray]]:
-    """All states of two mapped layers paired by position (a 2-D state transposed when only that fits)."""
-    base_states = base_adapter.all_state(base_layer)
-    raw_states = raw_adapter.all_state(raw_layer)
-    base_states = [(n, t) for n, t in base_states if not n.endswith("num_batches_tracked")]
-    if len(base_states) != len(raw_states):
+        copy.init.func(copy.raw_layer, copy.base_layer)
+    except Exception as error:
         raise WeightTransferError(
-            f"mapped layers {type(base_layer).__name__} ({len(base_states)} states) and "
-            f"{type(raw_layer).__name__} ({len(raw_states)} states) cannot be paired by position",
-            hint="register a conversion with padiff.add_special_init(paddle_name, torch_name, func)",
-        )
-    plan = []
-    for (base_name, base_tensor), (raw_name, raw_tensor) in zip(base_states, raw_states):
-        value = base_adapter.to_numpy(base_tensor)
-        if (
-            value.shape != raw_adapter.shape(raw_tensor)
-            and value.ndim == 2
-            and value.T.shape == raw_adapter.shape(raw_tensor)
-        ):
-            value = np.ascontiguousarray(value.T)
-        if value.shape != raw_adapter.shape(raw_tensor):
-            raise WeightTransferError(
-                f"mapped layers {type(base_layer).__name__} and {type(raw_layer).__name__}: '{base_name}' "
-                f"{list(value.shape)} vs '{raw_name}' {list(raw_adapter.shape(raw_tensor))}",
-                hint="register a conversion with padiff.add_special_init(paddle_name, torch_name, func)",
-            )
-        plan.append((raw_tensor, value))
-    return plan
+            f"the special init for paddle {copy.init.paddle_name} '{copy.raw_path}' and torch "
+            f"{copy.init.torch_name} '{copy.base_path}' raised {type(error).__name__}: {error}",
+            hint="fix the function given to padiff.add_special_init (it is called as func(paddle_layer, torch_module))",
+        ) from error
+
+
+def _holds(pair: StatePair, base_adapter: Any, raw_adapter: Any) -> bool:
+    """Whether raw's state now holds what the pair says it is made from (after a special init)."""
+    raw_value = raw_adapter.to_numpy(pair.raw_tensor)
+    base_value = pair.base_value(base_adapter)
+    return raw_value.shape == base_value.shape and np.array_equal(
+        raw_value, base_value.astype(raw_value.dtype)
+    )
+
+
+def _join(prefix: str, path: str) -> str:
+    return ".".join(p for p in (prefix, path) if p)

@@ -1,0 +1,240 @@
+"""State pairs and the generic pairing of two layers' states: the pieces weight transfer is built from."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .errors import WeightTransferError
+from .rules import convert_param, is_builtin, layer_kind, same_kind, torch_state_name, transposes
+from .special import LayerStates, StateSpec
+from .tree import format_tree, tree_lines
+
+__all__ = [
+    "StatePair",
+    "Owner",
+    "Trees",
+    "subtree_states",
+    "layer_states",
+    "generic_specs",
+    "fitting_transform",
+    "by_position",
+]
+
+
+@dataclass(frozen=True)
+class StatePair:
+    """One raw state (parameter or buffer) and the base state(s) its value is made from.
+
+    `transform` maps base-side arrays (the states' values, or their gradients) to raw's layout; most
+    pairs have one base state and a transform that is the identity or a transpose, while packed layouts
+    (an attention in_proj split into q/k/v) take a slice or a concatenation.
+    """
+
+    base_path: str
+    raw_path: str
+    base_name: str
+    raw_name: str
+    base_tensors: tuple[Any, ...]
+    raw_tensor: Any
+    transform: Callable[[tuple[np.ndarray, ...]], np.ndarray]
+
+    def convert(self, values: Sequence[np.ndarray]) -> np.ndarray:
+        """Base-side arrays (values or gradients of `base_tensors`) in raw's layout."""
+        return self.transform(tuple(values))
+
+    def base_value(self, adapter: Any) -> np.ndarray:
+        return self.convert([adapter.to_numpy(t) for t in self.base_tensors])
+
+
+@dataclass(frozen=True)
+class Owner:
+    """A layer whose states are paired together; a unit's states include its sublayers' ones."""
+
+    path: str
+    layer: Any
+    states: tuple[tuple[str, Any], ...]
+    unit: bool = False
+
+
+def subtree_states(adapter: Any, layer: Any) -> tuple[tuple[str, Any], ...]:
+    """Every state of `layer` and its sublayers, named relative to it, each tensor once."""
+    out, seen = [], set()
+    for path, sub in adapter.named_sublayers(layer):
+        for name, tensor in adapter.direct_state(sub):
+            if id(tensor) not in seen:
+                seen.add(id(tensor))
+                out.append((f"{path}.{name}" if path else name, tensor))
+    return tuple(out)
+
+
+def layer_states(adapter: Any, owner: Owner) -> LayerStates:
+    tensors = dict(owner.states)
+    return LayerStates(
+        adapter.name, owner.layer, tuple(tensors), lambda name: adapter.to_numpy(tensors[name])
+    )
+
+
+def _same(values: tuple[np.ndarray, ...]) -> np.ndarray:
+    return values[0]
+
+
+def _transposed(values: tuple[np.ndarray, ...]) -> np.ndarray:
+    return np.ascontiguousarray(values[0].T)
+
+
+class Trees:
+    """Both whole models: errors show them around the layers concerned, and pairs are checked here."""
+
+    def __init__(self, base: tuple[Any, Any], raw: tuple[Any, Any]):
+        self.base, self.raw = base, raw
+
+    def mismatch(self, message: str, hint: str, base_path: str, raw_path: str) -> WeightTransferError:
+        here = "<--- HERE"
+        trees = ""
+        for role, (adapter, model), path in (("base", self.base, base_path), ("raw", self.raw, raw_path)):
+            lines = tree_lines(adapter, model)
+            trees += f"\n{role} ({adapter.name}) tree:\n" + format_tree(lines, {path: here}, around=path)
+        return WeightTransferError(message + trees, hint=hint)
+
+    def pair_owners(self, base_owners: list[Owner], raw_owners: list[Owner]) -> list[tuple[Owner, Owner]]:
+        base_paths = [o.path for o in base_owners]
+        raw_paths = [o.path for o in raw_owners]
+        if sorted(base_paths) == sorted(raw_paths):
+            raw_by_path = {o.path: o for o in raw_owners}
+            return [(owner, raw_by_path[owner.path]) for owner in base_owners]
+        if len(base_owners) == len(raw_owners):
+            return list(zip(base_owners, raw_owners))
+        first = next(
+            (i for i, (b, r) in enumerate(zip(base_owners, raw_owners)) if not same_kind(b.layer, r.layer)),
+            min(len(base_owners), len(raw_owners)),
+        )
+        base_path = base_paths[min(first, len(base_paths) - 1)] if base_paths else ""
+        raw_path = raw_paths[min(first, len(raw_paths) - 1)] if raw_paths else ""
+        raise self.mismatch(
+            f"base has {len(base_owners)} layers with parameters but raw has {len(raw_owners)}; "
+            f"first difference near base '{base_path}' / raw '{raw_path}'",
+            "a layer exists on one side only: remove it, or skip it with LayerMap.ignore / pair it with "
+            "LayerMap.map",
+            base_path,
+            raw_path,
+        )
+
+    def state_pair(self, base_owner: Owner, raw_owner: Owner, spec: StateSpec) -> StatePair:
+        """The pair `spec` describes, after checking the converted shape against raw's."""
+        base_tensors = dict(base_owner.states)
+        raw_tensor = dict(raw_owner.states)[spec.raw_name]
+        tensors = tuple(base_tensors[n] for n in spec.base_names)
+        base_name = "+".join(spec.base_names)
+        pair = StatePair(
+            base_owner.path, raw_owner.path, base_name, spec.raw_name, tensors, raw_tensor, spec.transform
+        )
+        dummies = [np.empty(self.base[0].shape(t), dtype=np.uint8) for t in tensors]
+        shape = tuple(pair.convert(dummies).shape)
+        raw_shape = tuple(self.raw[0].shape(raw_tensor))
+        if shape != raw_shape:
+            raise self.mismatch(
+                f"shape mismatch: '{_dotted(base_owner.path, base_name)}' {list(shape)} (after conversion) vs "
+                f"'{_dotted(raw_owner.path, spec.raw_name)}' {list(raw_shape)} "
+                f"({type(base_owner.layer).__name__} vs {type(raw_owner.layer).__name__})",
+                "the layers were built with different sizes, or this class needs a conversion rule "
+                "(padiff.add_special_init)",
+                base_owner.path,
+                raw_owner.path,
+            )
+        return pair
+
+
+def _dotted(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def generic_specs(base_owner: Owner, raw_owner: Owner, trees: Trees, cross: bool) -> list[StateSpec]:
+    """States paired by name (paddle's spelling translated) when all names agree, else by position."""
+    base_states, raw_states = base_owner.states, raw_owner.states
+    if len(base_states) != len(raw_states):
+        raise trees.mismatch(
+            f"layer '{base_owner.path}' ({type(base_owner.layer).__name__}) has {len(base_states)} "
+            f"parameters/buffers [{', '.join(n for n, _ in base_states)}] but '{raw_owner.path}' "
+            f"({type(raw_owner.layer).__name__}) has {len(raw_states)} [{', '.join(n for n, _ in raw_states)}]",
+            "check bias=/affine= options, or pair the layers with LayerMap / add_special_init",
+            base_owner.path,
+            raw_owner.path,
+        )
+    raw_by_name = {torch_state_name(n): n for n, _ in raw_states}
+    by_name = all(torch_state_name(n) in raw_by_name for n, _ in base_states)
+    kind = layer_kind(base_owner.layer)
+    specs = []
+    for index, (base_name, _) in enumerate(base_states):
+        raw_name = raw_by_name[torch_state_name(base_name)] if by_name else raw_states[index][0]
+        specs.append(StateSpec(raw_name, (base_name,), _generic_transform(kind, base_name, cross)))
+    return specs
+
+
+def _generic_transform(
+    kind: str, base_name: str, cross: bool
+) -> Callable[[tuple[np.ndarray, ...]], np.ndarray]:
+    """The rules-table conversion of one state of a layer of `kind`."""
+    name = torch_state_name(base_name)
+    return lambda values: convert_param(kind, name, values[0], cross)
+
+
+def fitting_transform(
+    base: tuple[Any, str], raw: tuple[Any, str], shapes: tuple[tuple[int, ...], ...], cross: bool
+) -> Callable[[tuple[np.ndarray, ...]], np.ndarray]:
+    """Conversion of one state between two layers paired by the user, given (layer, state name) per side.
+
+    Both built-in layers of one kind: the rules table. Otherwise the shapes decide: copied when they
+    agree, transposed when only the transpose fits; a square matrix is transposed only across frameworks
+    and when a built-in layer's rule on either side transposes it (torch Linear.weight -> a paddle
+    user layer's [in, out] parameter).
+    """
+    (base_layer, base_name), (raw_layer, raw_name) = base, raw
+    if is_builtin(base_layer) and same_kind(base_layer, raw_layer):
+        return _generic_transform(layer_kind(base_layer), base_name, cross)
+    base_shape, raw_shape = shapes
+    fits_transposed = len(base_shape) == 2 and base_shape[::-1] == raw_shape
+    if base_shape != raw_shape:
+        return _transposed if fits_transposed else _same  # a wrong shape is reported by the shape check
+    ruled = any(
+        is_builtin(layer) and transposes(layer_kind(layer), torch_state_name(name))
+        for layer, name in ((base_layer, base_name), (raw_layer, raw_name))
+    )
+    return _transposed if cross and fits_transposed and ruled else _same
+
+
+def _owning_layers(adapter: Any, layer: Any) -> dict[int, tuple[Any, str]]:
+    """{id of tensor: (the sublayer holding it directly, its name there)} for a layer and its sublayers."""
+    out: dict[int, tuple[Any, str]] = {}
+    for _, sub in adapter.named_sublayers(layer):
+        for name, tensor in adapter.direct_state(sub):
+            out.setdefault(id(tensor), (sub, name))
+    return out
+
+
+def by_position(base_owner: Owner, raw_owner: Owner, trees: Trees) -> list[StatePair]:
+    """All states of two mapped layers paired by position, each converted by `fitting_transform`."""
+    if len(base_owner.states) != len(raw_owner.states):
+        raise trees.mismatch(
+            f"mapped layers '{base_owner.path}' {type(base_owner.layer).__name__} ({len(base_owner.states)} "
+            f"states) and '{raw_owner.path}' {type(raw_owner.layer).__name__} ({len(raw_owner.states)} states) "
+            "cannot be paired by position",
+            "register a conversion with padiff.add_special_init(paddle_name, torch_name, func)",
+            base_owner.path,
+            raw_owner.path,
+        )
+    (base_adapter, _), (raw_adapter, _) = trees.base, trees.raw
+    base_holders = _owning_layers(base_adapter, base_owner.layer)
+    raw_holders = _owning_layers(raw_adapter, raw_owner.layer)
+    cross = base_adapter.name != raw_adapter.name
+    pairs = []
+    for (base_name, base_tensor), (raw_name, raw_tensor) in zip(base_owner.states, raw_owner.states):
+        shapes = (tuple(base_adapter.shape(base_tensor)), tuple(raw_adapter.shape(raw_tensor)))
+        transform = fitting_transform(
+            base_holders[id(base_tensor)], raw_holders[id(raw_tensor)], shapes, cross
+        )
+        pairs.append(trees.state_pair(base_owner, raw_owner, StateSpec(raw_name, (base_name,), transform)))
+    return pairs
