@@ -66,7 +66,7 @@ class _Step:
     base_nodes: list[CallNode] = field(default_factory=list)
     raw_nodes: dict[int, CallNode] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-    calls: tuple = ()  # (base (args, kwargs), raw (args, kwargs)) of this step
+    calls: Any = None  # the inputs of this step, as the user gave them
 
 
 def _loss_pair(loss_fn: Any) -> tuple[Callable | None, Callable | None]:
@@ -152,7 +152,9 @@ def narrow_to_op(culprit: Culprit, base_side, raw_side, results, tolerances, not
         return culprit
     saved = ModelState(base_side.adapter, base_side.model), ModelState(raw_side.adapter, raw_side.model)
     try:
-        base_call, raw_call = results[0].calls
+        base_call, raw_call, _ = prepare_inputs(
+            results[0].calls, (base_side.adapter, base_side.model), (raw_side.adapter, raw_side.model)
+        )
         base_ops = record_ops(base_side, base_call, culprit.base_path, culprit.base_call)
         raw_ops = record_ops(raw_side, raw_call, culprit.raw_path, culprit.raw_call)
     except PadiffError as error:
@@ -189,14 +191,14 @@ def _run_steps(base_side, raw_side, batches, state_pairs, path_pairs, tolerances
     results = []
     try:
         for step, batch in enumerate(batches):
-            (base_args, base_kwargs), (raw_args, raw_kwargs), input_notes = prepare_inputs(
+            base_call, raw_call, input_notes = prepare_inputs(
                 batch, (base_side.adapter, base_side.model), (raw_side.adapter, raw_side.model)
             )
             notes.extend(n for n in input_notes if n not in notes)
             run = _run_isolated if single_step else _run_step
-            result = run(step, base_side, raw_side, (base_args, base_kwargs), (raw_args, raw_kwargs),
-                         state_pairs, path_pairs, tolerances)  # fmt: skip
-            result.calls = ((base_args, base_kwargs), (raw_args, raw_kwargs))
+            result = run(step, base_side, raw_side, base_call, raw_call, state_pairs, path_pairs, tolerances)
+            del base_call, raw_call  # the inputs could keep paddle's graph alive past the step
+            result.calls = batch
             if base_side.optimizer is not None:
                 result.updates = _step_optimizers(step, base_side, raw_side, state_pairs, tolerances)
             results.append(result)
