@@ -534,3 +534,22 @@ def test_a_special_init_that_raises_is_reported_with_both_layers(special_inits):
     ) as caught:
         padiff.compare(TorchNet(), PaddleNet(), _fused_input())
     assert isinstance(caught.value.__cause__, KeyError)
+
+
+# --- the same conversion serves weights after optimizer steps -----------------------------------------
+
+
+@pytest.mark.parametrize("base", ["torch", "paddle"])
+@pytest.mark.parametrize("case", [CASES[0], CASES[3]], ids=lambda c: c.name)
+def test_updates_after_optimizer_steps_are_compared_through_the_conversion(case, base):
+    base_model, raw_model = case.models(base)
+    torch_model, paddle_model = (base_model, raw_model) if base == "torch" else (raw_model, base_model)
+    # lr 1: an update (after - before) carries the rounding of the weight (~6e-8 for weights near 1),
+    # which must stay below the update tolerance (rtol times the mean update)
+    torch_opt = torch.optim.SGD(torch_model.parameters(), lr=1.0)
+    paddle_opt = paddle.optimizer.SGD(1.0, parameters=paddle_model.parameters())
+    optimizers = (torch_opt, paddle_opt) if base == "torch" else (paddle_opt, torch_opt)
+    report = padiff.compare(base_model, raw_model, case.input(), optimizers=optimizers, steps=2)
+    assert report.passed, str(report)
+    updates = [d for d in report.diffs if d.phase is Phase.WEIGHT]
+    assert len(updates) == 2 * len(list(raw_model.parameters()))
