@@ -147,3 +147,25 @@ def test_single_step_still_finds_a_real_local_error():
     # the scaling happens in the root's own code, between layers.20 and act
     assert culprit.base_path == "" and culprit.evidence.raw_path == "act"
     assert culprit.evidence.call == 20
+
+
+def test_an_update_is_judged_within_the_rounding_of_its_weight():
+    """Large weights, tiny updates: the two frameworks' updated weights may differ in the last place."""
+
+    def build_pair():
+        base, raw = torch.nn.Linear(64, 64), paddle.nn.Linear(64, 64)
+        with torch.no_grad():
+            base.weight.mul_(200.0)  # weights of magnitude ~25: one float32 ulp is ~2e-6
+        return base, raw
+
+    x = np.random.default_rng(1).standard_normal((8, 64)).astype("float32")
+    base, raw = build_pair()
+    report = padiff.compare(
+        base, raw, x, loss_fn=MEAN, optimizers=_pair("SGD", {"lr": 1e-3}, "SGD", {"learning_rate": 1e-3})
+    )
+    assert report.passed, str(report)
+    # negative control: a 20% different learning rate is still far above the rounding
+    base, raw = build_pair()
+    wrong = _pair("SGD", {"lr": 1e-3}, "SGD", {"learning_rate": 1.2e-3})
+    report = padiff.compare(base, raw, x, loss_fn=MEAN, optimizers=wrong)
+    assert report.first_diff is not None and report.first_diff.phase.value == "weight"

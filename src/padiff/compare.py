@@ -22,9 +22,34 @@ from enum import Enum
 
 import numpy as np
 
-__all__ = ["Phase", "TensorDiff", "compare_arrays", "DEFAULT_RTOL", "CompareMode"]
+__all__ = [
+    "Phase",
+    "TensorDiff",
+    "compare_arrays",
+    "DEFAULT_RTOL",
+    "CompareMode",
+    "SHARED_FLOOR",
+    "noise_floor",
+]
 
 DEFAULT_RTOL = {"float64": 1e-7, "float32": 1e-4, "float16": 5e-3, "bfloat16": 3e-2}
+
+# a gradient (or update) is judged at least against this share of the mean scale of all gradients of
+# the same kind in the run: a mathematically-zero gradient holds only rounding noise
+SHARED_FLOOR = 0.1
+# ...and at least against this many float epsilons of the gradient of the loss at the model's output,
+# for runs where every gradient is mathematically zero (the mean of a normalised output)
+NOISE_EPS = 32
+
+
+def noise_floor(loss_grad_scale: float, dtype: str = "float32", rtol: float | None = None) -> float:
+    """The `floor` (a scale, as compare_arrays takes it) under which gradients are rounding noise."""
+    try:
+        eps = float(np.finfo(np.dtype(dtype)).eps)
+    except TypeError:
+        eps = float(np.finfo(np.float32).eps)
+    rtol = DEFAULT_RTOL.get(dtype, 1e-4) if rtol is None else rtol
+    return NOISE_EPS * eps * loss_grad_scale / rtol if rtol > 0 else 0.0
 
 
 class Phase(str, Enum):

@@ -226,8 +226,16 @@ def _run_step(step, base_side, raw_side, base_call, raw_call, state_pairs, path_
         trace.close()
     raw_grads = raw_param_arrays(raw_side.adapter, state_pairs, grads=True)
     result = _Step(comparer.forward, comparer.backward, base_nodes=trace.nodes, raw_nodes=aligner.raw_nodes)
-    result.grads = compare_param_arrays(state_pairs, base_grads, raw_grads, tolerances, Phase.GRAD, step)
-    result.notes = _run_notes(base_state, raw_state, aligner)
+    result.grads = compare_param_arrays(
+        state_pairs,
+        base_grads,
+        raw_grads,
+        tolerances,
+        Phase.GRAD,
+        step,
+        loss_grad_scale=trace.loss_grad_scale,
+    )
+    result.notes = _run_notes(base_state, raw_state, aligner) + comparer.notes
     if trace.store.spilled:
         result.notes.append(
             f"base trace: {trace.store.spilled / 2**20:.0f} MB kept in a temporary file to bound memory"
@@ -263,10 +271,15 @@ def _run_isolated(
         base_nodes=trace.nodes,
         raw_nodes=aligner.raw_nodes,
     )
-    accumulated = compare_param_arrays(state_pairs, base_grads, raw_grads, tolerances, Phase.GRAD, step)
-    local = compare_param_arrays(state_pairs, base_grads, local_grads, tolerances, Phase.GRAD, step)
+    noise = trace.loss_grad_scale
+    accumulated = compare_param_arrays(
+        state_pairs, base_grads, raw_grads, tolerances, Phase.GRAD, step, loss_grad_scale=noise
+    )
+    local = compare_param_arrays(
+        state_pairs, base_grads, local_grads, tolerances, Phase.GRAD, step, loss_grad_scale=noise
+    )
     result.grads = merge_local(accumulated, local)
-    result.notes = _run_notes(base_state, raw_state, aligner)
+    result.notes = _run_notes(base_state, raw_state, aligner) + comparer.notes
     result.notes.append("single_step: each raw layer was also run on base's inputs and incoming gradients; "
                         "pairs are judged by that local error")  # fmt: skip
     return result
@@ -293,7 +306,9 @@ def _step_optimizers(
     base_update = updates(base_before, base_param_arrays(base_side.adapter, state_pairs, grads=False))
     raw_update = updates(raw_before, raw_param_arrays(raw_side.adapter, state_pairs, grads=False))
     trainable = [p for p in state_pairs if raw_side.adapter.requires_grad(p.raw_tensor)]
-    return compare_param_arrays(trainable, base_update, raw_update, tolerances, Phase.WEIGHT, step)
+    return compare_param_arrays(
+        trainable, base_update, raw_update, tolerances, Phase.WEIGHT, step, base_before
+    )
 
 
 def _pairs_or_note(base_adapter, base, raw_adapter, raw, layer_map, notes: list[str]) -> list[StatePair]:

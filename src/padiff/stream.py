@@ -38,6 +38,8 @@ class RawComparer:
         self.adapter, self.base, self.aligner, self.tol, self.step = adapter, base, aligner, tolerances, step
         self.keep_base = keep_base  # keep base's arrays after comparing (a second raw run will need them)
         self.forward: list[LayerDiff] = []
+        self.notes: list[str] = []
+        self._outputs_seen: dict[int, int] = {}
         self.backward: list[LayerDiff] = []
         self._last_grad: tuple[Any, np.ndarray] | None = None
 
@@ -51,12 +53,26 @@ class RawComparer:
         return None
 
     def on_return(self, node: CallNode) -> None:
-        return None
+        base_id = self.aligner.partner.get(node.id)
+        if base_id is None or node.transparent:
+            return
+        base_count = self.base.output_counts.get(base_id, 0)
+        raw_count = self._outputs_seen.pop(node.id, 0)
+        if base_count != raw_count:
+            note = (
+                f"'{node.path or '(root)'}' returns {base_count} tensors in base but {raw_count} in raw; "
+                f"the first {min(base_count, raw_count)} were compared"
+            )
+            if note not in self.notes:
+                self.notes.append(note)
 
     def _record(self, node: CallNode, where: str, index: int, key: str, base_array, raw_array, dtype, order):
         base_node = self.base.nodes[self.aligner.partner[node.id]]
-        diff = compare_arrays(base_array, raw_array, self.tol.atol, self.tol.rtol, dtype, self.tol.mode)
         phase = Phase.FORWARD if where in ("input", "output") else Phase.BACKWARD
+        floor = self.base.grad_floor(self.tol.rtol) if phase is Phase.BACKWARD else 0.0
+        diff = compare_arrays(
+            base_array, raw_array, self.tol.atol, self.tol.rtol, dtype, self.tol.mode, floor
+        )
         record = LayerDiff(
             phase,
             self.step,
@@ -86,6 +102,7 @@ class RawComparer:
     def on_output(
         self, node: CallNode, index: int, key: str, tensor: Any, origin: tuple[int, int] | None
     ) -> None:
+        self._outputs_seen[node.id] = index + 1
         self._compare_stored(
             node, "output", index, key, tensor, self.base.outputs, base_id=self.aligner.partner.get(node.id)
         )

@@ -13,6 +13,7 @@ import numpy as np
 
 from . import spill
 from .capture import CallNode
+from .compare import SHARED_FLOOR, noise_floor
 from .spill import ArrayStore, Handle
 
 __all__ = ["BaseTrace", "Stored"]
@@ -38,7 +39,12 @@ class BaseTrace:
         self.grads: dict[tuple[str, int, int], Handle] = {}
         self.grad_order: dict[tuple[str, int, int], int] = {}
         self.param_grads: dict[tuple[str, str], np.ndarray] = {}
-        self._last_grad: tuple[Any, np.ndarray, Handle] | None = None  # (grad tensor, its array, handle)
+        self._last_grad: tuple[Any, np.ndarray, Handle] | None = None
+        self.output_counts: dict[int, int] = {}  # node id -> number of tensors it returned
+        self._grad_scales: list[float] = []
+        self.loss_grad_scale = (
+            0.0  # mean |gradient| arriving at the model's output  # (grad tensor, its array, handle)
+        )
 
     def array(self, handle: Handle) -> np.ndarray:
         return self.store.get(handle)
@@ -68,7 +74,13 @@ class BaseTrace:
     def on_output(
         self, node: CallNode, index: int, key: str, tensor: Any, origin: tuple[int, int] | None
     ) -> None:
+        self.output_counts[node.id] = index + 1
         self._keep(self.outputs, node, index, key, tensor, origin)
+
+    def grad_floor(self, rtol: float | None) -> float:
+        """The scale floor for judging this run's layer gradients (see compare.SHARED_FLOOR, noise_floor)."""
+        shared = SHARED_FLOOR * float(np.mean(self._grad_scales)) if self._grad_scales else 0.0
+        return max(shared, noise_floor(self.loss_grad_scale, "float32", rtol))
 
     def _keep(self, table: dict, node: CallNode, index: int, key: str, tensor: Any, origin) -> None:
         if node.transparent:
@@ -91,9 +103,15 @@ class BaseTrace:
                 handle = last[2]  # a layer's input gradient is usually its predecessor's output gradient
             else:
                 handle = self.store.put(array)
+                if array.size:
+                    self._grad_scales.append(float(np.abs(array).mean()))
             self._last_grad = (grad, array, handle)
         key = (io, node.id, index)
         self.grads[key] = handle
+        if node.parent is None and io == "grad_out":
+            value = self.store.get(handle)
+            if value.size:
+                self.loss_grad_scale = max(self.loss_grad_scale, float(np.abs(value).mean()))
         self.grad_order[key] = len(self.grad_order)
 
     def finish(self) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .compare import Phase, compare_arrays
+from .compare import DEFAULT_RTOL, SHARED_FLOOR, Phase, compare_arrays, noise_floor
 from .errors import InputError
 from .records import LayerDiff
 from .stream import Tolerances
@@ -25,13 +25,9 @@ __all__ = [
     "compare_param_arrays",
     "ModelState",
     "TrainingState",
-    "GRAD_FLOOR_SHARE",
     "StepFunction",
     "step_optimizer",
 ]
-
-# a parameter gradient or update is judged at least against this share of the model's mean scale of it
-GRAD_FLOOR_SHARE = 0.1
 
 
 def optimizer_pair(optimizers: Any, base: tuple[Any, Any], raw: tuple[Any, Any]) -> tuple | None:
@@ -114,14 +110,18 @@ def compare_param_arrays(
     tolerances: Tolerances,
     phase: Phase,
     step: int,
+    weights: dict[int, np.ndarray] | None = None,
+    loss_grad_scale: float = 0.0,
 ) -> list[LayerDiff]:
     """One LayerDiff per paired parameter, in backward order (last defined first).
 
     A parameter with an array on one side only is compared against zeros: a gradient that exists on
-    one side only is a difference.
+    one side only is a difference. For updates, `weights` (base's values before the step) set a floor:
+    an update is only known to within the float rounding of the weight it changed.
     """
     scales = [float(np.abs(a).mean()) for a in base_arrays.values() if a.size]
-    floor = GRAD_FLOOR_SHARE * float(np.mean(scales)) if scales else 0.0
+    shared_floor = SHARED_FLOOR * float(np.mean(scales)) if scales else 0.0
+    shared_floor = max(shared_floor, noise_floor(loss_grad_scale, "float32", tolerances.rtol))
     diffs = []
     for order, pair in enumerate(reversed(state_pairs)):
         values = [base_arrays.get(id(t)) for t in pair.base_tensors]
@@ -134,6 +134,7 @@ def compare_param_arrays(
             zeros = np.zeros(shape, dtype=np.float32)
             base_array = zeros if base_array is None else base_array
             raw_array = zeros if raw_array is None else raw_array
+        floor = max(shared_floor, _rounding_floor(weights, pair, tolerances))
         diff = compare_arrays(
             base_array, raw_array, tolerances.atol, tolerances.rtol, None, tolerances.mode, floor
         )
@@ -154,6 +155,23 @@ def compare_param_arrays(
             )  # fmt: skip
         )
     return diffs
+
+
+# an updated weight may differ by this many units in the last place between two correct optimizers
+ROUNDING_ULPS = 4
+
+
+def _rounding_floor(weights: dict[int, np.ndarray] | None, pair: StatePair, tolerances: Tolerances) -> float:
+    """The scale below which an update difference is float rounding of the weight (see compare's floor)."""
+    if not weights:
+        return 0.0
+    values = [weights.get(id(t)) for t in pair.base_tensors]
+    if any(v is None or not v.size for v in values):
+        return 0.0
+    largest = max(float(np.abs(v).max()) for v in values)
+    dtype = values[0].dtype if np.issubdtype(values[0].dtype, np.floating) else np.dtype(np.float32)
+    rtol = tolerances.rtol if tolerances.rtol else DEFAULT_RTOL.get(str(dtype), 1e-4)
+    return ROUNDING_ULPS * float(np.finfo(dtype).eps) * largest / rtol
 
 
 def raw_param_arrays(adapter: Any, state_pairs: list[StatePair], grads: bool) -> dict[int, np.ndarray]:
