@@ -12,7 +12,7 @@ FRAMEWORKS := torch==2.13.0 paddlepaddle==3.3.1 safetensors
 LINT_PATHS := src tests examples bench
 BENCH_ARGS ?=
 
-.PHONY: venv demo test lint bench clean
+.PHONY: venv demo test lint bench clean test-models
 
 venv: $(STAMP)
 
@@ -30,6 +30,25 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VPY) -m pytest -q -m "not real and not slow"
+
+# Real third-party models (torchvision <-> paddle.vision, transformers <-> paddleformers), in a venv of
+# their own: torchvision needs a newer torch than $(VENV). paddleformers pulls in paddlecodec, which
+# shadows torchcodec and breaks `import transformers`, so it is removed again.
+MODELS_VENV ?= .venv-models
+MODELS_PY := $(MODELS_VENV)/bin/python
+MODELS_STAMP := $(MODELS_VENV)/.installed
+MODELS_PACKAGES := torch==2.14.1 torchvision==0.29.1 paddlepaddle==3.3.1 safetensors transformers paddleformers
+
+$(MODELS_STAMP): pyproject.toml
+	test -x $(MODELS_PY) || $(PYTHON) -m venv $(MODELS_VENV)
+	$(MODELS_PY) -m pip install --quiet --upgrade pip
+	$(MODELS_PY) -m pip install --quiet $(MODELS_PACKAGES)
+	$(MODELS_PY) -m pip uninstall --quiet -y paddlecodec
+	$(MODELS_PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+test-models: $(MODELS_STAMP)
+	PYTHONWARNINGS="ignore:No ccache found" $(MODELS_PY) -m pytest -q -m real tests/real
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check $(LINT_PATHS)
