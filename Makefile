@@ -12,7 +12,7 @@ FRAMEWORKS := torch==2.13.0 paddlepaddle==3.3.1 safetensors
 LINT_PATHS := src tests examples bench
 BENCH_ARGS ?=
 
-.PHONY: venv demo test lint bench clean test-models
+.PHONY: venv demo test lint bench clean test-models fuzz
 
 venv: $(STAMP)
 
@@ -30,6 +30,13 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VPY) -m pytest -q -m "not real and not slow"
+
+# Many more random twin pairs than `make test` checks (tests/gen.py), e.g. `make fuzz FUZZ_CASES=5000
+# FUZZ_SEED0=1000`; a failure prints its seed and spec.
+FUZZ_CASES ?= 1000
+FUZZ_SEED0 ?= 0
+fuzz: $(STAMP)
+	PADIFF_FUZZ_CASES=$(FUZZ_CASES) PADIFF_FUZZ_SEED0=$(FUZZ_SEED0) $(VPY) -m pytest -q tests/test_generated.py
 
 # Real third-party models (torchvision <-> paddle.vision, transformers <-> paddleformers), in a venv of
 # their own: torchvision needs a newer torch than $(VENV). paddleformers pulls in paddlecodec, which
