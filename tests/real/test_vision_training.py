@@ -1,0 +1,70 @@
+"""Planted changes in real networks are named at that layer; optimizer steps on real networks."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("torchvision")
+pytest.importorskip("paddle.vision")
+
+import paddle  # noqa: E402
+import torch  # noqa: E402
+
+import padiff  # noqa: E402
+
+from .test_vision import BUGS  # noqa: E402
+from .zoo import ARCHS, build_pair, images  # noqa: E402
+
+
+def _plant_bn_eps(raw) -> None:
+    raw.blocks[3].expand_conv[1]._epsilon = 0.1  # paddle keeps BatchNorm2D's eps here; was 1e-3
+
+
+def _plant_activation(raw) -> None:
+    raw.blocks[3].expand_conv._sub_layers["2"] = paddle.nn.Hardswish()  # was ReLU
+
+
+@pytest.mark.parametrize(
+    "name, plant, base_path, raw_path",
+    [
+        ("mobilenet_v3_small", _plant_bn_eps, "features.4.block.0.1", "blocks.3.expand_conv.1"),
+        ("mobilenet_v3_large", _plant_activation, "features.4.block.0.2", "blocks.3.expand_conv.2"),
+    ],
+    ids=["bn-eps", "activation"],
+)
+@pytest.mark.xfail(strict=True, reason=BUGS["builtin"])
+def test_planted_change_is_named(name: str, plant, base_path: str, raw_path: str) -> None:
+    arch = ARCHS[name]
+    base, raw = build_pair(arch, "eval")
+    assert padiff.compare(base, raw, images(arch)).passed  # the control: unchanged, they agree
+    plant(raw)
+    culprit = padiff.compare(base, raw, images(arch)).first_diff
+    assert culprit is not None
+    assert (culprit.phase.value, culprit.base_path, culprit.raw_path) == ("forward", base_path, raw_path)
+
+
+def _sgd_pair(base, raw):
+    return (
+        torch.optim.SGD(base.parameters(), lr=0.1, momentum=0.9),
+        paddle.optimizer.Momentum(learning_rate=0.1, momentum=0.9, parameters=raw.parameters()),
+    )
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param("resnet18", marks=pytest.mark.xfail(strict=True, reason=BUGS["inplace"])),
+        pytest.param(
+            "mobilenet_v2",
+            marks=pytest.mark.xfail(strict=True, reason=BUGS["positional"] + "; " + BUGS["amplified"]),
+        ),
+        pytest.param("mobilenet_v3_small", marks=pytest.mark.xfail(strict=True, reason=BUGS["builtin"])),
+    ],
+)
+def test_optimizer_steps(name: str) -> None:
+    """Forward, backward and two SGD-with-momentum steps, eval mode (BatchNorm statistics fixed)."""
+    arch = ARCHS[name]
+    base, raw = build_pair(arch, "eval")
+    report = padiff.compare(base, raw, images(arch), optimizers=_sgd_pair(base, raw), steps=2)
+    assert report.passed, str(report).split("\nbase")[0]
+    assert not [n for n in report.notes if n.startswith("base layers without counterpart")], report.notes
