@@ -81,19 +81,22 @@ class RunState:
 
 
 class _Identity:
-    """Tensors seen in this run, by object identity (weak, so nothing is kept alive)."""
+    """Tensors seen in this run, by object identity and in-place version (weak: nothing kept alive).
 
-    def __init__(self) -> None:
-        self._refs: dict[int, tuple[weakref.ref, Any]] = {}
+    A tensor changed in place since it was seen (`out += identity`) no longer holds what was seen."""
+
+    def __init__(self, version: Callable[[Any], int]) -> None:
+        self._version = version
+        self._refs: dict[int, tuple[weakref.ref, int, Any]] = {}
 
     def get(self, tensor: Any) -> Any:
         entry = self._refs.get(id(tensor))
-        if entry is not None and entry[0]() is tensor:
-            return entry[1]
+        if entry is not None and entry[0]() is tensor and entry[1] == self._version(tensor):
+            return entry[2]
         return None
 
     def put(self, tensor: Any, value: Any) -> None:
-        self._refs[id(tensor)] = (weakref.ref(tensor), value)
+        self._refs[id(tensor)] = (weakref.ref(tensor), self._version(tensor), value)
 
 
 def _call_site(skip: tuple[str, ...]) -> str:
@@ -118,8 +121,8 @@ class _Hooks:
         self.adapter, self.model, self.sink, self.policy, self.state = adapter, model, sink, policy, state
         self.handles: list[Any] = []
         self.restore: list[Callable[[], None]] = []
-        self.origins = _Identity()
-        self.grad_targets = _Identity()
+        self.origins = _Identity(adapter.version)
+        self.grad_targets = _Identity(adapter.version)
         self.calls: dict[int, int] = {}
         self.paths: dict[int, str] = {}
         self.skip_dirs = (_PADIFF_DIR, adapter.package_dir, os.path.dirname(os.__file__))

@@ -3,11 +3,12 @@
 Verdict ("strict" mode): every element must satisfy |raw - base| <= atol + rtol * |base|.
 Defaults when the caller passes None:
   rtol = DEFAULT_RTOL[dtype of base]      (float32: 1e-4, float16: 5e-3, bfloat16: 3e-2, float64: 1e-7)
-  atol = rtol * max(mean(|base|), floor) (an error floor relative to the tensor's own scale, so tiny
-                                          gradients are judged as strictly as large activations; `floor`
-                                          is a scale shared by a group of tensors, e.g. all parameter
-                                          gradients, so a mathematically-zero tensor holding only rounding
-                                          noise is not judged against its own noise)
+  atol = rtol * max(scale, floor)
+    scale: the mean |base| over its non-zero elements (the zeros a ReLU or a max-pool backward leaves
+           say nothing about the scale), so tiny gradients are judged as strictly as large activations;
+    floor: a scale shared by a group of tensors (all gradients of a run; the rounding of the loss
+           gradient; for updates, the rounding of the weight), so a mathematically-zero tensor holding
+           only rounding noise is not judged against its own noise.
 An explicit atol is absolute. In "mean" mode (padiff 0.2.0's default) only the means are compared.
 NaN agrees with NaN and +/-Inf with the same Inf; any other non-finite value is a difference.
 Integer and bool tensors must be equal. Shapes that differ but hold the same number of elements are
@@ -157,7 +158,8 @@ def compare_arrays(
 
 def _finite(b, r, diff, max_abs, atol, rtol, base_shape, raw_shape, dtype, note, floor=0.0) -> TensorDiff:
     abs_b = np.abs(b)
-    scale = max(float(abs_b.mean(dtype=np.float64)), floor)
+    nonzero = np.count_nonzero(abs_b)
+    scale = max(float(abs_b.sum(dtype=np.float64)) / nonzero if nonzero else 0.0, floor)
     atol_used = rtol * scale if atol is None else float(atol)
     if max_abs <= atol_used:
         close_frac = 1.0

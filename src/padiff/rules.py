@@ -76,10 +76,14 @@ PARAM_RULES: dict[str, ParamRule] = {
 }
 
 
+# modules whose layer classes count as built-in: the frameworks' layer libraries, not model zoos such
+# as paddle.vision.models (which is user code as far as pairing goes, like torchvision)
+BUILTIN_MODULES = ("torch.nn.", "torch.ao.nn.", "paddle.nn.", "paddle.incubate.nn.")
+
+
 def is_builtin(layer: Any) -> bool:
-    """A layer class shipped by torch or paddle (not a user's class)."""
-    module = type(layer).__module__
-    return module.startswith(("torch.", "paddle."))
+    """A layer class of a framework's layer library (not a user's or a model zoo's class)."""
+    return type(layer).__module__.startswith(BUILTIN_MODULES)
 
 
 def layer_kind(layer: Any) -> str:

@@ -95,7 +95,12 @@ class PaddleAdapter:
         return iter(model.named_sublayers(include_self=True))
 
     def is_container(self, layer: Any) -> bool:
-        return type(layer) in _CONTAINERS
+        """Containers pass data through: their own classes, and subclasses keeping their forward."""
+        return isinstance(layer, _CONTAINERS) and type(layer).forward in {c.forward for c in _CONTAINERS}
+
+    def version(self, tensor: Any) -> int:
+        """Bumped by every in-place change of the tensor."""
+        return tensor._inplace_version()
 
     def direct_params(self, layer: Any) -> list[tuple[str, Any]]:
         # BatchNorm's _mean/_variance are parameters in paddle, but never trainable

@@ -68,7 +68,12 @@ class TorchAdapter:
         return model.named_modules(remove_duplicate=False)
 
     def is_container(self, layer: Any) -> bool:
-        return type(layer) in _CONTAINERS
+        """Containers pass data through: their own classes, and subclasses keeping their forward."""
+        return isinstance(layer, _CONTAINERS) and type(layer).forward in {c.forward for c in _CONTAINERS}
+
+    def version(self, tensor: Any) -> int:
+        """Bumped by every in-place change of the tensor."""
+        return tensor._version
 
     def direct_params(self, layer: Any) -> list[tuple[str, Any]]:
         return list(layer.named_parameters(recurse=False))
