@@ -366,6 +366,13 @@ def _run_notes(base_state: RunState, raw_state: RunState, aligner: Aligner) -> l
             )
         if state.skipped_outputs:
             notes.append(f"{role}: {state.skipped_outputs} non-tensor output values were not compared")
+    through = [aligner.raw_nodes[i] for i in sorted(aligner.through)]
+    if through:
+        shown = ", ".join(f"{n.path or '(root)'} ({n.cls})" for n in through[:8])
+        more = f" and {len(through) - 8} more" if len(through) > 8 else ""
+        notes.append(
+            f"raw layers with no counterpart of their own, looked through (sublayers paired): {shown}{more}"
+        )
     for role, nodes in (("base", aligner.unmatched_base()), ("raw", aligner.unmatched_raw())):
         if nodes:
             shown = ", ".join(f"{n.path or '(root)'} ({n.cls})" for n in nodes[:8])

@@ -26,6 +26,7 @@ __all__ = [
     "layer_kind",
     "is_builtin",
     "same_kind",
+    "kind_family",
     "convert_param",
     "SpecialInit",
     "special_init_for",
@@ -91,6 +92,34 @@ def layer_kind(layer: Any) -> str:
     framework = type(layer).__module__.split(".")[0]
     kind = FRAMEWORK_KINDS.get((framework, name)) if is_builtin(layer) else None
     return kind or KIND_ALIASES.get(name, name)
+
+
+# kinds that can stand in for one another at the same place in a port (a changed activation, norm or
+# pooling is a difference of that layer); kinds of different families never pair by position
+KIND_FAMILIES = {
+    **dict.fromkeys(
+        "relu relu6 gelu tanh sigmoid silu leakyrelu elu selu celu hardswish hardsigmoid hardtanh softplus "
+        "softsign mish prelu logsigmoid tanhshrink softshrink hardshrink identity".split(),
+        "activation",
+    ),
+    **dict.fromkeys(
+        "batchnorm1d batchnorm2d batchnorm3d layernorm groupnorm instancenorm1d instancenorm2d "
+        "instancenorm3d localresponsenorm rmsnorm syncbatchnorm".split(),
+        "norm",
+    ),
+    **dict.fromkeys(
+        "maxpool1d maxpool2d maxpool3d avgpool1d avgpool2d avgpool3d adaptiveavgpool1d adaptiveavgpool2d "
+        "adaptiveavgpool3d adaptivemaxpool1d adaptivemaxpool2d adaptivemaxpool3d".split(),
+        "pool",
+    ),
+    **dict.fromkeys("dropout dropout1d dropout2d dropout3d alphadropout".split(), "dropout"),
+    **dict.fromkeys("softmax logsoftmax softmax2d".split(), "softmax"),
+}
+
+
+def kind_family(kind: str) -> str:
+    """The family of a layer kind (`KIND_FAMILIES`), or the kind itself."""
+    return KIND_FAMILIES.get(kind, kind)
 
 
 def same_kind(base_layer: Any, raw_layer: Any) -> bool:
