@@ -130,7 +130,7 @@ X_DEEP = np.random.default_rng(0).standard_normal((16, 64)).astype("float32")
 
 
 def test_single_step_separates_local_error_from_accumulated_noise():
-    plain = padiff.compare(_DeepTorch(), _DeepPaddle(), X_DEEP)
+    plain = padiff.compare(_DeepTorch(), _DeepPaddle(), X_DEEP, confirm=False)
     isolated = padiff.compare(_DeepTorch(), _DeepPaddle(), X_DEEP, single_step=True)
     assert not plain.passed  # accumulated float noise exceeds the tolerance deep in the net
     assert isolated.passed, str(isolated)
@@ -138,6 +138,17 @@ def test_single_step_separates_local_error_from_accumulated_noise():
     assert last.diff.max_rel > 100 * last.local.max_rel  # error grew; the layer's own error did not
     assert last.local.max_rel < 1e-5
     assert any("single_step" in note for note in isolated.notes)
+
+
+def test_a_failing_run_is_confirmed_layer_by_layer_by_default():
+    report = padiff.compare(_DeepTorch(), _DeepPaddle(), X_DEEP)
+    assert report.passed, str(report)
+    assert "float noise the model amplifies" in report.notes[0]
+    assert any(d.local is not None for d in report.diffs)
+    # negative control: a real local difference stays a failure after confirmation
+    planted = padiff.compare(_DeepTorch(), _DeepPaddle(scale_at=20), X_DEEP)
+    assert not planted.passed and "confirmed layer by layer" in planted.notes[0]
+    assert planted.first_diff.evidence.call == 20
 
 
 def test_single_step_still_finds_a_real_local_error():
