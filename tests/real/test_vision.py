@@ -63,14 +63,14 @@ CASES = {
     ("vgg11_bn", "train"): (SAME, ("amplified",)),
     ("vgg16", "eval"): (SAME, ("amplified",)),
     ("vgg16_bn", "eval"): (SAME, ("amplified",)),
-    ("mobilenet_v2", "eval"): (SAME, ("positional", "amplified")),
-    ("mobilenet_v2", "train"): (SAME, ("positional", "amplified")),
-    ("mobilenet_v3_small", "eval"): (SAME, ("builtin",)),
-    ("mobilenet_v3_small", "train"): (SAME, ("builtin",)),
-    ("mobilenet_v3_large", "eval"): (SAME, ("builtin",)),
-    ("mobilenet_v3_large", "train"): (SAME, ("builtin",)),
-    ("shufflenet_v2_x1_0", "eval"): (SAME, ("container", "positional")),
-    ("shufflenet_v2_x1_0", "train"): (SAME, ("container", "positional", "amplified")),
+    ("mobilenet_v2", "eval"): (SAME, ()),
+    ("mobilenet_v2", "train"): (SAME, ("amplified",)),
+    ("mobilenet_v3_small", "eval"): (SAME, ()),
+    ("mobilenet_v3_small", "train"): (SAME, ()),
+    ("mobilenet_v3_large", "eval"): (SAME, ()),
+    ("mobilenet_v3_large", "train"): (SAME, ("amplified",)),
+    ("shufflenet_v2_x1_0", "eval"): (SAME, ()),
+    ("shufflenet_v2_x1_0", "train"): (SAME, ("amplified",)),
     ("densenet121", "eval"): (SAME, ("nesting",)),
     ("densenet121", "train"): (SAME, ("nesting",)),
     # torchvision's first three max-pools use ceil_mode=True, paddle's floor: 7x7 vs 6x6 at the second
@@ -81,19 +81,19 @@ CASES = {
     ("squeezenet1_1", "train"): (Differ("forward", "features.0", "_conv"), ()),
     # paddle's dropouts are mode="downscale_in_infer": x * (1 - p) in eval (and when padiff switches
     # dropout off in train mode), identity in torch
-    ("alexnet", "eval"): (Differ("forward", "classifier.0", "_drop1"), ("nesting",)),
-    ("alexnet", "train"): (Differ("forward", "classifier.0", "_drop1"), ("nesting",)),
+    ("alexnet", "eval"): (Differ("forward", "classifier.0", "_drop1"), ()),
+    ("alexnet", "train"): (Differ("forward", "classifier.0", "_drop1"), ()),
     # torchvision's GoogLeNet has BatchNorm after every conv, paddle's none: nothing to copy them into
     ("googlenet", "eval"): (WEIGHTS, ()),
     ("googlenet", "train"): (WEIGHTS, ()),
     # torchvision's BasicConv2d uses BatchNorm eps=1e-3, paddle's ConvNormActivation the default 1e-5
     ("inception_v3", "eval"): (
         Differ("forward", "Conv2d_1a_3x3.bn", "inception_stem.conv_1a_3x3.1"),
-        ("nesting",),
+        (),
     ),
     ("inception_v3", "train"): (
         Differ("forward", "Conv2d_1a_3x3.bn", "inception_stem.conv_1a_3x3.1"),
-        ("nesting",),
+        (),
     ),
 }
 

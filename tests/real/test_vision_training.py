@@ -12,7 +12,6 @@ import torch  # noqa: E402
 
 import padiff  # noqa: E402
 
-from .test_vision import BUGS  # noqa: E402
 from .zoo import ARCHS, build_pair, images  # noqa: E402
 
 
@@ -32,7 +31,6 @@ def _plant_activation(raw) -> None:
     ],
     ids=["bn-eps", "activation"],
 )
-@pytest.mark.xfail(strict=True, reason=BUGS["builtin"])
 def test_planted_change_is_named(name: str, plant, base_path: str, raw_path: str) -> None:
     arch = ARCHS[name]
     base, raw = build_pair(arch, "eval")
@@ -53,12 +51,9 @@ def _sgd_pair(base, raw):
 @pytest.mark.parametrize(
     "name",
     [
-        pytest.param("resnet18", marks=pytest.mark.xfail(strict=True, reason=BUGS["inplace"])),
-        pytest.param(
-            "mobilenet_v2",
-            marks=pytest.mark.xfail(strict=True, reason=BUGS["positional"] + "; " + BUGS["amplified"]),
-        ),
-        pytest.param("mobilenet_v3_small", marks=pytest.mark.xfail(strict=True, reason=BUGS["builtin"])),
+        "resnet18",
+        "mobilenet_v2",
+        "mobilenet_v3_small",
     ],
 )
 def test_optimizer_steps(name: str) -> None:
