@@ -42,6 +42,7 @@ class CallNode:
     defined: str  # where its forward is defined
     transparent: bool = False  # needs no counterpart (container, LayerMap.ignore)
     opaque: bool = False  # compared at its boundary only (LayerMap.map)
+    fused: str = ""  # an activation the layer applies to its own output (paddle BatchNorm(act=...))
     children: list[int] = field(default_factory=list)
 
 
@@ -183,6 +184,7 @@ class _Hooks:
             defined=_defined(layer),
             transparent=id(layer) in self.policy.transparent or self.adapter.is_container(layer),
             opaque=id(layer) in self.policy.opaque,
+            fused=self.adapter.fused_activation(layer),
         )
         if node.parent is not None:
             state.nodes[node.parent].children.append(node.id)

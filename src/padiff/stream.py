@@ -40,6 +40,7 @@ class RawComparer:
         self.forward: list[LayerDiff] = []
         self.notes: list[str] = []
         self._outputs_seen: dict[int, int] = {}
+        self._fused_pending: dict[int, CallNode] = {}  # fused raw calls whose output awaits its consumer
         self.backward: list[LayerDiff] = []
         self._last_grad: tuple[Any, np.ndarray] | None = None
 
@@ -95,14 +96,46 @@ class RawComparer:
     ) -> None:
         base_id = self.aligner.partner.get(node.id)
         stored = None if base_id is None else self.base.inputs.get((base_id, index))
-        if stored is not None and origin is not None and stored.shared:
+        fused = self._fused_pending.pop(origin[0], None) if origin is not None else None
+        if fused is not None and stored is not None and fused.id in self.aligner.partner:
+            # the fused layer's output is what base's activation after it produced: compare it here
+            base_array = self.base.array(stored.array)
+            self._record(
+                fused,
+                "output",
+                0,
+                "out",
+                base_array,
+                self.adapter.to_numpy(tensor),
+                stored.dtype,
+                len(self.forward),
+            )
+            return
+        if stored is not None and origin is not None and stored.shared and origin[0] in self.aligner.partner:
             return  # both sides pass on an earlier layer's output: that output was compared already
         self._compare_stored(node, "input", index, key, tensor, self.base.inputs, base_id)
+
+    def _fused(self, node: CallNode, base_id: int | None) -> bool:
+        """A layer fusing an activation on one side only is compared at its input and input gradient."""
+        base = None if base_id is None else self.base.nodes[base_id]
+        fused = node.fused or (base.fused if base is not None else "")
+        if not fused or (base is not None and base.fused == node.fused):
+            return False
+        note = (
+            f"'{node.path or '(root)'}' applies a fused {fused} activation on one side only: compared at "
+            "its input and input gradient, not its output"
+        )
+        if note not in self.notes:
+            self.notes.append(note)
+        return True
 
     def on_output(
         self, node: CallNode, index: int, key: str, tensor: Any, origin: tuple[int, int] | None
     ) -> None:
         self._outputs_seen[node.id] = index + 1
+        if self._fused(node, self.aligner.partner.get(node.id)):
+            self._fused_pending[node.id] = node
+            return
         self._compare_stored(
             node, "output", index, key, tensor, self.base.outputs, base_id=self.aligner.partner.get(node.id)
         )
@@ -121,6 +154,8 @@ class RawComparer:
 
     def on_grad(self, node: CallNode, io: str, index: int, grad: Any) -> None:
         base_id = self.aligner.partner.get(node.id)
+        if io == "grad_out" and self._fused(node, base_id):
+            return
         key = (io, base_id, index)
         if base_id is None or node.transparent or key not in self.base.grads:
             return
@@ -171,6 +206,8 @@ class IsolatedComparer(RawComparer):
 
     def replace_grad(self, node: CallNode, index: int, grad: Any) -> Any:
         base_id = self.aligner.partner.get(node.id)
+        if self._fused(node, base_id):
+            return None
         handle = None if base_id is None else self.base.grads.get(("grad_out", base_id, index))
         if handle is None:
             return None

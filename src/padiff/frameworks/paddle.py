@@ -181,6 +181,11 @@ class PaddleAdapter:
     def set_training(self, layer: Any, flag: bool) -> None:
         layer.training = flag
 
+    def fused_activation(self, layer: Any) -> str:
+        """The activation a built-in layer applies to its own output (paddle's BatchNorm(act=...)), or ""."""
+        act = getattr(layer, "_act", None) if type(layer).__module__.startswith("paddle.nn.") else None
+        return act if isinstance(act, str) else ""
+
     def is_dropout(self, layer: Any) -> bool:
         return isinstance(layer, _DROPOUTS)
 

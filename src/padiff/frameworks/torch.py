@@ -150,6 +150,9 @@ class TorchAdapter:
     def set_training(self, layer: Any, flag: bool) -> None:
         layer.training = flag
 
+    def fused_activation(self, layer: Any) -> str:
+        return ""
+
     def is_dropout(self, layer: Any) -> bool:
         return isinstance(layer, _DROPOUTS)
 
