@@ -8,7 +8,7 @@ of the spec with one change at one node, and where padiff must report it.
 
 Shapes are tracked while drawing, so every spec runs. The node ops:
 
-  linear, conv1d, conv2d, bn1d, bn2d (eval mode only), ln, gn, act (relu, gelu, tanh, sigmoid, silu,
+  linear, conv1d, conv2d, bn1d, bn2d, ln, gn, act (relu, gelu, tanh, sigmoid, silu,
   leaky_relu), dropout, pool1d, pool2d (max/avg), embed (first layer for token inputs), attn (q/k/v
   Linear, softmax inline), gpool (mean over the spatial or sequence axes: a custom layer), seq
   (Sequential), stack (custom layer looping over a LayerList), residual (custom layer: x + body(x)).
@@ -54,8 +54,8 @@ class _Drawer:
     """Draws nodes while tracking the activation shape: ("vector", f), ("seq", l, d), ("image", c, h, w),
     ("signal", c, l)."""
 
-    def __init__(self, rng: random.Random, mode: str):
-        self.rng, self.mode = rng, mode
+    def __init__(self, rng: random.Random):
+        self.rng = rng
         # may the activation hold exact zeros (after a relu)? Then no leaky_relu and no max pool next:
         # at 0, torch's leaky_relu gradient is the slope and paddle's is 1, and max pool ties are broken
         # differently: real framework differences that padiff rightly reports, not part of a clean twin
@@ -101,9 +101,7 @@ class _Drawer:
         if kind in ("image", "signal"):
             groups = [g for g in (2, 3, 4) if state[1] % g == 0 and g < state[1]]
             options += [{"op": "gn", "g": g, "c": state[1], "eps": EPS} for g in groups[:1]]
-        # In train mode a BatchNorm's input gradient is often mostly float32 noise divided by a small batch
-        # std, more than padiff tolerates (a padiff bug, see test_generated.py): eval mode only, for now.
-        if kind != "seq" and self.mode == "eval":
+        if kind != "seq":
             options.append({"op": "bn2d" if kind == "image" else "bn1d", "c": state[1], "eps": EPS})
         if not options:
             return self._act(state, depth, keep_shape)
@@ -199,7 +197,7 @@ def make_spec(seed: int) -> dict:
     base, raw = rng.choices(PAIRS, weights=PAIR_WEIGHTS)[0]
     mode = "train" if rng.random() < 0.25 else "eval"
     inp, state = _draw_input(rng)
-    drawer = _Drawer(rng, mode)
+    drawer = _Drawer(rng)
     layers = []
     if inp["kind"] == "tokens":
         layers.append({"op": "embed", "vocab": VOCAB, "d": inp["d"]})
