@@ -840,19 +840,17 @@ def test_a_layer_called_in_a_loop_is_compared_at_every_call_and_the_changed_call
     assert all(d.passed for d in forward[: forward.index(found.evidence)]), "calls 0 and 1 agree"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="padiff bug: a failing run is confirmed by running both models again (single-step isolation); "
-    "a model whose output depends on its own state (a call counter, a cache) does not repeat the "
-    "difference, and a real difference is reported as a pass ('float noise ..., not a bug')",
-)
 def test_a_difference_the_models_do_not_repeat_on_a_second_run_is_not_explained_away():
+    """A failing run is confirmed by running the models again; a stateful model that does not repeat
+    its difference keeps the first run's verdict, and the report says why."""
     report = checked_compare(_loop("torch"), _loop("paddle", plant_call=2, stateful=True, seed=1), X)
     assert not report.passed, str(report)
+    assert report.first_diff.raw_path == "cell" and report.first_diff.evidence.call == 2
+    assert "did not come back" in report.notes[0]
 
 
 def test_without_confirmation_the_first_run_of_a_stateful_model_is_reported():
-    """Control for the xfail above: the first run does see the difference."""
+    """Control for the test above: without confirmation the first run's verdict stands as is."""
     raw = _loop("paddle", plant_call=2, stateful=True, seed=1)
     report = checked_compare(_loop("torch"), raw, X, confirm=False)
     assert not report.passed and report.first_diff.raw_path == "cell" and report.first_diff.evidence.call == 2

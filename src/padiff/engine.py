@@ -174,6 +174,13 @@ def _confirm(base_side, raw_side, batches, state_pairs, path_pairs, tolerances, 
         return None
     confirmed = _report(base_side, raw_side, results, notes, diff_phase)
     where = f"'{first.raw_path or '(root)'}' ({first.phase.value})"
+    if not _reproduced(first, confirmed):
+        report.notes.insert(
+            0,
+            f"the difference at {where} did not come back when the models ran again: their results depend "
+            "on more than their inputs (state kept between calls, randomness); not confirmed layer by layer",
+        )
+        return None
     if confirmed.passed:
         confirmed.notes.insert(
             0,
@@ -185,6 +192,23 @@ def _confirm(base_side, raw_side, batches, state_pairs, path_pairs, tolerances, 
             0, f"first seen at {where}; confirmed layer by layer with single-step isolation"
         )
     return confirmed, results
+
+
+def _reproduced(first: Culprit, confirmed: Report) -> bool:
+    """Whether the failing check fails again (accumulated error) in the confirmation run."""
+    evidence = first.evidence
+    for diff in confirmed.diffs:
+        same = (diff.phase, diff.where, diff.base_path, diff.raw_path, diff.call, diff.leaf) == (
+            evidence.phase,
+            evidence.where,
+            evidence.base_path,
+            evidence.raw_path,
+            evidence.call,
+            evidence.leaf,
+        )
+        if same:
+            return not diff.diff.passed
+    return True
 
 
 def narrow_to_op(culprit: Culprit, base_side, raw_side, results, tolerances, notes: list[str]) -> Culprit:
