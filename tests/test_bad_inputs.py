@@ -302,7 +302,7 @@ STRUCTURE_CASES: dict[str, tuple[Callable, Callable, Callable, tuple[str, ...]]]
         lambda: _mlp("torch"),
         lambda: _mlp("paddle", 1, extra=True),
         lambda: _mlp("paddle", 1),
-        ("base has 2 layers with parameters but raw has 3", "base 'fc2'", "LayerMap"),
+        ("base has 2 layers with parameters but raw has 3", "raw 'extra'", "LayerMap"),
     ),
     "torch Conv1d against paddle Linear": (
         lambda: _first("torch", "conv"),
@@ -328,11 +328,6 @@ def test_a_structure_mismatch_raises_weight_transfer_error_naming_both_sides(cas
     assert report.passed, str(report)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="padiff bug: with a Linear more on raw, the message points at raw 'fc2' (the same kind at the "
-    "same position) instead of 'extra', the layer only raw has",
-)
 def test_the_layer_only_one_side_has_is_the_one_the_message_points_at():
     _, message = _raises(padiff.WeightTransferError, _mlp("torch"), _mlp("paddle", 1, extra=True))
     assert "raw 'extra'" in message and "extra: Linear    <--- HERE" in message, message
@@ -405,11 +400,6 @@ def _sequential(framework: str, act: str, seed: int = 0) -> Any:
     return nn.Sequential(nn.Linear(4, 4), getattr(nn, act)())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="padiff bug: a root that is a container (Sequential) is transparent, so none of its layers is "
-    "paired: nothing is compared and every model passes",
-)
 def test_a_sequential_root_is_compared_layer_by_layer():
     clean = checked_compare(_sequential("torch", "Tanh"), _sequential("paddle", "Tanh", seed=1), X)
     assert clean.passed and any(d.raw_path == "1" for d in clean.diffs), str(clean)
@@ -418,7 +408,7 @@ def test_a_sequential_root_is_compared_layer_by_layer():
 
 
 def test_the_same_layers_under_a_custom_root_are_compared():
-    """Control for the xfail above: wrapped in a user class, the Sequential's layers are paired."""
+    """Control for the test above: wrapped in a user class, the Sequential's layers are paired."""
     planted = checked_compare(_acts("torch", "Tanh"), _acts("paddle", "Sigmoid", seed=1), X)
     assert not planted.passed and planted.first_diff.raw_path == "acts.0", str(planted)
 
@@ -772,12 +762,6 @@ def test_embedding_and_head_tied_the_same_way_pass():
     assert not report.passed and report.first_diff.raw_path == "", str(report)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="padiff bug: a layer whose only parameter is tied to an earlier layer's (a head Linear holding "
-    "the embedding matrix) counts as a separate weight owner, so a port that ties with a matmul raises "
-    "WeightTransferError",
-)
 def test_a_head_tied_to_the_embedding_as_a_module_pairs_with_a_tie_by_matmul():
     report = checked_compare(_lm("torch", "module"), _lm("paddle", "matmul", seed=1), IDS)
     assert report.passed, str(report)
@@ -951,11 +935,6 @@ def test_a_layer_that_changes_its_input_in_place_is_found_when_it_differs():
     assert not report.passed and report.first_diff.raw_path == "add", str(report)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="padiff bug: padiff hands torch models leaf tensors that require grad (and views of them), so "
-    "a forward that changes its input in place raises RunError under padiff but runs without it",
-)
 def test_a_model_that_changes_its_input_in_place_runs_under_padiff():
     base = _inplace("torch", input_shift=1.0)
     base(torch.tensor(X))  # it runs on a plain tensor
@@ -964,7 +943,7 @@ def test_a_model_that_changes_its_input_in_place_runs_under_padiff():
 
 
 def test_a_paddle_model_that_changes_its_input_in_place_runs_under_padiff():
-    """Control for the xfail above: paddle allows it."""
+    """Control for the test above: paddle allows it."""
     base, raw = _inplace("paddle", input_shift=1.0), _inplace("paddle", input_shift=1.0, seed=1)
     report = checked_compare(base, raw, X)
     assert report.passed, str(report)

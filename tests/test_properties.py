@@ -182,7 +182,7 @@ def _compare(base: np.ndarray, raw: np.ndarray, **kwargs: Any):
 def test_metrics_stay_in_their_ranges_and_agree_with_each_other(pair):
     base, raw = pair
     diff = _compare(base, raw)
-    assert abs(diff.cosine) <= 1.0 + 1e-6, diff  # exactly within [-1, 1]: see the xfail below
+    assert abs(diff.cosine) <= 1.0 + 1e-6, diff  # exactly within [-1, 1]: see the test below
     assert 0.0 <= diff.close_frac <= 1.0, diff
     assert diff.passed == (diff.close_frac == 1.0), diff
     if math.isfinite(diff.max_abs):
@@ -194,11 +194,6 @@ COSINE_OUTLIERS = [([1.0], [256.8125]), ([-1.9710664e16], [6.2761106e15])]
 
 
 @pytest.mark.parametrize("base, raw", COSINE_OUTLIERS)
-@pytest.mark.xfail(
-    strict=True,
-    reason="padiff bug: cosine is computed from float32 dot products and not clipped, so parallel or "
-    "opposite vectors give 1.00000003 or -1.0000000000000002",
-)
 def test_cosine_of_parallel_or_opposite_vectors_is_within_minus_one_and_one(base, raw):
     cosine = _compare(np.array(base, dtype=np.float32), np.array(raw, dtype=np.float32)).cosine
     assert -1.0 <= cosine <= 1.0

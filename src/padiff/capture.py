@@ -182,7 +182,9 @@ class _Hooks:
             parent=state.stack[-1] if state.stack else None,
             site=_call_site(self.skip_dirs),
             defined=_defined(layer),
-            transparent=id(layer) in self.policy.transparent or self.adapter.is_container(layer),
+            # a container is looked through, but the root is what everything pairs under
+            transparent=bool(state.stack)
+            and (id(layer) in self.policy.transparent or self.adapter.is_container(layer)),
             opaque=id(layer) in self.policy.opaque,
             fused=self.adapter.fused_activation(layer),
         )
@@ -291,6 +293,8 @@ def capture_run(
     saved = adapter.global_state()
     try:
         with _Hooks(adapter, model, sink, policy, state), adapter.enable_grad():
+            args = tuple(adapter.private_input(a) if adapter.is_tensor(a) else a for a in args)
+            kwargs = {k: adapter.private_input(v) if adapter.is_tensor(v) else v for k, v in kwargs.items()}
             output = _forward(adapter, model, args, kwargs, state, role)
             loss = _loss(adapter, output, loss_fn, role) if backward else None
             if loss is not None:

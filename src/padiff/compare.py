@@ -194,7 +194,7 @@ def _cosine(b: np.ndarray, r: np.ndarray, scale: float | None = None) -> float:
     nb, nr = float(np.dot(fb, fb)), float(np.dot(fr, fr))
     if nb == 0.0 or nr == 0.0:
         return 0.0
-    return float(np.dot(fb, fr)) / math.sqrt(nb * nr)
+    return min(1.0, max(-1.0, float(np.dot(fb, fr)) / math.sqrt(nb * nr)))  # rounding can step past +-1
 
 
 def _nonfinite(b, r, atol, rtol, base_shape, raw_shape, dtype, note, floor=0.0) -> TensorDiff:

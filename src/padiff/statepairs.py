@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -108,12 +109,7 @@ class Trees:
             return [(owner, raw_by_path[owner.path]) for owner in base_owners]
         if len(base_owners) == len(raw_owners):
             return list(zip(base_owners, raw_owners))
-        first = next(
-            (i for i, (b, r) in enumerate(zip(base_owners, raw_owners)) if not same_kind(b.layer, r.layer)),
-            min(len(base_owners), len(raw_owners)),
-        )
-        base_path = base_paths[min(first, len(base_paths) - 1)] if base_paths else ""
-        raw_path = raw_paths[min(first, len(raw_paths) - 1)] if raw_paths else ""
+        base_path, raw_path = _first_unpaired(base_owners, raw_owners)
         raise self.mismatch(
             f"base has {len(base_owners)} layers with parameters but raw has {len(raw_owners)}; "
             f"first difference near base '{base_path}' / raw '{raw_path}'",
@@ -238,3 +234,43 @@ def by_position(base_owner: Owner, raw_owner: Owner, trees: Trees) -> list[State
         )
         pairs.append(trees.state_pair(base_owner, raw_owner, StateSpec(raw_name, (base_name,), transform)))
     return pairs
+
+
+def _first_unpaired(base_owners: list[Owner], raw_owners: list[Owner]) -> tuple[str, str]:
+    """Where two owner lists of different lengths first part: the first path only one side has when the
+    trees share names, else the first insertion or deletion in the sequence of layer kinds."""
+    base_paths = [o.path for o in base_owners]
+    raw_paths = [o.path for o in raw_owners]
+    only_base = [p for p in base_paths if p not in set(raw_paths)]
+    only_raw = [p for p in raw_paths if p not in set(base_paths)]
+    if len(only_base) + len(only_raw) < max(len(base_paths), len(raw_paths)) // 2 + 1:
+        base_path = only_base[0] if only_base else ""
+        raw_path = only_raw[0] if only_raw else ""
+        if base_path and not raw_path:
+            raw_path = _neighbour(base_path, base_paths, raw_paths)
+        if raw_path and not base_path:
+            base_path = _neighbour(raw_path, raw_paths, base_paths)
+        return base_path, raw_path
+    kinds = difflib.SequenceMatcher(
+        None,
+        [layer_kind(o.layer) for o in base_owners],
+        [layer_kind(o.layer) for o in raw_owners],
+        autojunk=False,
+    )
+    for tag, i1, _, j1, _ in kinds.get_opcodes():
+        if tag != "equal":
+            return _at(base_paths, i1), _at(raw_paths, j1)
+    return _at(base_paths, len(base_paths)), _at(raw_paths, len(raw_paths))
+
+
+def _at(paths: list[str], index: int) -> str:
+    return paths[min(index, len(paths) - 1)] if paths else ""
+
+
+def _neighbour(path: str, paths: list[str], other: list[str]) -> str:
+    """The path on the other side next to where `path` would be (its predecessor's counterpart)."""
+    index = paths.index(path)
+    for earlier in reversed(paths[:index]):
+        if earlier in other:
+            return earlier
+    return other[0] if other else ""

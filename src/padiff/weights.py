@@ -75,16 +75,23 @@ class _Planner:
     def owners(self, side: tuple[Any, Any], skip: set[int]) -> list[Owner]:
         adapter, root = side
         prefix = self.prefixes[0 if side is self.base else 1]
-        owners, seen, sealed = [], set(), set()
+        owners, seen, sealed, tensors = [], set(), set(), set()
         for path, layer in adapter.named_sublayers(root):
             if id(layer) in seen or id(layer) in skip or id(layer) in sealed:
                 continue
             seen.add(id(layer))
             if self.is_unit(adapter, layer):
                 sealed |= {id(sub) for sub_path, sub in adapter.named_sublayers(layer) if sub_path}
-                owners.append(Owner(_join(prefix, path), layer, subtree_states(adapter, layer), unit=True))
-            elif adapter.direct_state(layer):
-                owners.append(Owner(_join(prefix, path), layer, tuple(adapter.direct_state(layer))))
+                states = subtree_states(adapter, layer)
+                tensors |= {id(t) for _, t in states}
+                owners.append(Owner(_join(prefix, path), layer, states, unit=True))
+                continue
+            # a state tied to an earlier layer's (a head Linear holding the embedding matrix) is that
+            # layer's: a port may tie it with a matmul and have no layer for it at all
+            states = tuple((n, t) for n, t in adapter.direct_state(layer) if id(t) not in tensors)
+            tensors |= {id(t) for _, t in states}
+            if states:
+                owners.append(Owner(_join(prefix, path), layer, states))
         return owners
 
     def pair_owners(self, base_owners: list[Owner], raw_owners: list[Owner]) -> list[tuple[Owner, Owner]]:

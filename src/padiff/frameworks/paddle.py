@@ -131,6 +131,10 @@ class PaddleAdapter:
         t.stop_gradient = not requires_grad
         return t
 
+    def private_input(self, tensor: Any) -> Any:
+        """A copy of a leaf that requires grad: a model may change its input in place, such a leaf not."""
+        return tensor.clone() if tensor.is_leaf and not tensor.stop_gradient else tensor
+
     def model_float_dtype(self, model: Any) -> np.dtype:
         for p in model.parameters():
             if p.is_floating_point():

@@ -102,6 +102,10 @@ class TorchAdapter:
             t.requires_grad_(True)
         return t
 
+    def private_input(self, tensor: Any) -> Any:
+        """A copy of a leaf that requires grad: a model may change its input in place, such a leaf not."""
+        return tensor.clone() if tensor.is_leaf and tensor.requires_grad else tensor
+
     def model_float_dtype(self, model: Any) -> np.dtype:
         for p in model.parameters():
             if p.is_floating_point():
