@@ -734,3 +734,19 @@ def test_diff_phase_forward_ignores_a_wrong_backward(base_fw, raw_fw):
         assert not report.passed
         assert report.first_diff.phase.value == "backward"
         assert report.first_diff.base_path == report.first_diff.raw_path == "custom"
+
+
+def test_an_error_inside_padiffs_own_hooks_is_not_blamed_on_the_model(monkeypatch):
+    from padiff import stream
+
+    # a builtin in the wrong place fails inside padiff's hook (the innermost Python frame is padiff's)
+    monkeypatch.setattr(stream.RawComparer, "on_call", dict.__getitem__)
+    with pytest.raises(padiff.PadiffError, match="padiff itself failed") as caught:
+        padiff.compare(build("mlp", "torch"), build("mlp", "paddle", seed=1), example_input("mlp"))
+    assert not isinstance(caught.value, padiff.RunError)
+    # negative control: an error in the model's own code is the model's (RunError)
+    monkeypatch.undo()
+    raw = build("mlp", "paddle", seed=1)
+    raw.fc2.forward = lambda x: (_ for _ in ()).throw(ValueError("model bug"))
+    with pytest.raises(padiff.RunError, match="model bug"):
+        padiff.compare(build("mlp", "torch"), raw, example_input("mlp"))

@@ -323,12 +323,28 @@ def _forward(adapter: Any, model: Any, args: tuple, kwargs: dict, state: RunStat
         raise
     except Exception as error:
         where = _layer_chain(state)
+        if _raised_in_padiff(error):
+            raise PadiffError(
+                f"padiff itself failed while running the {role} model ({adapter.name}) in layer '{where}': "
+                f"{type(error).__name__}: {error}",
+                hint="this is a padiff bug, not your model's: please report it with this message",
+            ) from error
         done = [n.path or "(root)" for n in state.nodes if n.id not in state.stack][-5:]
         raise RunError(
             f"{role} model ({adapter.name}) raised in layer '{where}': {type(error).__name__}: {error}\n"
             f"  layers finished before it: {state.finished} (last: {', '.join(done) or 'none'})",
             hint="the model fails on this input by itself; run it once without padiff to check",
         ) from error
+
+
+def _raised_in_padiff(error: BaseException) -> bool:
+    """Whether the innermost frame of the error's traceback is padiff's own code (a hook), not the model's."""
+    tb = error.__traceback__
+    last = None
+    while tb is not None:
+        last = tb.tb_frame.f_code.co_filename
+        tb = tb.tb_next
+    return last is not None and last.startswith(_PADIFF_DIR)
 
 
 def _loss(adapter: Any, output: Any, loss_fn: Callable[[Any], Any] | None, role: str) -> Any:
