@@ -45,7 +45,8 @@ class _OpRecorder:
 
     def __init__(self, adapter: Any, path: str, call: int):
         self.adapter, self.path, self.call = adapter, path, call
-        self.skip = (_PADIFF_DIR, adapter.package_dir, os.path.dirname(os.__file__))
+        dirs = (_PADIFF_DIR, adapter.package_dir, os.path.dirname(os.__file__))
+        self.skip = tuple(os.path.join(d, "") for d in dirs)  # not .../paddleformers for .../paddle
         self.ops: list[OpCall] = []
         self.inside: int | None = None  # node id of the target call while it runs
         self.depth = 0

@@ -10,6 +10,7 @@ with its `origin`, so sinks can avoid copying or comparing it twice.
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 import sys
@@ -43,6 +44,9 @@ class CallNode:
     transparent: bool = False  # needs no counterpart (container, LayerMap.ignore)
     opaque: bool = False  # compared at its boundary only (LayerMap.map)
     fused: str = ""  # an activation the layer applies to its own output (paddle BatchNorm(act=...))
+    inputs: tuple[
+        str, ...
+    ] = ()  # keys of its tensor inputs, positional ones named by its forward's signature
     children: list[int] = field(default_factory=list)
 
 
@@ -126,7 +130,8 @@ class _Hooks:
         self.grad_targets = _Identity(adapter.version)
         self.calls: dict[int, int] = {}
         self.paths: dict[int, str] = {}
-        self.skip_dirs = (_PADIFF_DIR, adapter.package_dir, os.path.dirname(os.__file__))
+        dirs = (_PADIFF_DIR, adapter.package_dir, os.path.dirname(os.__file__))
+        self.skip_dirs = tuple(os.path.join(d, "") for d in dirs)  # not .../paddleformers for .../paddle
 
     def __enter__(self) -> _Hooks:
         try:
@@ -161,9 +166,10 @@ class _Hooks:
 
     def _pre_hook(self, layer: Any, args: tuple, kwargs: dict) -> tuple[tuple, dict] | None:
         node = self._open(layer)
+        leaves = _input_leaves(layer, args, kwargs, self.adapter.is_tensor)
+        node.inputs = tuple(key for key, _ in leaves)
         if not self.sink.on_call(node):
             return None
-        leaves = _input_leaves(args, kwargs, self.adapter.is_tensor)
         for index, (key, tensor) in enumerate(leaves):
             self.sink.on_input(node, index, key, tensor, self.origins.get(tensor))
         return self._alias_inputs(node, args, kwargs, leaves)
@@ -264,11 +270,19 @@ class _Hooks:
         targets.append((node, index))
 
 
-def _input_leaves(args: tuple, kwargs: dict, is_tensor: Callable[[Any], bool]) -> list[tuple[str, Any]]:
-    """Tensor inputs keyed for people: "arg0", "arg1[2]", or the keyword's name."""
+def _input_leaves(
+    layer: Any, args: tuple, kwargs: dict, is_tensor: Callable[[Any], bool]
+) -> list[tuple[str, Any]]:
+    """Tensor inputs keyed by name: the forward's parameter name ("hidden_states", "x[2]"), else "arg0"."""
+    names = _positional_names(type(layer))
     positional, _ = tensor_leaves(args, is_tensor)
     keyword, _ = tensor_leaves(kwargs, is_tensor)
-    named = [(re.sub(r"^\[(\d+)\]", r"arg\1", key), t) for key, t in positional]
+
+    def name(match: re.Match) -> str:
+        index = int(match.group(1))
+        return names[index] if index < len(names) else f"arg{index}"
+
+    named = [(re.sub(r"^\[(\d+)\]", name, key), t) for key, t in positional]
     return named + [(re.sub(r"^\['([^']*)'\]", r"\1", key), t) for key, t in keyword]
 
 
@@ -365,3 +379,18 @@ def _loss(adapter: Any, output: Any, loss_fn: Callable[[Any], Any] | None, role:
             hint="reduce the loss with .mean() or .sum()",
         )
     return loss if adapter.requires_grad(loss) else None
+
+
+_SIGNATURES: dict[type, tuple[str, ...]] = {}
+
+
+def _positional_names(cls: type) -> tuple[str, ...]:
+    """Names of the parameters of `cls.forward` that can be given by position (self left out)."""
+    if cls not in _SIGNATURES:
+        try:
+            params = list(inspect.signature(cls.forward).parameters.values())[1:]
+        except (TypeError, ValueError):
+            params = []
+        kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        _SIGNATURES[cls] = tuple(p.name for p in params if p.kind in kinds)
+    return _SIGNATURES[cls]

@@ -135,6 +135,7 @@ def compare(
     else:
         state_pairs = _pairs_or_note(base_adapter, base, raw_adapter, raw, layer_map, notes)
     path_pairs = layer_map.path_pairs(base_adapter, base, raw_adapter, raw)
+    notes.extend(_ignored_weights_note(raw_side))
     results = _run_steps(
         base_side, raw_side, batches, state_pairs, path_pairs, tolerances, single_step, notes
     )
@@ -148,6 +149,18 @@ def compare(
     if api_level and report.first_diff is not None:
         report.first_diff = narrow_to_op(report.first_diff, base_side, raw_side, results, tolerances, notes)
     return report
+
+
+def _ignored_weights_note(side: _Side) -> list[str]:
+    """LayerMap.ignore'd layers keep their own weights: say so, since raw's then stay as they were."""
+    ignored = [
+        path or "(root)"
+        for path, layer in side.adapter.named_sublayers(side.model)
+        if id(layer) in side.policy.transparent and side.adapter.direct_state(layer)
+    ]
+    if not ignored:
+        return []
+    return [f"weights of layers given to LayerMap.ignore were not copied into raw: {', '.join(ignored[:8])}"]
 
 
 def _worth_confirming(report: Report, single_step: bool, base_side: _Side, steps: int) -> bool:

@@ -43,6 +43,17 @@ class RawComparer:
         self._fused_pending: dict[int, CallNode] = {}  # fused raw calls whose output awaits its consumer
         self.backward: list[LayerDiff] = []
         self._last_grad: tuple[Any, np.ndarray] | None = None
+        self._input_pairs: dict[int, dict[int, int]] = {}  # raw node id -> {raw input index: base's}
+
+    def base_input(self, node: CallNode, index: int) -> tuple[int | None, int | None]:
+        """(base node id, base input index) of raw input `index` of `node`, when it has a counterpart."""
+        base_id = self.aligner.partner.get(node.id)
+        if base_id is None:
+            return None, None
+        pairs = self._input_pairs.get(node.id)
+        if pairs is None:
+            pairs = self._input_pairs[node.id] = pair_inputs(self.base.nodes[base_id].inputs, node.inputs)
+        return base_id, pairs.get(index)
 
     def on_call(self, node: CallNode) -> bool:
         return self.aligner.match(node) is not None
@@ -94,8 +105,8 @@ class RawComparer:
     def on_input(
         self, node: CallNode, index: int, key: str, tensor: Any, origin: tuple[int, int] | None
     ) -> None:
-        base_id = self.aligner.partner.get(node.id)
-        stored = None if base_id is None else self.base.inputs.get((base_id, index))
+        base_id, base_index = self.base_input(node, index)
+        stored = None if base_index is None else self.base.inputs.get((base_id, base_index))
         fused = self._fused_pending.pop(origin[0], None) if origin is not None else None
         if fused is not None and stored is not None and fused.id in self.aligner.partner:
             # the fused layer's output is what base's activation after it produced: compare it here
@@ -113,7 +124,8 @@ class RawComparer:
             return
         if stored is not None and origin is not None and stored.shared and origin[0] in self.aligner.partner:
             return  # both sides pass on an earlier layer's output: that output was compared already
-        self._compare_stored(node, "input", index, key, tensor, self.base.inputs, base_id)
+        if base_index is not None:
+            self._compare_stored(node, "input", base_index, key, tensor, self.base.inputs, base_id)
 
     def _fused(self, node: CallNode, base_id: int | None) -> bool:
         """A layer fusing an activation on one side only is compared at its input and input gradient."""
@@ -156,8 +168,10 @@ class RawComparer:
         base_id = self.aligner.partner.get(node.id)
         if io == "grad_out" and self._fused(node, base_id):
             return
+        if io == "grad_in":
+            base_id, index = self.base_input(node, index)
         key = (io, base_id, index)
-        if base_id is None or node.transparent or key not in self.base.grads:
+        if base_id is None or index is None or node.transparent or key not in self.base.grads:
             return
         if self._last_grad is not None and self._last_grad[0] is grad:
             raw_array = self._last_grad[1]
@@ -195,8 +209,8 @@ class IsolatedComparer(RawComparer):
 
     def substitute(self, node: CallNode, index: int, tensor: Any) -> Any:
         """Base's input in place of raw's, still passing gradients on to what raw computed."""
-        base_id = self.aligner.partner.get(node.id)
-        stored = None if base_id is None else self.base.inputs.get((base_id, index))
+        base_id, base_index = self.base_input(node, index)
+        stored = None if base_index is None else self.base.inputs.get((base_id, base_index))
         if stored is None:
             return None
         array = self.base.array(stored.array)
@@ -217,7 +231,29 @@ class IsolatedComparer(RawComparer):
         return self.adapter.substitute(grad, array)
 
 
+def pair_inputs(base_keys: tuple[str, ...], raw_keys: tuple[str, ...]) -> dict[int, int]:
+    """{raw input index: base input index}: same name first; the rest by position among the unnamed rest.
+
+    Two implementations of one layer pass the same inputs under the same names in any order, and may
+    pass extra ones (Hugging Face's `cache_position`): those have no counterpart and are not compared.
+    Inputs whose names differ (torch `input`, paddle `x`) pair in order.
+    """
+    shared = set(base_keys) & set(raw_keys)
+    base_at = {key: i for i, key in enumerate(base_keys)}
+    rest = iter([i for i, key in enumerate(base_keys) if key not in shared])
+    pairs: dict[int, int] = {}
+    for index, key in enumerate(raw_keys):
+        partner = base_at[key] if key in shared else next(rest, None)
+        if partner is not None:
+            pairs[index] = partner
+    return pairs
+
+
 def merge_local(accumulated: list[LayerDiff], local: list[LayerDiff]) -> list[LayerDiff]:
     """Attach each pair's local error (from an isolated run) to its accumulated record."""
-    by_key = {(d.where, d.base_id, d.raw_id, d.leaf): d.diff for d in local}
-    return [replace(d, local=by_key.get((d.where, d.base_id, d.raw_id, d.leaf), d.diff)) for d in accumulated]
+
+    def key(d: LayerDiff) -> tuple:  # parameters have no call ids (-1): their paths tell them apart
+        return (d.where, d.base_id, d.raw_id, d.base_path, d.raw_path, d.leaf)
+
+    by_key = {key(d): d.diff for d in local}
+    return [replace(d, local=by_key.get(key(d), d.diff)) for d in accumulated]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from ..records import LayerDiff
@@ -38,6 +39,11 @@ def _evidence(d: LayerDiff) -> str:
     return f"{what}{leaf} of '{d.raw_path or '(root)'}'{call}"
 
 
+def _percent(fraction: float) -> str:
+    """Rounded down, so a tensor with one element out of tolerance never reads 100.0%."""
+    return f"{math.floor(fraction * 1000) / 10:.1f}%"
+
+
 def _local_line(d: LayerDiff) -> list[str]:
     if d.local is None:
         return []
@@ -65,7 +71,7 @@ def render_summary(report: Report) -> str:
             f"  evidence: {_evidence(c.evidence)}",
             *_local_line(c.evidence),
             f"  max abs {m.max_abs:.3g}  max rel {m.max_rel:.3g}  mean abs {m.mean_abs:.3g}  cosine {m.cosine:.6f}  "
-            f"within tol {m.close_frac:.1%}  (atol {m.atol:.2g}, rtol {m.rtol:.2g}, {m.dtype})"
+            f"within tol {_percent(m.close_frac)}  (atol {m.atol:.2g}, rtol {m.rtol:.2g}, {m.dtype})"
             + (f"  [{m.note}]" if m.note else ""),
             f"  forward defined at: base {_short(c.base_defined)}",
             f"                      raw  {_short(c.raw_defined)}",
