@@ -40,15 +40,9 @@ BUGS = {
     "as torch does (paddleformers' LMHead, [vocab, hidden]) still gets the Linear transpose: a shape "
     "mismatch by default (rename_params fits it by shape and copies it), a silent transposed copy in both "
     "when vocab == hidden",
-    "kwargs": "padiff: a layer's tensor inputs are paired by position in the flattened args+kwargs, not by "
-    "name: an extra keyword on one side (transformers' cache_position) shifts the rest, and the parent is "
-    "blamed",
     "layout": "padiff: tensors whose shapes are a permutation of each other ([b, heads, seq, d] vs "
     "[b, seq, heads, d]: one side transposes after the layer, the other before) are compared after a "
     "reshape, element against the wrong element",
-    "merge_local": "padiff: the confirmation run's parameter-gradient records are matched by the "
-    "parameter's own name ('weight <-> weight'), so every parameter gets the last one's local error and "
-    "the first parameter in backward order is blamed",
     "adam": "padiff: AdamW scales each update by 1/(sqrt(v)+eps): a gradient element near eps (or one whose "
     "momentum cancels) that agrees within the gradient tolerance moves 0.1-0.5% differently, and padiff "
     "blames the optimizers, which agree to a few ulps when fed the same gradients",
@@ -271,14 +265,13 @@ def _unpaired(report) -> list[str]:
 # --- Phi-3 -------------------------------------------------------------------------------------------------
 
 
-@_xfail("lm_head", "kwargs")
+@_xfail("lm_head")
 def test_phi3_plain_compare_passes() -> None:
     base, raw = phi3_pair()
     report = padiff.compare(base, raw, token_ids(), loss_fn=LOSS)
     assert report.passed, _summary(report)
 
 
-@_xfail("kwargs")
 def test_phi3_weights_by_name_passes() -> None:
     base, raw = phi3_pair()
     report = run("phi3 (weights by name)", base, raw, token_ids(), phi3_layer_map(base, raw, False))
@@ -301,7 +294,7 @@ def test_phi3_adamw_steps() -> None:
     assert report.passed, _summary(report)
 
 
-@pytest.mark.parametrize("confirm", [pytest.param(True, marks=_xfail("merge_local")), False])
+@pytest.mark.parametrize("confirm", [True, False])
 def test_phi3_padding_row_gradient_differs(confirm: bool) -> None:
     """transformers builds Phi-3's embedding with padding_idx=pad_token_id (no gradient for the padding
     row), paddleformers without: with padding in the batch, the embedding's gradient differs."""
@@ -322,7 +315,7 @@ def test_gemma3_sliding_layers_rope_theta_differs() -> None:
     assert _culprit(report) == ("forward", 0, "model.rotary_emb", "model.rotary_emb"), _summary(report)
 
 
-@_xfail("kwargs", "layout")
+@_xfail("layout")
 def test_gemma3_one_rope_theta_passes() -> None:
     base, raw = gemma3_pair(**ONE_THETA)
     report = run("gemma3_text one theta", base, raw, token_ids(pad=True), gemma3_layer_map(base, raw, False))
