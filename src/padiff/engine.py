@@ -276,8 +276,17 @@ def _run_steps(base_side, raw_side, batches, state_pairs, path_pairs, tolerances
                 batch, (base_side.adapter, base_side.model), (raw_side.adapter, raw_side.model)
             )
             notes.extend(n for n in input_notes if n not in notes)
-            run = _run_isolated if single_step else _run_step
-            result = run(step, base_side, raw_side, base_call, raw_call, state_pairs, path_pairs, tolerances)
+            result = _run_step(
+                step,
+                base_side,
+                raw_side,
+                base_call,
+                raw_call,
+                state_pairs,
+                path_pairs,
+                tolerances,
+                single_step,
+            )
             del base_call, raw_call  # the inputs could keep paddle's graph alive past the step
             result.calls = batch
             if base_side.optimizer is not None:
@@ -293,76 +302,57 @@ def _run_steps(base_side, raw_side, batches, state_pairs, path_pairs, tolerances
     return results
 
 
-def _run_step(step, base_side, raw_side, base_call, raw_call, state_pairs, path_pairs, tolerances) -> _Step:
+def _run_step(
+    step, base_side, raw_side, base_call, raw_call, state_pairs, path_pairs, tolerances, isolate=False
+) -> _Step:
+    """Base runs under capture, raw runs compared against it; with `isolate` (single_step) raw runs a
+    second time on base's inputs and incoming gradients, and each pair gets its local error too."""
     trace = BaseTrace(base_side.adapter)
     try:
         base_state = _capture(base_side, base_call, trace)
         trace.finish()
         base_grads = base_param_arrays(base_side.adapter, state_pairs, grads=True)
         aligner = Aligner(trace.nodes, path_pairs)
-        comparer = RawComparer(raw_side.adapter, trace, aligner, tolerances, step)
+        comparer = RawComparer(raw_side.adapter, trace, aligner, tolerances, step, keep_base=isolate)
         raw_state = _capture(raw_side, raw_call, comparer)
         comparer.finish()
+        raw_grads = raw_param_arrays(raw_side.adapter, state_pairs, grads=True)
+        if isolate:
+            raw_side.adapter.take_grads([pair.raw_tensor for pair in state_pairs])
+            isolated = IsolatedComparer(
+                raw_side.adapter, trace, Aligner(trace.nodes, path_pairs), tolerances, step
+            )
+            _capture(raw_side, raw_call, isolated)
+            isolated.finish()
     finally:
         trace.close()
-    raw_grads = raw_param_arrays(raw_side.adapter, state_pairs, grads=True)
+
+    def param_grads(raw_arrays) -> list[LayerDiff]:
+        return compare_param_arrays(
+            state_pairs,
+            base_grads,
+            raw_arrays,
+            tolerances,
+            Phase.GRAD,
+            step,
+            loss_grad_scale=trace.loss_grad_scale,
+        )
+
     result = _Step(comparer.forward, comparer.backward, base_nodes=trace.nodes, raw_nodes=aligner.raw_nodes)
-    result.grads = compare_param_arrays(
-        state_pairs,
-        base_grads,
-        raw_grads,
-        tolerances,
-        Phase.GRAD,
-        step,
-        loss_grad_scale=trace.loss_grad_scale,
-    )
+    result.grads = param_grads(raw_grads)
     result.notes = _run_notes(base_state, raw_state, aligner) + comparer.notes
+    if isolate:
+        result.forward = merge_local(comparer.forward, isolated.forward)
+        result.backward = merge_local(comparer.backward, isolated.backward)
+        result.grads = merge_local(
+            result.grads, param_grads(raw_param_arrays(raw_side.adapter, state_pairs, grads=True))
+        )
+        result.notes.append("single_step: each raw layer was also run on base's inputs and incoming gradients; "
+                            "pairs are judged by that local error")  # fmt: skip
     if trace.store.spilled:
         result.notes.append(
             f"base trace: {trace.store.spilled / 2**20:.0f} MB kept in a temporary file to bound memory"
         )
-    return result
-
-
-def _run_isolated(
-    step, base_side, raw_side, base_call, raw_call, state_pairs, path_pairs, tolerances
-) -> _Step:
-    """single_step: raw runs twice, once as is (accumulated error) and once isolated (local error)."""
-    trace = BaseTrace(base_side.adapter)
-    try:
-        base_state = _capture(base_side, base_call, trace)
-        trace.finish()
-        base_grads = base_param_arrays(base_side.adapter, state_pairs, grads=True)
-        aligner = Aligner(trace.nodes, path_pairs)
-        comparer = RawComparer(raw_side.adapter, trace, aligner, tolerances, step, keep_base=True)
-        raw_state = _capture(raw_side, raw_call, comparer)
-        comparer.finish()
-        raw_grads = raw_param_arrays(raw_side.adapter, state_pairs, grads=True)
-        raw_side.adapter.take_grads([pair.raw_tensor for pair in state_pairs])
-        isolated_aligner = Aligner(trace.nodes, path_pairs)
-        isolated = IsolatedComparer(raw_side.adapter, trace, isolated_aligner, tolerances, step)
-        _capture(raw_side, raw_call, isolated)
-        isolated.finish()
-    finally:
-        trace.close()
-    local_grads = raw_param_arrays(raw_side.adapter, state_pairs, grads=True)
-    result = _Step(
-        merge_local(comparer.forward, isolated.forward),
-        merge_local(comparer.backward, isolated.backward),
-        base_nodes=trace.nodes,
-        raw_nodes=aligner.raw_nodes,
-    )
-    noise = trace.loss_grad_scale
-    accumulated = compare_param_arrays(
-        state_pairs, base_grads, raw_grads, tolerances, Phase.GRAD, step, loss_grad_scale=noise
-    )
-    local = compare_param_arrays(
-        state_pairs, base_grads, local_grads, tolerances, Phase.GRAD, step, loss_grad_scale=noise
-    )
-    result.grads = merge_local(accumulated, local)
-    result.notes = _run_notes(base_state, raw_state, aligner) + comparer.notes
-    result.notes.append("single_step: each raw layer was also run on base's inputs and incoming gradients; "
-                        "pairs are judged by that local error")  # fmt: skip
     return result
 
 
