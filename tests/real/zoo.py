@@ -15,6 +15,14 @@ import numpy as np
 
 
 @dataclass(frozen=True)
+class Same:
+    """The two libraries build the same network: padiff must pass and pair every base layer, except
+    layers of the classes in `uncompared` (each case says why they need no counterpart)."""
+
+    uncompared: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Differ:
     """The two networks really differ: padiff must name this culprit (paths relative to the root)."""
 
@@ -114,3 +122,54 @@ def measure(compare: Any, base: Any, raw: Any, x: np.ndarray) -> tuple[Any, dict
     result = compare()
     seconds = time.perf_counter() - start
     return result, {"bare_s": bare, "padiff_s": seconds, "peak_growth_mb": _peak_mb() - peak_before}
+
+
+def cost(name: str, mode: str, repeats: int = 3) -> dict[str, Any]:
+    """Medians of wall and CPU seconds of a bare forward+backward of both models, of `padiff.compare`
+    and of `padiff.compare(confirm=False)`, and the growth of the process's peak RSS during the first
+    compare (run this in a fresh process per model: the peak never goes down). CPU seconds count every
+    thread of the process; on a shared machine they move less than wall seconds when other jobs run."""
+    import padiff
+
+    arch = ARCHS[name]
+    base, raw = build_pair(arch, mode)
+    x = images(arch)
+    bare_seconds(base, raw, x)  # warm-up: first-call allocations and kernel selection
+
+    def timed(fn) -> tuple[float, float]:
+        wall, cpu = time.perf_counter(), time.process_time()
+        fn()
+        return time.perf_counter() - wall, time.process_time() - cpu
+
+    def median(values: list[tuple[float, float]], i: int) -> float:
+        return round(sorted(v[i] for v in values)[len(values) // 2], 2)
+
+    bare = [timed(lambda: bare_seconds(base, raw, x)) for _ in range(repeats)]
+    peak_before = _peak_mb()
+    reports: list[Any] = []
+    padiff_runs = [timed(lambda: reports.append(padiff.compare(base, raw, x)))]
+    growth = _peak_mb() - peak_before
+    padiff_runs += [timed(lambda: padiff.compare(base, raw, x)) for _ in range(repeats - 1)]
+    unconfirmed = [timed(lambda: padiff.compare(base, raw, x, confirm=False)) for _ in range(repeats)]
+    return {
+        "model": name,
+        "mode": mode,
+        "passed": reports[0].passed,
+        "confirmed": any(n.startswith("accumulated rounding crossed") for n in reports[0].notes),
+        "bare_s": median(bare, 0),
+        "padiff_s": median(padiff_runs, 0),
+        "padiff_noconfirm_s": median(unconfirmed, 0),
+        "bare_cpu_s": median(bare, 1),
+        "padiff_cpu_s": median(padiff_runs, 1),
+        "padiff_noconfirm_cpu_s": median(unconfirmed, 1),
+        "peak_before_mb": round(peak_before),
+        "peak_growth_mb": round(growth),
+    }
+
+
+# `python -m tests.real.zoo resnet18 eval [repeats]`: one row of the cost table in docs/real-models.md
+if __name__ == "__main__":
+    import json
+    import sys
+
+    print(json.dumps(cost(sys.argv[1], sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 3)))
