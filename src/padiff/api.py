@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .capture import CallNode, capture_run
+from .capture import CallNode, capture_run, internal_frame
 from .compare import compare_arrays
 from .nested import tensor_leaves
 
@@ -79,7 +79,9 @@ class _OpRecorder:
 
     def _site(self) -> str:
         frame = sys._getframe(1)
-        while frame is not None and frame.f_code.co_filename.startswith(self.skip):
+        while frame is not None and internal_frame(
+            frame.f_code.co_filename, self.skip, self.adapter.user_dirs
+        ):
             frame = frame.f_back
         return "" if frame is None else f"{frame.f_code.co_filename}:{frame.f_lineno}"
 

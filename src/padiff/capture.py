@@ -104,11 +104,17 @@ class _Identity:
         self._refs[id(tensor)] = (weakref.ref(tensor), self._version(tensor), value)
 
 
-def _call_site(skip: tuple[str, ...]) -> str:
+def internal_frame(filename: str, skip: tuple[str, ...], keep: tuple[str, ...]) -> bool:
+    """A frame of padiff, of the framework's library or of the standard library, but not of a model zoo
+    shipped inside a framework (paddle.vision.models: user code, as in `rules.is_builtin`)."""
+    return filename.startswith(skip) and not filename.startswith(keep)
+
+
+def _call_site(skip: tuple[str, ...], keep: tuple[str, ...] = ()) -> str:
     frame = sys._getframe(2)
     while frame is not None:
         filename = frame.f_code.co_filename
-        if not filename.startswith(skip):
+        if not internal_frame(filename, skip, keep):
             return f"{filename}:{frame.f_lineno}"
         frame = frame.f_back
     return ""
@@ -186,7 +192,7 @@ class _Hooks:
             builtin=is_builtin(layer),
             call=call,
             parent=state.stack[-1] if state.stack else None,
-            site=_call_site(self.skip_dirs),
+            site=_call_site(self.skip_dirs, self.adapter.user_dirs),
             defined=_defined(layer),
             # a container is looked through, but the root is what everything pairs under
             transparent=bool(state.stack)

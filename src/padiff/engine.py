@@ -19,7 +19,7 @@ from .errors import InputError, PadiffError
 from .frameworks.base import adapter_for
 from .inputs import prepare_inputs
 from .layermap import LayerMap
-from .localize import find_culprit, first_failure
+from .localize import find_culprit, first_failure, regrouped
 from .records import Culprit, LayerDiff
 from .report import Report
 from .stream import IsolatedComparer, RawComparer, Tolerances, merge_local
@@ -401,9 +401,20 @@ def _report(
         backward = result.backward if diff_phase in ("both", "backward") else []
         grads = result.grads if diff_phase in ("both", "backward") else []
         diffs += forward + backward + grads + result.updates
-        failure = first_failure(forward, backward, grads, result.updates)
+        base_nodes = {n.id: n for n in result.base_nodes}
+        excused = regrouped(forward + backward, base_nodes, result.raw_nodes)
+        if excused:
+            shown = sorted({f"{d.base_path} / {d.raw_path}" for d in excused})
+            more = f" and {len(shown) - 4} more" if len(shown) > 4 else ""
+            note = (
+                "layers whose outputs differ in shape while their parents agree (the ports draw the layer "
+                f"boundary elsewhere), not blamed: {', '.join(shown[:4])}{more}"
+            )
+            if note not in notes:
+                notes.append(note)
+        skip = frozenset((d.where, d.base_id, d.raw_id, d.leaf) for d in excused)
+        failure = first_failure(forward, backward, grads, result.updates, skip=skip)
         if culprit is None and failure is not None:
-            base_nodes = {n.id: n for n in result.base_nodes}
             base_node, raw_node = base_nodes.get(failure.base_id), result.raw_nodes.get(failure.raw_id)
             culprit = find_culprit(failure, base_node, raw_node, base_nodes, result.raw_nodes)
     base_tree = tree_lines(base_side.adapter, base_side.model)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from .capture import CallNode
 from .records import Culprit, LayerDiff
 
-__all__ = ["find_culprit", "first_failure"]
+__all__ = ["find_culprit", "first_failure", "regrouped"]
 
 _OWN = {"output", "grad_in", "param", "update"}
 _REASONS = {
@@ -30,10 +30,10 @@ _REASONS = {
 }
 
 
-def first_failure(*phases: list[LayerDiff]) -> LayerDiff | None:
+def first_failure(*phases: list[LayerDiff], skip: frozenset = frozenset()) -> LayerDiff | None:
     for diffs in phases:
         for diff in diffs:
-            if not diff.passed:
+            if not diff.passed and (diff.where, diff.base_id, diff.raw_id, diff.leaf) not in skip:
                 return diff
     return None
 
@@ -78,3 +78,34 @@ def find_culprit(
         base_call=base_node.call if base_node else 0,
         raw_call=raw_node.call if raw_node else 0,
     )
+
+
+# where a regrouped pair's mismatch shows -> the parent's check that must agree to excuse it
+_PARENT_CHECK = {"output": "output", "grad_out": "grad_in"}
+_BOUNDARY = {"input", "output", "grad_out", "grad_in"}
+
+
+def regrouped(
+    diffs: list[LayerDiff], base_nodes: dict[int, CallNode], raw_nodes: dict[int, CallNode]
+) -> list[LayerDiff]:
+    """Failing boundary checks of two user layers whose outputs differ in *shape* while their parents'
+    agree: the ports draw the layer boundary elsewhere (torchvision's _DenseLayer returns its new
+    channels, paddle's DenseLayer returns them concatenated to its input), which is no difference of
+    the model; the layers inside are still compared, and the parent's checks stand."""
+    by_pair: dict[tuple, list[LayerDiff]] = {}
+    for d in diffs:
+        by_pair.setdefault((d.where, d.base_id, d.raw_id), []).append(d)
+    pairs = set()
+    for d in diffs:
+        if d.passed or d.where not in _PARENT_CHECK or d.diff.base_shape == d.diff.raw_shape:
+            continue
+        base, raw = base_nodes.get(d.base_id), raw_nodes.get(d.raw_id)
+        if base is None or raw is None or base.builtin or raw.builtin:
+            continue
+        base_parent, raw_parent = _solid_parent(base_nodes, base), _solid_parent(raw_nodes, raw)
+        if base_parent is None or raw_parent is None:
+            continue
+        parent = by_pair.get((_PARENT_CHECK[d.where], base_parent.id, raw_parent.id), [])
+        if parent and all(p.diff.passed for p in parent):  # accumulated: the whole block agrees
+            pairs.add((d.base_id, d.raw_id))
+    return [d for d in diffs if not d.passed and d.where in _BOUNDARY and (d.base_id, d.raw_id) in pairs]

@@ -22,16 +22,9 @@ from .zoo import ARCHS, Differ, Same, build_pair, images, measure  # noqa: E402
 # padiff bugs these models expose today; repros and suggested patches in docs/real-models.md (the bugs
 # fixed since, and the commits that fixed them, are listed there too)
 BUGS = {
-    "boundary": "padiff: two paired user layers whose outputs differ in shape because the "
-    "ports draw the layer boundary elsewhere (torchvision's _DenseLayer returns its 32 new channels, "
-    "paddle's DenseLayer returns them concatenated to its input) are named the culprit, although every "
-    "layer inside and their parents agree",
     "cancel": "padiff: a parameter gradient that is a sum with cancellation (train mode: the first "
     "BatchNorm's weight gradient, ~1e-8, off by 1.5% between float32 and float64 in torch alone) is judged "
     "against the mean magnitude of the result, and fails even after single-step confirmation",
-    "site": "padiff: paddle.vision.models counts as user code for pairing, but its frames are skipped as "
-    "paddle's own when padiff looks for the line that called a layer: a paddle.vision layer is said to be "
-    "called at the user's padiff.compare line",
 }
 
 
@@ -72,9 +65,9 @@ CASES = {
     ("shufflenet_v2_x1_0", "train"): (SAME, ()),
     # paddle fuses every ReLU into the BatchNorm before it (BatchNorm(act="relu")): torchvision's ReLUs
     # have no counterpart; the fused output is compared against theirs where the next layer takes it
-    ("densenet121", "eval"): (Same(uncompared=("ReLU",)), ("boundary",)),
+    ("densenet121", "eval"): (Same(uncompared=("ReLU",)), ()),
     # (with *boundary* patched, train mode still fails on *cancel*)
-    ("densenet121", "train"): (Same(uncompared=("ReLU",)), ("boundary", "cancel")),
+    ("densenet121", "train"): (Same(uncompared=("ReLU",)), ("cancel",)),
     # torchvision's first three max-pools use ceil_mode=True, paddle's floor: 7x7 vs 6x6 at the second
     ("squeezenet1_0", "eval"): (Differ("forward", "features.6", "_pool"), ()),
     ("squeezenet1_0", "train"): (Differ("forward", "features.6", "_pool"), ()),
@@ -169,7 +162,6 @@ def test_vision_pair(name: str, mode: str, expect) -> None:
     )
 
 
-@pytest.mark.xfail(strict=True, reason=BUGS["site"])
 def test_culprit_call_sites_point_into_the_model_zoos() -> None:
     """Model-zoo code is user code: a culprit's call site is the zoo's line that called it."""
     arch = ARCHS["squeezenet1_1"]

@@ -78,6 +78,7 @@ def _patched_ops(callback: Callable[[str, Any], None]) -> Iterator[None]:
 class PaddleAdapter:
     name = "paddle"
     package_dir = os.path.dirname(paddle.__file__)
+    user_dirs = (os.path.join(package_dir, "vision", "models", ""),)  # a model zoo: user code
 
     def is_model(self, obj: Any) -> bool:
         return isinstance(obj, paddle.nn.Layer)

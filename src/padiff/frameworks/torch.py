@@ -51,6 +51,7 @@ class _OpMode(TorchFunctionMode):
 class TorchAdapter:
     name = "torch"
     package_dir = os.path.dirname(torch.__file__)
+    user_dirs: tuple[str, ...] = ()
 
     def is_model(self, obj: Any) -> bool:
         return isinstance(obj, torch.nn.Module)
