@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["Adapter", "adapter_for", "adapter_for_tensor", "FRAMEWORK_MODULES"]
+__all__ = ["Adapter", "SharedOps", "adapter_for", "adapter_for_tensor", "FRAMEWORK_MODULES"]
 
 # framework name -> the top-level module that must already be imported for its adapter to be tried
 FRAMEWORK_MODULES = {"torch": "torch", "paddle": "paddle"}
@@ -70,6 +70,34 @@ class Adapter(Protocol):
     def intercept_ops(self, callback: Callable[[str, Any], None]) -> AbstractContextManager: ...
     def global_state(self) -> Any: ...
     def restore_global_state(self, state: Any) -> None: ...
+
+
+class SharedOps:
+    """The adapter operations torch and paddle spell the same way (their layers and tensors agree here)."""
+
+    def named_children(self, layer: Any) -> list[tuple[str, Any]]:
+        return list(layer.named_children())
+
+    def parameters(self, model: Any) -> list[Any]:
+        return list(model.parameters())
+
+    def is_float(self, tensor: Any) -> bool:
+        return tensor.is_floating_point()
+
+    def shape(self, tensor: Any) -> tuple[int, ...]:
+        return tuple(tensor.shape)
+
+    def add_pre_hook(self, layer: Any, fn: Callable) -> Any:
+        return layer.register_forward_pre_hook(fn, with_kwargs=True)
+
+    def add_grad_hook(self, tensor: Any, fn: Callable[[Any], None]) -> Any:
+        return tensor.register_hook(fn)
+
+    def is_training(self, layer: Any) -> bool:
+        return bool(layer.training)
+
+    def set_training(self, layer: Any, flag: bool) -> None:
+        layer.training = flag
 
 
 def _loaded_adapters() -> list[Adapter]:

@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import paddle
 
+from .base import SharedOps
+
 _CONTAINERS = (paddle.nn.Sequential, paddle.nn.LayerList, paddle.nn.LayerDict)
 _DROPOUTS = (paddle.nn.Dropout, paddle.nn.Dropout2D, paddle.nn.Dropout3D, paddle.nn.AlphaDropout)
 
@@ -75,7 +77,7 @@ def _patched_ops(callback: Callable[[str, Any], None]) -> Iterator[None]:
             setattr(owner, name, original)
 
 
-class PaddleAdapter:
+class PaddleAdapter(SharedOps):
     name = "paddle"
     package_dir = os.path.dirname(paddle.__file__)
     user_dirs = (os.path.join(package_dir, "vision", "models", ""),)  # a model zoo: user code
@@ -85,12 +87,6 @@ class PaddleAdapter:
 
     def is_tensor(self, obj: Any) -> bool:
         return isinstance(obj, paddle.Tensor)
-
-    def is_float(self, tensor: Any) -> bool:
-        return tensor.is_floating_point()
-
-    def named_children(self, layer: Any) -> list[tuple[str, Any]]:
-        return list(layer.named_children())
 
     def named_sublayers(self, model: Any) -> Iterator[tuple[str, Any]]:
         return iter(model.named_sublayers(include_self=True))
@@ -152,9 +148,6 @@ class PaddleAdapter:
     def dtype_name(self, tensor: Any) -> str:
         return str(tensor.dtype).replace("paddle.", "")
 
-    def shape(self, tensor: Any) -> tuple[int, ...]:
-        return tuple(tensor.shape)
-
     def requires_grad(self, tensor: Any) -> bool:
         return not tensor.stop_gradient
 
@@ -170,21 +163,9 @@ class PaddleAdapter:
     def alias(self, tensor: Any) -> Any:
         return tensor.view(tensor.shape)
 
-    def add_pre_hook(self, layer: Any, fn: Callable) -> Any:
-        return layer.register_forward_pre_hook(fn, with_kwargs=True)
-
     def add_post_hook(self, layer: Any, fn: Callable) -> Any:
         # paddle calls this a forward *post* hook; same arguments as torch's forward hook
         return layer.register_forward_post_hook(fn, with_kwargs=True)
-
-    def add_grad_hook(self, tensor: Any, fn: Callable[[Any], None]) -> Any:
-        return tensor.register_hook(fn)
-
-    def is_training(self, layer: Any) -> bool:
-        return bool(layer.training)
-
-    def set_training(self, layer: Any, flag: bool) -> None:
-        layer.training = flag
 
     def fused_activation(self, layer: Any) -> str:
         """The activation a built-in layer applies to its own output (paddle's BatchNorm(act=...)), or ""."""
@@ -230,9 +211,6 @@ class PaddleAdapter:
 
     def no_grad(self):
         return paddle.no_grad()
-
-    def parameters(self, model: Any) -> list[Any]:
-        return list(model.parameters())
 
     def is_optimizer(self, obj: Any) -> bool:
         return isinstance(obj, paddle.optimizer.Optimizer)

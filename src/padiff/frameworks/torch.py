@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from torch.overrides import TorchFunctionMode
 
+from .base import SharedOps
+
 _CONTAINERS = (torch.nn.Sequential, torch.nn.ModuleList, torch.nn.ModuleDict)
 _DROPOUTS = (
     torch.nn.Dropout,
@@ -48,7 +50,7 @@ class _OpMode(TorchFunctionMode):
         return output
 
 
-class TorchAdapter:
+class TorchAdapter(SharedOps):
     name = "torch"
     package_dir = os.path.dirname(torch.__file__)
     user_dirs: tuple[str, ...] = ()
@@ -58,12 +60,6 @@ class TorchAdapter:
 
     def is_tensor(self, obj: Any) -> bool:
         return isinstance(obj, torch.Tensor)
-
-    def is_float(self, tensor: Any) -> bool:
-        return tensor.is_floating_point()
-
-    def named_children(self, layer: Any) -> list[tuple[str, Any]]:
-        return list(layer.named_children())
 
     def named_sublayers(self, model: Any) -> Iterator[tuple[str, Any]]:
         return model.named_modules(remove_duplicate=False)
@@ -122,9 +118,6 @@ class TorchAdapter:
     def dtype_name(self, tensor: Any) -> str:
         return str(tensor.dtype).replace("torch.", "")
 
-    def shape(self, tensor: Any) -> tuple[int, ...]:
-        return tuple(tensor.shape)
-
     def requires_grad(self, tensor: Any) -> bool:
         return bool(tensor.requires_grad)
 
@@ -140,20 +133,8 @@ class TorchAdapter:
     def alias(self, tensor: Any) -> Any:
         return tensor.view_as(tensor)
 
-    def add_pre_hook(self, layer: Any, fn: Callable) -> Any:
-        return layer.register_forward_pre_hook(fn, with_kwargs=True)
-
     def add_post_hook(self, layer: Any, fn: Callable) -> Any:
         return layer.register_forward_hook(fn, with_kwargs=True)
-
-    def add_grad_hook(self, tensor: Any, fn: Callable[[Any], None]) -> Any:
-        return tensor.register_hook(fn)
-
-    def is_training(self, layer: Any) -> bool:
-        return bool(layer.training)
-
-    def set_training(self, layer: Any, flag: bool) -> None:
-        layer.training = flag
 
     def fused_activation(self, layer: Any) -> str:
         return ""
@@ -189,9 +170,6 @@ class TorchAdapter:
 
     def no_grad(self):
         return torch.no_grad()
-
-    def parameters(self, model: Any) -> list[Any]:
-        return list(model.parameters())
 
     def is_optimizer(self, obj: Any) -> bool:
         return isinstance(obj, torch.optim.Optimizer)
