@@ -57,9 +57,11 @@ $(MODELS_STAMP): pyproject.toml
 test-models: $(MODELS_STAMP)
 	PYTHONWARNINGS="ignore:No ccache found" $(MODELS_PY) -m pytest -q -m real tests/real
 
+# mypy checks src/padiff with the settings in pyproject.toml (every function annotated).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+	$(VENV)/bin/mypy
 
 bench: $(STAMP)
 	$(VPY) bench/overhead.py $(BENCH_ARGS)

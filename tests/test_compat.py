@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import padiff
-import padiff.rules
+import padiff.weights.registry
 from padiff import LayerMap
 from tests.models import build, example_input
 
@@ -24,8 +24,8 @@ def _inputs_for(twin: str, name: str) -> tuple[dict, dict]:
 @pytest.fixture
 def special_inits(monkeypatch):
     """An empty special-init registry for one test (the registry is global)."""
-    monkeypatch.setattr(padiff.rules, "_SPECIAL_INITS", {})
-    return padiff.rules._SPECIAL_INITS
+    monkeypatch.setattr(padiff.weights.registry, "_SPECIAL_INITS", {})
+    return padiff.weights.registry._SPECIAL_INITS
 
 
 # --- auto_diff ------------------------------------------------------------------------------------------

@@ -737,7 +737,7 @@ def test_diff_phase_forward_ignores_a_wrong_backward(base_fw, raw_fw):
 
 
 def test_an_error_inside_padiffs_own_hooks_is_not_blamed_on_the_model(monkeypatch):
-    from padiff import stream
+    from padiff.judge import stream
 
     # a builtin in the wrong place fails inside padiff's hook (the innermost Python frame is padiff's)
     monkeypatch.setattr(stream.RawComparer, "on_call", dict.__getitem__)

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 import padiff
-import padiff.rules
+import padiff.weights.registry
 from padiff import LayerMap
-from padiff.compare import Phase
+from padiff.judge.records import Phase
 
 RNG = np.random.default_rng(23)
 
@@ -211,7 +211,7 @@ def test_auto_with_different_classes_at_the_same_place_raises_structure_error():
 
 
 def test_auto_includes_classes_with_a_registered_special_init(monkeypatch):
-    monkeypatch.setattr(padiff.rules, "_SPECIAL_INITS", {})
+    monkeypatch.setattr(padiff.weights.registry, "_SPECIAL_INITS", {})
     module, layer = TorchNet(), PaddleNet()
     layer_map = LayerMap()
     layer_map.auto(layer, module)

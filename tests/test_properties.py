@@ -18,8 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from padiff.compare import compare_arrays
-from padiff.nested import tensor_leaves
+from padiff.capture.leaves import tensor_leaves
+from padiff.judge.metrics import compare_arrays
 
 # --- tensor_leaves -------------------------------------------------------------------------------------
 

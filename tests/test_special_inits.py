@@ -1,4 +1,4 @@
-"""Built-in layer conversions (padiff.special) and add_special_init, in both directions.
+"""Built-in layer conversions (padiff.weights.layer_rules) and add_special_init, in both directions.
 
 Each built-in conversion is checked end to end: after padiff's transfer the pair's outputs and parameter
 gradients agree, every raw parameter has a state pair, and with the rule taken out of the registry the
@@ -17,11 +17,12 @@ import pytest
 import torch
 
 import padiff
-import padiff.rules
-import padiff.special
-from padiff.compare import Phase
+import padiff.match.kinds
+import padiff.weights.layer_rules
+import padiff.weights.registry
 from padiff.frameworks.base import adapter_for
-from padiff.weights import plan_state_pairs
+from padiff.judge.records import Phase
+from padiff.weights.plan import plan_state_pairs
 
 RNG = np.random.default_rng(5)
 
@@ -194,7 +195,7 @@ RNN_KINDS = {"lstm", "gru", "rnn"}
 @pytest.mark.parametrize("case", [c for c in CASES if c.kind not in RNN_KINDS], ids=lambda c: c.name)
 def test_without_the_rule_the_pair_fails_or_raises(case, base, monkeypatch):
     raw_framework = "paddle" if base == "torch" else "torch"
-    monkeypatch.delitem(padiff.special.LAYER_RULES, (case.kind, base, raw_framework))
+    monkeypatch.delitem(padiff.weights.layer_rules.LAYER_RULES, (case.kind, base, raw_framework))
     base_model, raw_model = case.models(base)
     try:
         report = padiff.compare(base_model, raw_model, case.input())
@@ -210,7 +211,7 @@ def test_rnns_also_pair_without_their_rule(case, base, monkeypatch):
     hold a second time are skipped (tied states belong to their first owner), the generic pairing is
     the rule. Negative control: an RNN of another hidden size does not pair."""
     raw_framework = "paddle" if base == "torch" else "torch"
-    monkeypatch.delitem(padiff.special.LAYER_RULES, (case.kind, base, raw_framework))
+    monkeypatch.delitem(padiff.weights.layer_rules.LAYER_RULES, (case.kind, base, raw_framework))
     base_model, raw_model = case.models(base)
     report = padiff.compare(base_model, raw_model, case.input())
     assert report.passed, str(report)
@@ -330,7 +331,7 @@ def test_affine_on_one_side_only_passes_when_it_is_the_identity(kind, base):
 @pytest.mark.parametrize("kind", sorted(ONE_SIDED))
 def test_affine_on_one_side_only_without_the_rule_raises(kind, base, monkeypatch):
     raw_framework = "paddle" if base == "torch" else "torch"
-    monkeypatch.delitem(padiff.special.LAYER_RULES, (kind, base, raw_framework))
+    monkeypatch.delitem(padiff.weights.layer_rules.LAYER_RULES, (kind, base, raw_framework))
     base_model, raw_model, x = _norm_models(ONE_SIDED[kind], base, randomize=False)
     with pytest.raises(padiff.WeightTransferError):
         padiff.compare(base_model, raw_model, x)
@@ -382,7 +383,7 @@ def test_conv_transpose_copies_weight_as_is(dims, base):
 
 
 def test_conv_transpose_without_its_kind_alias_raises(monkeypatch):
-    monkeypatch.delitem(padiff.rules.KIND_ALIASES, "conv2dtranspose")
+    monkeypatch.delitem(padiff.match.kinds.KIND_ALIASES, "conv2dtranspose")
     base_model, raw_model, x = _conv_transpose_models(2, "torch")
     with pytest.raises(padiff.WeightTransferError, match="ConvTranspose2d but its counterpart"):
         padiff.compare(base_model, raw_model, x)
@@ -412,7 +413,7 @@ def test_paddle_base_with_a_stored_padding_row_gives_torch_a_zero_row():
 
 
 def test_paddle_base_padding_row_without_the_rule_fails(monkeypatch):
-    monkeypatch.delitem(padiff.special.LAYER_RULES, ("embedding", "paddle", "torch"))
+    monkeypatch.delitem(padiff.weights.layer_rules.LAYER_RULES, ("embedding", "paddle", "torch"))
     base_model, raw_model, ids = _embedding_models("paddle", padding_row=0.7)
     report = padiff.compare(base_model, raw_model, ids)
     assert not report.passed
@@ -439,8 +440,8 @@ def test_torch_base_with_a_non_zero_padding_row_is_a_difference_of_that_layer():
 @pytest.fixture
 def special_inits(monkeypatch):
     """An empty special-init registry for one test (the registry is global)."""
-    monkeypatch.setattr(padiff.rules, "_SPECIAL_INITS", {})
-    return padiff.rules._SPECIAL_INITS
+    monkeypatch.setattr(padiff.weights.registry, "_SPECIAL_INITS", {})
+    return padiff.weights.registry._SPECIAL_INITS
 
 
 class TorchFusedBlock(torch.nn.Module):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from padiff import spill
-from padiff.spill import ArrayStore
+from padiff.judge import spill
+from padiff.judge.spill import ArrayStore
 from tests.models import build, example_input
 
 

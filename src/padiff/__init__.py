@@ -1,9 +1,9 @@
 """padiff: find where two implementations of one deep-learning model part ways."""
 
+from .comparison import compare
 from .compat import add_special_init, assign_weight, auto_diff
-from .engine import compare
 from .errors import DumpError, InputError, PadiffError, RunError, StructureError, WeightTransferError
-from .layermap import LayerMap
+from .match.layermap import LayerMap
 from .report import Report
 
 __version__ = "0.3.0.dev0"

@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .engine import compare
+from .comparison import compare
 from .errors import InputError
 from .frameworks.base import adapter_for
-from .layermap import LayerMap
-from .rules import register_special_init
-from .weights import transfer_weights
+from .match.layermap import LayerMap
+from .weights.plan import transfer_weights
+from .weights.registry import register_special_init
 
 __all__ = ["auto_diff", "assign_weight", "add_special_init"]
 

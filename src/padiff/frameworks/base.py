@@ -25,6 +25,8 @@ class Adapter(Protocol):
     """Uniform operations on one framework's layers and tensors."""
 
     name: str
+    package_dir: str  # the framework's package folder: its frames are not user code
+    user_dirs: tuple[str, ...]  # folders inside package_dir that are user code (model zoos)
 
     def is_model(self, obj: Any) -> bool: ...
     def is_tensor(self, obj: Any) -> bool: ...
@@ -43,7 +45,6 @@ class Adapter(Protocol):
     def dtype_name(self, tensor: Any) -> str: ...
     def shape(self, tensor: Any) -> tuple[int, ...]: ...
     def requires_grad(self, tensor: Any) -> bool: ...
-    def set_requires_grad(self, tensor: Any, flag: bool) -> None: ...
     def alias(self, tensor: Any) -> Any: ...
     def private_input(self, tensor: Any) -> Any: ...
     def substitute(self, tensor: Any, array: np.ndarray) -> Any: ...
@@ -60,7 +61,6 @@ class Adapter(Protocol):
     def grad_of(self, param: Any) -> Any: ...
     def take_grads(self, params: list[Any]) -> list[Any]: ...
     def put_grads(self, params: list[Any], grads: list[Any]) -> None: ...
-    def no_grad(self) -> AbstractContextManager: ...
     def enable_grad(self) -> AbstractContextManager: ...
     def parameters(self, model: Any) -> list[Any]: ...
     def is_optimizer(self, obj: Any) -> bool: ...
@@ -100,16 +100,27 @@ class SharedOps:
         layer.training = flag
 
 
-def _loaded_adapters() -> list[Adapter]:
-    adapters: list[Adapter] = []
-    if sys.modules.get(FRAMEWORK_MODULES["torch"]) is not None:
+_ADAPTERS: dict[str, Adapter] = {}  # one adapter per framework, made the first time it is needed
+
+
+def _make_adapter(name: str) -> Adapter:
+    if name == "torch":
         from .torch import TorchAdapter
 
-        adapters.append(TorchAdapter())
-    if sys.modules.get(FRAMEWORK_MODULES["paddle"]) is not None:
-        from .paddle import PaddleAdapter
+        return TorchAdapter()
+    from .paddle import PaddleAdapter
 
-        adapters.append(PaddleAdapter())
+    return PaddleAdapter()
+
+
+def _loaded_adapters() -> list[Adapter]:
+    """Adapters of the frameworks already imported, in a fixed order."""
+    adapters = []
+    for name, module in FRAMEWORK_MODULES.items():
+        if sys.modules.get(module) is not None:
+            if name not in _ADAPTERS:
+                _ADAPTERS[name] = _make_adapter(name)
+            adapters.append(_ADAPTERS[name])
     return adapters
 
 

@@ -1,4 +1,9 @@
-"""PaddlePaddle adapter."""
+"""PaddlePaddle adapter.
+
+Quirks kept here: Linear weights are [in, out]; BatchNorm statistics are the parameters `_mean` and
+`_variance`; the forward hook is `register_forward_post_hook`; there is no function mode, so narrowing
+patches paddle's op functions for the length of one run.
+"""
 
 from __future__ import annotations
 
@@ -22,11 +27,11 @@ class _Substitute(paddle.autograd.PyLayer):
     """Forward: `value`; backward: the gradient goes to `tensor` unchanged."""
 
     @staticmethod
-    def forward(ctx, tensor, value):
+    def forward(ctx: Any, tensor: Any, value: Any) -> Any:
         return value.clone()
 
     @staticmethod
-    def backward(ctx, grad):
+    def backward(ctx: Any, grad: Any) -> Any:
         return grad
 
 
@@ -80,7 +85,9 @@ def _patched_ops(callback: Callable[[str, Any], None]) -> Iterator[None]:
 class PaddleAdapter(SharedOps):
     name = "paddle"
     package_dir = os.path.dirname(paddle.__file__)
-    user_dirs = (os.path.join(package_dir, "vision", "models", ""),)  # a model zoo: user code
+    user_dirs: tuple[str, ...] = (
+        os.path.join(package_dir, "vision", "models", ""),
+    )  # a model zoo: user code
 
     def is_model(self, obj: Any) -> bool:
         return isinstance(obj, paddle.nn.Layer)
@@ -151,9 +158,6 @@ class PaddleAdapter(SharedOps):
     def requires_grad(self, tensor: Any) -> bool:
         return not tensor.stop_gradient
 
-    def set_requires_grad(self, tensor: Any, flag: bool) -> None:
-        tensor.stop_gradient = not flag
-
     def substitute(self, tensor: Any, array: np.ndarray) -> Any:
         value = paddle.to_tensor(np.ascontiguousarray(array)).astype(tensor.dtype)
         if tensor.stop_gradient:
@@ -206,11 +210,8 @@ class PaddleAdapter(SharedOps):
             else:
                 p._set_grad_ivar(g)
 
-    def enable_grad(self):
+    def enable_grad(self) -> AbstractContextManager:
         return paddle.enable_grad()
-
-    def no_grad(self):
-        return paddle.no_grad()
 
     def is_optimizer(self, obj: Any) -> bool:
         return isinstance(obj, paddle.optimizer.Optimizer)
@@ -229,7 +230,7 @@ class PaddleAdapter(SharedOps):
     def restore_optimizer_state(self, optimizer: Any, state: Any) -> None:
         # paddle can only load accumulators that exist in the state: start them afresh first
         for name in ("_accumulators", "_accumulators_holder"):
-            table = getattr(optimizer, name, None)
+            table: Any = getattr(optimizer, name, None)
             if hasattr(table, "clear"):
                 table.clear()
         if state:

@@ -1,4 +1,8 @@
-"""PyTorch adapter."""
+"""PyTorch adapter.
+
+Quirks kept here: Linear weights are [out, in]; `num_batches_tracked` has no counterpart elsewhere and
+is left out of the state; torch function mode sees every top-level op for narrowing.
+"""
 
 from __future__ import annotations
 
@@ -28,11 +32,11 @@ class _Substitute(torch.autograd.Function):
     """Forward: `value`; backward: the gradient goes to `tensor` unchanged."""
 
     @staticmethod
-    def forward(ctx, tensor, value):  # noqa: ARG004
+    def forward(ctx: Any, tensor: Any, value: Any) -> Any:  # noqa: ARG004
         return value.clone()
 
     @staticmethod
-    def backward(ctx, grad):  # noqa: ARG004
+    def backward(ctx: Any, grad: Any) -> Any:  # noqa: ARG004
         return grad, None
 
 
@@ -44,7 +48,7 @@ class _OpMode(TorchFunctionMode):
         super().__init__()
         self.callback = callback
 
-    def __torch_function__(self, func, types, args=(), kwargs=None):
+    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         output = func(*args, **(kwargs or {}))
         self.callback(getattr(func, "__name__", str(func)), output)
         return output
@@ -121,9 +125,6 @@ class TorchAdapter(SharedOps):
     def requires_grad(self, tensor: Any) -> bool:
         return bool(tensor.requires_grad)
 
-    def set_requires_grad(self, tensor: Any, flag: bool) -> None:
-        tensor.requires_grad_(flag)
-
     def substitute(self, tensor: Any, array: np.ndarray) -> Any:
         value = torch.from_numpy(np.ascontiguousarray(array)).to(tensor.dtype)
         if not tensor.requires_grad:
@@ -165,11 +166,8 @@ class TorchAdapter(SharedOps):
         for p, g in zip(params, grads):
             p.grad = g
 
-    def enable_grad(self):
+    def enable_grad(self) -> AbstractContextManager:
         return torch.enable_grad()
-
-    def no_grad(self):
-        return torch.no_grad()
 
     def is_optimizer(self, obj: Any) -> bool:
         return isinstance(obj, torch.optim.Optimizer)

@@ -6,10 +6,11 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..records import Culprit, LayerDiff
-from ..tree import TreeLine
+from ..judge.records import LayerDiff
+from ..localize.culprit import Culprit
 from .html import render_html
 from .terminal import render_summary, render_table, render_trees
+from .tree import TreeLine
 
 __all__ = ["Report"]
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from ..records import LayerDiff
-from ..tree import format_tree
+from ..judge.records import LayerDiff
+from .tree import format_tree
 
 if TYPE_CHECKING:
     from . import Report
@@ -81,7 +81,7 @@ def render_summary(report: Report) -> str:
     return "\n".join(lines)
 
 
-def render_trees(report: Report, separate: bool = False):
+def render_trees(report: Report, separate: bool = False) -> Any:
     c = report.first_diff
     base_marks = {c.base_path: HERE} if c else {}
     raw_marks = {c.raw_path: HERE} if c else {}

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError
-from .frameworks.base import adapter_for_tensor
-from .nested import tensor_leaves
+from ..errors import InputError
+from ..frameworks.base import Adapter, adapter_for_tensor
+from .leaves import tensor_leaves
 
 __all__ = ["prepare_inputs", "Prepared"]
 
@@ -32,7 +32,7 @@ def _has_framework_tensor(value: Any) -> bool:
     return bool(leaves)
 
 
-def _convert(value: Any, adapter: Any, float_dtype: np.dtype, notes: list[str]) -> Any:
+def _convert(value: Any, adapter: Adapter, float_dtype: np.dtype, notes: list[str]) -> Any:
     if not _is_array(value):
         return value
     array = np.asarray(value)
@@ -45,7 +45,7 @@ def _convert(value: Any, adapter: Any, float_dtype: np.dtype, notes: list[str]) 
     return adapter.from_numpy(array)
 
 
-def _from_numpy(inputs: Any, adapter: Any, model: Any, notes: list[str]) -> Prepared:
+def _from_numpy(inputs: Any, adapter: Adapter, model: Any, notes: list[str]) -> Prepared:
     dtype = adapter.model_float_dtype(model)
     if isinstance(inputs, Mapping):
         return (), {k: _convert(v, adapter, dtype, notes) for k, v in inputs.items()}
@@ -67,7 +67,7 @@ def _as_call(side: Any) -> Prepared:
     return (side,), {}
 
 
-def _check_side(side: Any, adapter: Any, role: str) -> None:
+def _check_side(side: Any, adapter: Adapter, role: str) -> None:
     leaves, _ = tensor_leaves(side, lambda v: adapter_for_tensor(v) is not None)
     for key, tensor in leaves:
         owner = adapter_for_tensor(tensor)
@@ -79,7 +79,7 @@ def _check_side(side: Any, adapter: Any, role: str) -> None:
 
 
 def prepare_inputs(
-    inputs: Any, base: tuple[Any, Any], raw: tuple[Any, Any]
+    inputs: Any, base: tuple[Adapter, Any], raw: tuple[Adapter, Any]
 ) -> tuple[Prepared, Prepared, list[str]]:
     """((base_args, base_kwargs), (raw_args, raw_kwargs), notes)."""
     (base_adapter, base_model), (raw_adapter, raw_model) = base, raw

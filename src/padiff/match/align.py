@@ -5,11 +5,11 @@ Sequential, and layers given to LayerMap.ignore, are looked through: they need n
 the not yet paired candidates, in this order of preference:
   1. the partner LayerMap.map names;
   2. the candidate with the same attribute name relative to the parent (ports keep names);
-  3. the next candidate in call order, if it is of the same kind (built-in classes: `rules.layer_kind`;
+  3. the next candidate in call order, if it is of the same kind (built-in classes: `kinds.layer_kind`;
      user classes: any user class);
   4. the first later candidate of the same kind (user classes: of the same class name);
   5. the next candidate in call order, if both are user classes or built-ins of one family
-     (`rules.KIND_FAMILIES`): a changed class at the same place, e.g. ReLU -> GELU, is a difference of
+     (`kinds.KIND_FAMILIES`): a changed class at the same place, e.g. ReLU -> GELU, is a difference of
      that layer, not a missing layer.
 Ports also regroup layers: a built-in call with no candidate is looked for inside the user-class
 candidates (a flat conv/bn/relu on one side, a fused ConvBN layer on the other), and a user-class call
@@ -19,8 +19,8 @@ A call whose parent has no partner has none either. Calls left without partner a
 
 from __future__ import annotations
 
-from .capture import CallNode
-from .rules import kind_family
+from ..capture.calltree import CallNode
+from .kinds import kind_family
 
 __all__ = ["Aligner"]
 
@@ -130,7 +130,12 @@ class Aligner:
         return None
 
     def _choose(
-        self, raw: CallNode, raw_parent: CallNode, base_parent: CallNode, candidates, later
+        self,
+        raw: CallNode,
+        raw_parent: CallNode,
+        base_parent: CallNode,
+        candidates: list[int],
+        later: list[int],
     ) -> int | None:
         nodes = self.base_nodes
         name = _relative(raw.path, raw_parent.path)

@@ -1,83 +1,35 @@
-"""Run one model under scoped hooks and stream what it computes to a sink.
+"""Scoped hooks on every layer of one model: each call becomes a `CallNode`, its tensors go to a `Sink`.
 
-For every layer call the sink sees: the call itself (a `CallNode` of the call tree), its input tensors,
-its output tensors (handed over before any later op can change them in place), and in backward the
-gradient arriving at its outputs ("grad_out") and the gradient it sends to its own inputs ("grad_in").
 To see a layer's own input gradient, each float input is replaced by a zero-cost alias (a view) whose
-gradient only this layer produces. A tensor that is already known as an earlier layer's output is passed
-with its `origin`, so sinks can avoid copying or comparing it twice.
+gradient only this layer produces. Every change the hooks make (handles, `inplace` flags, dropout
+switched off in train mode) is undone on exit, also when the run raises.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
-import os
 import re
-import sys
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from .errors import InputError, PadiffError, RunError
-from .nested import tensor_leaves
-from .rules import is_builtin, layer_kind
+from ..frameworks.base import Adapter
+from ..match.kinds import is_builtin, layer_kind
+from ..match.policy import LayerPolicy
+from .calltree import CallNode
+from .frames import call_site, defined_at, internal_dirs
+from .leaves import Leaves, tensor_leaves
+from .sink import Sink
 
-__all__ = ["CallNode", "Sink", "LayerPolicy", "capture_run"]
-
-_PADIFF_DIR = os.path.dirname(os.path.abspath(__file__))
-
-
-@dataclass
-class CallNode:
-    """One call of one layer."""
-
-    id: int
-    path: str
-    cls: str
-    kind: str
-    builtin: bool
-    call: int  # 0 for the first call of this layer in the run, 1 for the second, ...
-    parent: int | None
-    site: str  # where the user's code called it
-    defined: str  # where its forward is defined
-    transparent: bool = False  # needs no counterpart (container, LayerMap.ignore)
-    opaque: bool = False  # compared at its boundary only (LayerMap.map)
-    fused: str = ""  # an activation the layer applies to its own output (paddle BatchNorm(act=...))
-    inputs: tuple[
-        str, ...
-    ] = ()  # keys of its tensor inputs, positional ones named by its forward's signature
-    children: list[int] = field(default_factory=list)
-
-
-class Sink(Protocol):
-    """What a run reports to. `substitute` and `replace_grad` let a sink feed a layer other values than
-    the run computed (single-step isolation); returning None keeps the run's own."""
-
-    def on_call(self, node: CallNode) -> bool: ...
-    def substitute(self, node: CallNode, index: int, tensor: Any) -> Any: ...
-    def replace_grad(self, node: CallNode, index: int, grad: Any) -> Any: ...
-    def on_input(
-        self, node: CallNode, index: int, key: str, tensor: Any, origin: tuple[int, int] | None
-    ) -> None: ...
-    def on_output(
-        self, node: CallNode, index: int, key: str, tensor: Any, origin: tuple[int, int] | None
-    ) -> None: ...
-    def on_grad(self, node: CallNode, io: str, index: int, grad: Any) -> None: ...
-    def on_return(self, node: CallNode) -> None: ...
-
-
-@dataclass(frozen=True)
-class LayerPolicy:
-    """What the run does per layer object (by id): left unhooked, transparent, or opaque."""
-
-    skipped: frozenset[int] = frozenset()
-    transparent: frozenset[int] = frozenset()
-    opaque: frozenset[int] = frozenset()
+__all__ = ["Hooks", "RunState"]
 
 
 @dataclass
 class RunState:
+    """What a run has seen so far: its calls, the stack of calls still running, and what it switched off."""
+
     nodes: list[CallNode] = field(default_factory=list)
     stack: list[int] = field(default_factory=list)
     finished: int = 0
@@ -104,31 +56,10 @@ class _Identity:
         self._refs[id(tensor)] = (weakref.ref(tensor), self._version(tensor), value)
 
 
-def internal_frame(filename: str, skip: tuple[str, ...], keep: tuple[str, ...]) -> bool:
-    """A frame of padiff, of the framework's library or of the standard library, but not of a model zoo
-    shipped inside a framework (paddle.vision.models: user code, as in `rules.is_builtin`)."""
-    return filename.startswith(skip) and not filename.startswith(keep)
-
-
-def _call_site(skip: tuple[str, ...], keep: tuple[str, ...] = ()) -> str:
-    frame = sys._getframe(2)
-    while frame is not None:
-        filename = frame.f_code.co_filename
-        if not internal_frame(filename, skip, keep):
-            return f"{filename}:{frame.f_lineno}"
-        frame = frame.f_back
-    return ""
-
-
-def _defined(layer: Any) -> str:
-    code = getattr(getattr(type(layer), "forward", None), "__code__", None)
-    return f"{code.co_filename}:{code.co_firstlineno}" if code is not None else ""
-
-
-class _Hooks:
+class Hooks:
     """Installs hooks on every layer of a model and undoes every change it made, also on error."""
 
-    def __init__(self, adapter: Any, model: Any, sink: Sink, policy: LayerPolicy, state: RunState):
+    def __init__(self, adapter: Adapter, model: Any, sink: Sink, policy: LayerPolicy, state: RunState):
         self.adapter, self.model, self.sink, self.policy, self.state = adapter, model, sink, policy, state
         self.handles: list[Any] = []
         self.restore: list[Callable[[], None]] = []
@@ -136,10 +67,9 @@ class _Hooks:
         self.grad_targets = _Identity(adapter.version)
         self.calls: dict[int, int] = {}
         self.paths: dict[int, str] = {}
-        dirs = (_PADIFF_DIR, adapter.package_dir, os.path.dirname(os.__file__))
-        self.skip_dirs = tuple(os.path.join(d, "") for d in dirs)  # not .../paddleformers for .../paddle
+        self.skip_dirs = internal_dirs(adapter)
 
-    def __enter__(self) -> _Hooks:
+    def __enter__(self) -> Hooks:
         try:
             for path, layer in self.adapter.named_sublayers(self.model):
                 if id(layer) in self.paths or id(layer) in self.policy.skipped:
@@ -164,11 +94,11 @@ class _Hooks:
     def _neutralise(self, layer: Any) -> None:
         if getattr(layer, "inplace", False) is True:
             layer.inplace = False
-            self.restore.append(lambda layer=layer: setattr(layer, "inplace", True))
+            self.restore.append(functools.partial(setattr, layer, "inplace", True))
         if self.adapter.is_dropout(layer) and self.adapter.is_training(layer):
             self.adapter.set_training(layer, False)
             self.state.dropout_neutralised += 1
-            self.restore.append(lambda layer=layer: self.adapter.set_training(layer, True))
+            self.restore.append(functools.partial(self.adapter.set_training, layer, True))
 
     def _pre_hook(self, layer: Any, args: tuple, kwargs: dict) -> tuple[tuple, dict] | None:
         node = self._open(layer)
@@ -192,8 +122,8 @@ class _Hooks:
             builtin=is_builtin(layer),
             call=call,
             parent=state.stack[-1] if state.stack else None,
-            site=_call_site(self.skip_dirs, self.adapter.user_dirs),
-            defined=_defined(layer),
+            site=call_site(self.skip_dirs, self.adapter.user_dirs),
+            defined=defined_at(layer),
             # a container is looked through, but the root is what everything pairs under
             transparent=bool(state.stack)
             and (id(layer) in self.policy.transparent or self.adapter.is_container(layer)),
@@ -206,7 +136,9 @@ class _Hooks:
         state.stack.append(node.id)
         return node
 
-    def _alias_inputs(self, node: CallNode, args: tuple, kwargs: dict, leaves) -> tuple[tuple, dict] | None:
+    def _alias_inputs(
+        self, node: CallNode, args: tuple, kwargs: dict, leaves: Leaves
+    ) -> tuple[tuple, dict] | None:
         """Give the layer private views of its top-level float inputs, to catch its own input gradient
         (and, when the sink asks, other values: single-step isolation)."""
         index_of = {id(t): i for i, (_, t) in enumerate(leaves)}
@@ -292,101 +224,6 @@ def _input_leaves(
     return named + [(re.sub(r"^\['([^']*)'\]", r"\1", key), t) for key, t in keyword]
 
 
-def _layer_chain(state: RunState) -> str:
-    chain = " > ".join(state.nodes[i].path or "(root)" for i in state.stack)
-    return chain or "(root)"
-
-
-def capture_run(
-    adapter: Any,
-    model: Any,
-    args: tuple,
-    kwargs: dict,
-    sink: Sink,
-    policy: LayerPolicy,
-    loss_fn: Callable[[Any], Any] | None,
-    role: str,
-    backward: bool = True,
-) -> RunState:
-    """Forward, loss and backward of `model` under hooks; everything changed is restored on return."""
-    state = RunState()
-    saved = adapter.global_state()
-    try:
-        with _Hooks(adapter, model, sink, policy, state), adapter.enable_grad():
-            args = tuple(adapter.private_input(a) if adapter.is_tensor(a) else a for a in args)
-            kwargs = {k: adapter.private_input(v) if adapter.is_tensor(v) else v for k, v in kwargs.items()}
-            output = _forward(adapter, model, args, kwargs, state, role)
-            loss = _loss(adapter, output, loss_fn, role) if backward else None
-            if loss is not None:
-                _backward(adapter, loss, role)
-    finally:
-        adapter.restore_global_state(saved)
-    return state
-
-
-def _backward(adapter: Any, loss: Any, role: str) -> None:
-    try:
-        adapter.backward(loss)
-    except PadiffError:
-        raise
-    except Exception as error:
-        raise RunError(
-            f"{role} model ({adapter.name}) raised in backward: {type(error).__name__}: {error}",
-            hint="a custom backward (autograd.Function / PyLayer) or an in-place op on a saved tensor",
-        ) from error
-
-
-def _forward(adapter: Any, model: Any, args: tuple, kwargs: dict, state: RunState, role: str) -> Any:
-    try:
-        return model(*args, **kwargs)
-    except PadiffError:
-        raise
-    except Exception as error:
-        where = _layer_chain(state)
-        if _raised_in_padiff(error):
-            raise PadiffError(
-                f"padiff itself failed while running the {role} model ({adapter.name}) in layer '{where}': "
-                f"{type(error).__name__}: {error}",
-                hint="this is a padiff bug, not your model's: please report it with this message",
-            ) from error
-        done = [n.path or "(root)" for n in state.nodes if n.id not in state.stack][-5:]
-        raise RunError(
-            f"{role} model ({adapter.name}) raised in layer '{where}': {type(error).__name__}: {error}\n"
-            f"  layers finished before it: {state.finished} (last: {', '.join(done) or 'none'})",
-            hint="the model fails on this input by itself; run it once without padiff to check",
-        ) from error
-
-
-def _raised_in_padiff(error: BaseException) -> bool:
-    """Whether the innermost frame of the error's traceback is padiff's own code (a hook), not the model's."""
-    tb = error.__traceback__
-    last = None
-    while tb is not None:
-        last = tb.tb_frame.f_code.co_filename
-        tb = tb.tb_next
-    return last is not None and last.startswith(_PADIFF_DIR)
-
-
-def _loss(adapter: Any, output: Any, loss_fn: Callable[[Any], Any] | None, role: str) -> Any:
-    if loss_fn is None:
-        leaves, _ = tensor_leaves(output, adapter.is_tensor)
-        floats = [t for _, t in leaves if adapter.is_float(t) and adapter.requires_grad(t)]
-        return adapter.scalar_loss(floats) if floats else None
-    try:
-        loss = loss_fn(output)
-    except Exception as error:
-        raise RunError(
-            f"{role} loss_fn raised: {type(error).__name__}: {error}", hint="check loss_fn"
-        ) from error
-    if not adapter.is_scalar(loss):
-        shape = list(adapter.shape(loss)) if adapter.is_tensor(loss) else type(loss).__name__
-        raise InputError(
-            f"{role} loss_fn returned {shape}, not a scalar float tensor",
-            hint="reduce the loss with .mean() or .sum()",
-        )
-    return loss if adapter.requires_grad(loss) else None
-
-
 _SIGNATURES: dict[type, tuple[str, ...]] = {}
 
 
@@ -394,7 +231,7 @@ def _positional_names(cls: type) -> tuple[str, ...]:
     """Names of the parameters of `cls.forward` that can be given by position (self left out)."""
     if cls not in _SIGNATURES:
         try:
-            params = list(inspect.signature(cls.forward).parameters.values())[1:]
+            params = list(inspect.signature(getattr(cls, "forward")).parameters.values())[1:]  # noqa: B009
         except (TypeError, ValueError):
             params = []
         kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)

@@ -16,12 +16,14 @@ are always compared at their boundary only, mapped or not.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from .capture import LayerPolicy
-from .errors import InputError, StructureError
-from .rules import SEALED_KINDS, is_builtin, layer_kind, same_kind, special_init_for, special_init_names
+from ..errors import InputError, StructureError
+from ..frameworks.base import Adapter
+from ..weights.registry import special_init_for, special_init_names
+from .kinds import SEALED_KINDS, is_builtin, layer_kind, same_kind
+from .policy import LayerPolicy, build_policy
 
 __all__ = ["LayerMap"]
 
@@ -94,7 +96,7 @@ class LayerMap:
         MultiheadAttention, LSTM, GRU, RNN and BatchNorm2d. Either model may come first. Raises
         StructureError when the two models do not have such layers of matching classes in the same order.
         """
-        from .frameworks.base import adapter_for
+        from ..frameworks.base import adapter_for
 
         sides = {}
         for model in (layer, module):
@@ -109,7 +111,7 @@ class LayerMap:
         _check_auto(found["paddle"], found["torch"])
         self.map = {p: t for (_, p), (_, t) in zip(found["paddle"], found["torch"])}
 
-    def _auto_units(self, adapter: Any, model: Any, prefix: str = ""):
+    def _auto_units(self, adapter: Adapter, model: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
         ignored = {id(x) for x in self._ignored}
         deep = {id(x) for x in self._ignored_deep}
         for name, child in adapter.named_children(model):
@@ -124,7 +126,9 @@ class LayerMap:
 
     # --- used by the engine -------------------------------------------------------------------------
 
-    def pairs(self, base_adapter: Any, base: Any, raw_adapter: Any, raw: Any) -> list[tuple[Any, Any]]:
+    def pairs(
+        self, base_adapter: Adapter, base: Any, raw_adapter: Adapter, raw: Any
+    ) -> list[tuple[Any, Any]]:
         """Mapped pairs as (base layer, raw layer); raises InputError for a layer in neither model."""
         base_ids = {id(layer) for _, layer in base_adapter.named_sublayers(base)}
         raw_ids = {id(layer) for _, layer in raw_adapter.named_sublayers(raw)}
@@ -142,7 +146,7 @@ class LayerMap:
                 )
         return out
 
-    def path_pairs(self, base_adapter: Any, base: Any, raw_adapter: Any, raw: Any) -> dict[str, str]:
+    def path_pairs(self, base_adapter: Adapter, base: Any, raw_adapter: Adapter, raw: Any) -> dict[str, str]:
         """{raw path: base path} for the mapped pairs."""
         base_paths = _paths(base_adapter, base)
         raw_paths = _paths(raw_adapter, raw)
@@ -150,48 +154,21 @@ class LayerMap:
             raw_paths[id(r)]: base_paths[id(b)] for b, r in self.pairs(base_adapter, base, raw_adapter, raw)
         }
 
-    def policy(self, adapter: Any, model: Any) -> LayerPolicy:
-        """The run's policy: the map's choices, and sealed built-in layers left unhooked inside."""
-        mapped_policy = self._map_policy(adapter, model)
-        sealed = [layer for _, layer in adapter.named_sublayers(model) if _sealed(layer)]
-        skipped = mapped_policy.skipped | _inside(adapter, sealed, include_self=False)
-        return LayerPolicy(frozenset(skipped), mapped_policy.transparent, mapped_policy.opaque)
+    def policy(self, adapter: Adapter, model: Any, sealed: bool = True) -> LayerPolicy:
+        """The run's policy for `model`: the map's choices (and sealed built-in layers, see `policy`)."""
+        mapped = [layer for pair in self._pairs for layer in pair]
+        return build_policy(adapter, model, mapped, self._ignored, self._ignored_deep, sealed)
 
-    def _map_policy(self, adapter: Any, model: Any) -> LayerPolicy:
-        mine = {id(layer) for _, layer in adapter.named_sublayers(model)}
-        mapped = {id(layer) for pair in self._pairs for layer in pair if id(layer) in mine}
-        deep = [layer for layer in self._ignored_deep if id(layer) in mine]
-        skipped = _inside(adapter, [layer for layer in (*deep,)], include_self=True)
-        skipped |= _inside(
-            adapter, [layer for pair in self._pairs for layer in pair if id(layer) in mine], False
-        )
-        transparent = {id(layer) for layer in self._ignored if id(layer) in mine}
-        return LayerPolicy(frozenset(skipped), frozenset(transparent), frozenset(mapped))
-
-    def weight_skips(self, adapter: Any, model: Any) -> set[int]:
+    def weight_skips(self, adapter: Adapter, model: Any) -> set[int]:
         """Layers whose own states are not paired by the generic rule."""
-        policy = self._map_policy(adapter, model)
-        return set(policy.skipped) | set(policy.transparent) | set(policy.opaque)
+        return self.policy(adapter, model, sealed=False).weight_skips
 
 
-def _paths(adapter: Any, model: Any) -> dict[int, str]:
+def _paths(adapter: Adapter, model: Any) -> dict[int, str]:
     paths: dict[int, str] = {}
     for path, layer in adapter.named_sublayers(model):
         paths.setdefault(id(layer), path)
     return paths
-
-
-def _inside(adapter: Any, layers: list[Any], include_self: bool) -> set[int]:
-    ids: set[int] = set()
-    for layer in layers:
-        for path, sub in adapter.named_sublayers(layer):
-            if path or include_self:
-                ids.add(id(sub))
-    return ids
-
-
-def _sealed(layer: Any) -> bool:
-    return is_builtin(layer) and layer_kind(layer) in SEALED_KINDS
 
 
 # built-in kinds LayerMap.auto maps (BatchNorm2d: 0.2.0 shipped a special init for it)

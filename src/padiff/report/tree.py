@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..frameworks.base import Adapter
+
 __all__ = ["TreeLine", "tree_lines", "format_tree"]
 
 
@@ -15,7 +17,7 @@ class TreeLine:
     cls: str
 
 
-def tree_lines(adapter: Any, model: Any) -> list[TreeLine]:
+def tree_lines(adapter: Adapter, model: Any) -> list[TreeLine]:
     """Every sublayer in definition order (a shared layer is listed at each place it appears)."""
     lines = []
     for path, layer in adapter.named_sublayers(model):

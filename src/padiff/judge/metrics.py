@@ -18,54 +18,14 @@ compared after reshaping raw to base's shape; broadcastable shapes after broadca
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from enum import Enum
+from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 import numpy as np
 
-__all__ = [
-    "Phase",
-    "TensorDiff",
-    "compare_arrays",
-    "DEFAULT_RTOL",
-    "CompareMode",
-    "SHARED_FLOOR",
-    "noise_floor",
-]
+from .tolerance import CompareMode, default_rtol
 
-DEFAULT_RTOL = {"float64": 1e-7, "float32": 1e-4, "float16": 5e-3, "bfloat16": 3e-2}
-
-# a gradient (or update) is judged at least against this share of the mean scale of all gradients of
-# the same kind in the run: a mathematically-zero gradient holds only rounding noise
-SHARED_FLOOR = 0.1
-# ...and at least against this many float epsilons of the gradient of the loss at the model's output,
-# for runs where every gradient is mathematically zero (the mean of a normalised output)
-NOISE_EPS = 32
-
-
-def noise_floor(loss_grad_scale: float, dtype: str = "float32", rtol: float | None = None) -> float:
-    """The `floor` (a scale, as compare_arrays takes it) under which gradients are rounding noise."""
-    try:
-        eps = float(np.finfo(np.dtype(dtype)).eps)
-    except TypeError:
-        eps = float(np.finfo(np.float32).eps)
-    rtol = DEFAULT_RTOL.get(dtype, 1e-4) if rtol is None else rtol
-    return NOISE_EPS * eps * loss_grad_scale / rtol if rtol > 0 else 0.0
-
-
-class Phase(str, Enum):
-    FORWARD = "forward"
-    BACKWARD = "backward"
-    GRAD = "grad"
-    WEIGHT = "weight"
-
-    def __str__(self) -> str:
-        return self.value
-
-
-class CompareMode(str, Enum):
-    STRICT = "strict"
-    MEAN = "mean"
+__all__ = ["TensorDiff", "compare_arrays"]
 
 
 @dataclass(frozen=True)
@@ -110,9 +70,27 @@ def _aligned(base: np.ndarray, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     return a, b, "broadcast"
 
 
-def _fail(base, raw, dtype, atol, rtol, note) -> TensorDiff:
-    nan = float("nan")
-    return TensorDiff(False, nan, nan, nan, nan, 0.0, atol, rtol, base.shape, raw.shape, dtype, note)
+@dataclass(frozen=True)
+class _Context:
+    """What every verdict of one pair carries besides its numbers."""
+
+    atol: float | None  # None: rtol times the tensor's own scale (or the floor)
+    rtol: float
+    base_shape: tuple[int, ...]
+    raw_shape: tuple[int, ...]
+    dtype: str
+    note: str
+    floor: float = 0.0
+
+    def record(self, **metrics: Any) -> TensorDiff:
+        metrics.setdefault("atol", self.atol or 0.0)
+        metrics.setdefault("rtol", self.rtol)
+        metrics.setdefault("note", self.note)
+        return TensorDiff(**metrics, base_shape=self.base_shape, raw_shape=self.raw_shape, dtype=self.dtype)
+
+
+def _agreeing(context: _Context) -> TensorDiff:
+    return context.record(passed=True, max_abs=0.0, max_rel=0.0, mean_abs=0.0, cosine=1.0, close_frac=1.0)
 
 
 def compare_arrays(
@@ -125,48 +103,46 @@ def compare_arrays(
     floor: float = 0.0,
 ) -> TensorDiff:
     dtype = dtype or str(base.dtype)
-    rtol_used = DEFAULT_RTOL.get(dtype, 1e-4) if rtol is None else float(rtol)
+    rtol_used = default_rtol(dtype) if rtol is None else float(rtol)
+    context = _Context(atol, rtol_used, tuple(base.shape), tuple(raw.shape), dtype, "", floor)
     aligned = _aligned(base, raw)
     if aligned is None:
-        return _fail(
-            base,
-            raw,
-            dtype,
-            atol or 0.0,
-            rtol_used,
-            f"shape mismatch {list(base.shape)} vs {list(raw.shape)}",
+        nan = float("nan")
+        note = f"shape mismatch {list(base.shape)} vs {list(raw.shape)}"
+        return context.record(
+            passed=False, max_abs=nan, max_rel=nan, mean_abs=nan, cosine=nan, close_frac=0.0, note=note
         )
     b, r, note = aligned
+    context = replace(context, note=note)
     if b.size == 0:
-        return TensorDiff(
-            True, 0.0, 0.0, 0.0, 1.0, 1.0, atol or 0.0, rtol_used, base.shape, raw.shape, dtype, note
-        )
+        return _agreeing(context)
     if not (np.issubdtype(b.dtype, np.floating) or np.issubdtype(r.dtype, np.floating)):
-        return _exact(b, r, base.shape, raw.shape, dtype, note)
+        return _exact(b, r, context)
     if CompareMode(mode) is CompareMode.MEAN:
         b, r = np.asarray([b.mean(dtype=np.float64)]), np.asarray([r.mean(dtype=np.float64)])
-        note = (note + " means").strip()
+        context = replace(context, note=(note + " means").strip())
     b = b.astype(np.float32, copy=False) if b.dtype != np.float64 else b
     r = r.astype(b.dtype, copy=False)
     with np.errstate(invalid="ignore", over="ignore"):
         diff = np.abs(r - b)
     max_abs = float(diff.max())
     if not math.isfinite(max_abs):
-        return _nonfinite(b, r, atol, rtol_used, base.shape, raw.shape, dtype, note, floor)
-    return _finite(b, r, diff, max_abs, atol, rtol_used, base.shape, raw.shape, dtype, note, floor)
+        return _nonfinite(b, r, context)
+    return _finite(b, r, diff, max_abs, context)
 
 
-def _finite(b, r, diff, max_abs, atol, rtol, base_shape, raw_shape, dtype, note, floor=0.0) -> TensorDiff:
+def _finite(b: np.ndarray, r: np.ndarray, diff: np.ndarray, max_abs: float, context: _Context) -> TensorDiff:
     abs_b = np.abs(b)
     nonzero = np.count_nonzero(abs_b)
-    scale = max(float(abs_b.sum(dtype=np.float64)) / nonzero if nonzero else 0.0, floor)
-    atol_used = rtol * scale if atol is None else float(atol)
+    scale = max(float(abs_b.sum(dtype=np.float64)) / nonzero if nonzero else 0.0, context.floor)
+    rtol = context.rtol
+    atol_used = rtol * scale if context.atol is None else float(context.atol)
     if max_abs <= atol_used:
         close_frac = 1.0
     else:
         close_frac = float(np.count_nonzero(diff <= atol_used + rtol * abs_b)) / diff.size
     max_b = float(abs_b.max())
-    return TensorDiff(
+    return context.record(
         passed=close_frac == 1.0,
         max_abs=max_abs,
         max_rel=max_abs / max_b if max_b > 0 else (0.0 if max_abs == 0 else math.inf),
@@ -174,11 +150,6 @@ def _finite(b, r, diff, max_abs, atol, rtol, base_shape, raw_shape, dtype, note,
         cosine=_cosine(b, r, max_b + max_abs),  # |r| <= |b| + |r - b|
         close_frac=close_frac,
         atol=atol_used,
-        rtol=rtol,
-        base_shape=base_shape,
-        raw_shape=raw_shape,
-        dtype=dtype,
-        note=note,
     )
 
 
@@ -197,25 +168,21 @@ def _cosine(b: np.ndarray, r: np.ndarray, scale: float | None = None) -> float:
     return min(1.0, max(-1.0, float(np.dot(fb, fr)) / math.sqrt(nb * nr)))  # rounding can step past +-1
 
 
-def _nonfinite(b, r, atol, rtol, base_shape, raw_shape, dtype, note, floor=0.0) -> TensorDiff:
+def _nonfinite(b: np.ndarray, r: np.ndarray, context: _Context) -> TensorDiff:
     finite = np.isfinite(b) & np.isfinite(r)
     same_special = (np.isnan(b) & np.isnan(r)) | (np.isinf(b) & (b == r))
     mismatched = int(np.count_nonzero(~finite & ~same_special))
     if finite.any():
         fb, fr = b[finite], r[finite]
         diff = np.abs(fr - fb)  # finite values only
-        inner = _finite(
-            fb, fr, diff, float(diff.max()), atol, rtol, base_shape, raw_shape, dtype, note, floor
-        )
+        inner = _finite(fb, fr, diff, float(diff.max()), context)
     else:
-        inner = TensorDiff(
-            True, 0.0, 0.0, 0.0, 1.0, 1.0, atol or 0.0, rtol, base_shape, raw_shape, dtype, note
-        )
+        inner = _agreeing(context)
     agree = b.size - mismatched - int(np.count_nonzero(finite)) * (1 - inner.close_frac)
     words = f"{int(np.count_nonzero(~finite))} non-finite values"
     if mismatched:
         words += f", {mismatched} differ (NaN/Inf on one side only)"
-    return TensorDiff(
+    return context.record(
         passed=inner.passed and mismatched == 0,
         max_abs=inner.max_abs if mismatched == 0 else math.inf,
         max_rel=inner.max_rel if mismatched == 0 else math.inf,
@@ -223,20 +190,16 @@ def _nonfinite(b, r, atol, rtol, base_shape, raw_shape, dtype, note, floor=0.0) 
         cosine=inner.cosine,
         close_frac=float(agree) / b.size,
         atol=inner.atol,
-        rtol=rtol,
-        base_shape=base_shape,
-        raw_shape=raw_shape,
-        dtype=dtype,
-        note=(note + " " + words).strip(),
+        note=(context.note + " " + words).strip(),
     )
 
 
-def _exact(b, r, base_shape, raw_shape, dtype, note) -> TensorDiff:
+def _exact(b: np.ndarray, r: np.ndarray, context: _Context) -> TensorDiff:
     equal = b == r
     diff = np.abs(b.astype(np.float64) - r.astype(np.float64))
     max_abs = float(diff.max())
     max_b = float(np.abs(b.astype(np.float64)).max())
-    return TensorDiff(
+    return context.record(
         passed=bool(equal.all()),
         max_abs=max_abs,
         max_rel=max_abs / max_b if max_b > 0 else (0.0 if max_abs == 0 else math.inf),
@@ -245,8 +208,5 @@ def _exact(b, r, base_shape, raw_shape, dtype, note) -> TensorDiff:
         close_frac=float(np.count_nonzero(equal)) / equal.size,
         atol=0.0,
         rtol=0.0,
-        base_shape=base_shape,
-        raw_shape=raw_shape,
-        dtype=dtype,
-        note=(note + " exact").strip(),
+        note=(context.note + " exact").strip(),
     )

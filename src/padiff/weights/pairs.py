@@ -1,4 +1,9 @@
-"""State pairs and the generic pairing of two layers' states: the pieces weight transfer is built from."""
+"""State pairs and the generic pairing of two layers' states: the pieces weight transfer is built from.
+
+Generic rule: two layers' states pair by name (paddle's spelling translated to torch's) when every name
+agrees, else by position; each value goes through the rules table (`rules`). For layers the user paired
+(LayerMap.map, rename_params) whose classes differ, the shapes decide (`fitting_transform`).
+"""
 
 from __future__ import annotations
 
@@ -9,10 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from .errors import WeightTransferError
-from .rules import convert_param, is_builtin, layer_kind, same_kind, torch_state_name, transposes
-from .special import LayerStates, StateSpec
-from .tree import format_tree, tree_lines
+from ..errors import WeightTransferError
+from ..frameworks.base import Adapter
+from ..match.kinds import is_builtin, layer_kind, same_kind
+from ..report.tree import format_tree, tree_lines
+from .layer_rules import LayerStates, StateSpec, same, transposed
+from .rules import convert_param, torch_state_name, transposes
 
 __all__ = [
     "StatePair",
@@ -47,7 +54,7 @@ class StatePair:
         """Base-side arrays (values or gradients of `base_tensors`) in raw's layout."""
         return self.transform(tuple(values))
 
-    def base_value(self, adapter: Any) -> np.ndarray:
+    def base_value(self, adapter: Adapter) -> np.ndarray:
         return self.convert([adapter.to_numpy(t) for t in self.base_tensors])
 
 
@@ -61,7 +68,7 @@ class Owner:
     unit: bool = False
 
 
-def subtree_states(adapter: Any, layer: Any) -> tuple[tuple[str, Any], ...]:
+def subtree_states(adapter: Adapter, layer: Any) -> tuple[tuple[str, Any], ...]:
     """Every state of `layer` and its sublayers, named relative to it, each tensor once."""
     out, seen = [], set()
     for path, sub in adapter.named_sublayers(layer):
@@ -72,25 +79,17 @@ def subtree_states(adapter: Any, layer: Any) -> tuple[tuple[str, Any], ...]:
     return tuple(out)
 
 
-def layer_states(adapter: Any, owner: Owner) -> LayerStates:
+def layer_states(adapter: Adapter, owner: Owner) -> LayerStates:
     tensors = dict(owner.states)
     return LayerStates(
         adapter.name, owner.layer, tuple(tensors), lambda name: adapter.to_numpy(tensors[name])
     )
 
 
-def _same(values: tuple[np.ndarray, ...]) -> np.ndarray:
-    return values[0]
-
-
-def _transposed(values: tuple[np.ndarray, ...]) -> np.ndarray:
-    return np.ascontiguousarray(values[0].T)
-
-
 class Trees:
     """Both whole models: errors show them around the layers concerned, and pairs are checked here."""
 
-    def __init__(self, base: tuple[Any, Any], raw: tuple[Any, Any]):
+    def __init__(self, base: tuple[Adapter, Any], raw: tuple[Adapter, Any]):
         self.base, self.raw = base, raw
 
     def mismatch(self, message: str, hint: str, base_path: str, raw_path: str) -> WeightTransferError:
@@ -194,15 +193,15 @@ def fitting_transform(
     base_shape, raw_shape = shapes
     fits_transposed = len(base_shape) == 2 and base_shape[::-1] == raw_shape
     if base_shape != raw_shape:
-        return _transposed if fits_transposed else _same  # a wrong shape is reported by the shape check
+        return transposed if fits_transposed else same  # a wrong shape is reported by the shape check
     ruled = any(
         is_builtin(layer) and transposes(layer_kind(layer), torch_state_name(name))
         for layer, name in ((base_layer, base_name), (raw_layer, raw_name))
     )
-    return _transposed if cross and fits_transposed and ruled else _same
+    return transposed if cross and fits_transposed and ruled else same
 
 
-def _owning_layers(adapter: Any, layer: Any) -> dict[int, tuple[Any, str]]:
+def _owning_layers(adapter: Adapter, layer: Any) -> dict[int, tuple[Any, str]]:
     """{id of tensor: (the sublayer holding it directly, its name there)} for a layer and its sublayers."""
     out: dict[int, tuple[Any, str]] = {}
     for _, sub in adapter.named_sublayers(layer):

@@ -9,18 +9,31 @@ first raw op whose output matches no base op's output (same shape, within tolera
 
 from __future__ import annotations
 
-import os
 import sys
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .capture import CallNode, capture_run, internal_frame
-from .compare import compare_arrays
-from .nested import tensor_leaves
+from ..capture.calltree import CallNode
+from ..capture.frames import internal_dirs, internal_frame
+from ..capture.inputs import prepare_inputs
+from ..capture.leaves import tensor_leaves
+from ..capture.restore import ModelState
+from ..capture.run import capture_run
+from ..errors import PadiffError
+from ..frameworks.base import Adapter
+from ..judge.metrics import compare_arrays
+from ..judge.records import Phase
+from ..judge.tolerance import Tolerances
+from .culprit import Culprit, Kind
 
-__all__ = ["OpCall", "record_ops", "first_divergent_op", "MOVEMENT_OPS"]
+if TYPE_CHECKING:
+    from ..options import Side
+    from ..steps import StepResult
+
+__all__ = ["OpCall", "record_ops", "first_divergent_op", "narrow_to_op", "MOVEMENT_OPS"]
 
 # ops that only move or view data: one framework often folds them into the next op (paddle's
 # matmul(transpose_y=True)), so they are never named as the culprit op; a wrong permutation shows up in
@@ -29,8 +42,6 @@ MOVEMENT_OPS = frozenset(
     "permute transpose reshape view view_as flatten unsqueeze squeeze expand expand_as contiguous "
     "__getitem__ split chunk t __get__ clone detach to cast astype type_as repeat tile movedim swapaxes".split()
 )
-
-_PADIFF_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 @dataclass(frozen=True)
@@ -43,10 +54,9 @@ class OpCall:
 class _OpRecorder:
     """A capture sink that records the ops of one layer call's own code (depth 0 inside it)."""
 
-    def __init__(self, adapter: Any, path: str, call: int):
+    def __init__(self, adapter: Adapter, path: str, call: int):
         self.adapter, self.path, self.call = adapter, path, call
-        dirs = (_PADIFF_DIR, adapter.package_dir, os.path.dirname(os.__file__))
-        self.skip = tuple(os.path.join(d, "") for d in dirs)  # not .../paddleformers for .../paddle
+        self.skip = internal_dirs(adapter)
         self.ops: list[OpCall] = []
         self.inside: int | None = None  # node id of the target call while it runs
         self.depth = 0
@@ -78,7 +88,7 @@ class _OpRecorder:
             self.busy = False
 
     def _site(self) -> str:
-        frame = sys._getframe(1)
+        frame: FrameType | None = sys._getframe(1)
         while frame is not None and internal_frame(
             frame.f_code.co_filename, self.skip, self.adapter.user_dirs
         ):
@@ -101,7 +111,7 @@ class _OpRecorder:
         return None
 
 
-def record_ops(side: Any, call: tuple[tuple, dict], path: str, call_index: int) -> list[OpCall]:
+def record_ops(side: Side, call: tuple[tuple, dict], path: str, call_index: int) -> list[OpCall]:
     """The ops of the own code of layer `path` (its `call_index`-th call), in call order."""
     recorder = _OpRecorder(side.adapter, path, call_index)
     args, kwargs = call
@@ -113,7 +123,7 @@ def record_ops(side: Any, call: tuple[tuple, dict], path: str, call_index: int) 
 
 
 def first_divergent_op(
-    base_ops: list[OpCall], raw_ops: list[OpCall], atol, rtol
+    base_ops: list[OpCall], raw_ops: list[OpCall], atol: float | None, rtol: float | None
 ) -> tuple[OpCall, OpCall | None] | None:
     """(first raw op matching no base op, the most similar base op of the same shape) or None."""
     for raw_op in raw_ops:
@@ -128,3 +138,40 @@ def first_divergent_op(
         )
         return raw_op, None if closest is None else closest[1]
     return None
+
+
+def narrow_to_op(
+    culprit: Culprit, base: Side, raw: Side, result: StepResult, tolerances: Tolerances
+) -> tuple[Culprit, str | None]:
+    """A forward culprit in a user layer's own code, narrowed to the op; else unchanged. Also a note when
+    narrowing could not run."""
+    if culprit.phase is not Phase.FORWARD or culprit.step != 0:
+        return culprit, None
+    base_node = next((n for n in result.base_nodes if n.path == culprit.base_path), None)
+    if base_node is None or base_node.builtin:
+        return culprit, None
+    saved = ModelState(*base.inputs()), ModelState(*raw.inputs())
+    try:
+        base_call, raw_call, _ = prepare_inputs(result.calls, base.inputs(), raw.inputs())
+        base_ops = record_ops(base, base_call, culprit.base_path, culprit.base_call)
+        raw_ops = record_ops(raw, raw_call, culprit.raw_path, culprit.raw_call)
+    except PadiffError as error:
+        return culprit, f"could not narrow the culprit to an op: {str(error).splitlines()[0]}"
+    finally:
+        for state in saved:
+            state.restore()
+    found = first_divergent_op(base_ops, raw_ops, tolerances.atol, tolerances.rtol)
+    if found is None:
+        return culprit, None
+    raw_op, base_op = found
+    where = f"'{raw_op.name}' at {raw_op.site}"
+    if base_op is not None:
+        where += f" (closest base op: '{base_op.name}' at {base_op.site})"
+    narrowed = replace(
+        culprit,
+        kind=Kind.API,
+        reason=f"{culprit.reason}; the first op of its own code that differs is {where}",
+        base_site=base_op.site if base_op else culprit.base_site,
+        raw_site=raw_op.site,
+    )
+    return narrowed, None

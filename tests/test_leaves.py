@@ -1,4 +1,4 @@
-"""padiff.nested.tensor_leaves: every tensor of a nested output, in order, and a count of what was skipped."""
+"""padiff.capture.leaves.tensor_leaves: every tensor of a nested output, in order, and a count of what was skipped."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import paddle
 import pytest
 import torch
 
-from padiff.nested import tensor_leaves
+from padiff.capture.leaves import tensor_leaves
 
 Pair = namedtuple("Pair", ["first", "second"])
 

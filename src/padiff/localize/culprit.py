@@ -11,10 +11,65 @@ arrived, then parameter gradients. The first failing check decides:
 
 from __future__ import annotations
 
-from .capture import CallNode
-from .records import Culprit, LayerDiff
+from dataclasses import asdict, dataclass
+from enum import Enum
 
-__all__ = ["find_culprit", "first_failure", "regrouped"]
+from ..capture.calltree import CallNode
+from ..judge.metrics import TensorDiff
+from ..judge.records import LayerDiff, Phase
+
+__all__ = ["Kind", "Culprit", "find_culprit", "first_failure", "regrouped"]
+
+
+class Kind(str, Enum):
+    """A culprit is a layer call, or (narrowed inside a layer's own code) one API call."""
+
+    LAYER = "layer"
+    API = "api"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Culprit:
+    """The layer where the two models first part ways, and why padiff says so."""
+
+    phase: Phase
+    step: int
+    base_path: str
+    raw_path: str
+    base_type: str
+    raw_type: str
+    kind: Kind
+    reason: str
+    base_site: str  # where the user's code calls the layer (file:line)
+    raw_site: str
+    base_defined: str  # where the layer's forward is defined
+    raw_defined: str
+    evidence: LayerDiff
+    base_call: int = 0  # which call of the layer (a layer called twice has calls 0 and 1)
+    raw_call: int = 0
+
+    @property
+    def metrics(self) -> TensorDiff:
+        return self.evidence.diff
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["phase"] = self.phase.value
+        data["kind"] = self.kind.value
+        data["evidence"] = self.evidence.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Culprit:
+        data = dict(data)
+        data["phase"] = Phase(data["phase"])
+        data["kind"] = Kind(data["kind"])
+        data["evidence"] = LayerDiff.from_dict(data["evidence"])
+        return cls(**data)
+
 
 _OWN = {"output", "grad_in", "param", "update"}
 _REASONS = {
@@ -53,11 +108,11 @@ def find_culprit(
     raw_nodes: dict[int, CallNode],
 ) -> Culprit:
     """Turn the first failing check into a culprit (`*_node` are None for parameter gradients)."""
-    reason_key = failure.where
+    reason_key = failure.where.value
     if failure.where not in _OWN and base_node is not None and raw_node is not None:
         base_parent, raw_parent = _solid_parent(base_nodes, base_node), _solid_parent(raw_nodes, raw_node)
         if base_parent is None or raw_parent is None:
-            reason_key = "root_" + failure.where
+            reason_key = "root_" + failure.where.value
         else:
             base_node, raw_node = base_parent, raw_parent
     reason = _REASONS[reason_key].format(child=failure.raw_path or "(root)")
@@ -68,7 +123,7 @@ def find_culprit(
         raw_path=raw_node.path if raw_node else failure.raw_path,
         base_type=base_node.cls if base_node else failure.base_type,
         raw_type=raw_node.cls if raw_node else failure.raw_type,
-        kind="layer",
+        kind=Kind.LAYER,
         reason=reason,
         base_site=base_node.site if base_node else "",
         raw_site=raw_node.site if raw_node else "",

@@ -11,10 +11,12 @@ from typing import Any
 
 import numpy as np
 
+from ..capture.calltree import CallNode
+from ..capture.sink import Origin
+from ..frameworks.base import Adapter
 from . import spill
-from .capture import CallNode
-from .compare import SHARED_FLOOR, noise_floor
 from .spill import ArrayStore, Handle
+from .tolerance import group_floor
 
 __all__ = ["BaseTrace", "Stored"]
 
@@ -30,7 +32,7 @@ class Stored:
 class BaseTrace:
     """A `capture.Sink` that keeps everything base computes."""
 
-    def __init__(self, adapter: Any, memory_budget: int | None = None):
+    def __init__(self, adapter: Adapter, memory_budget: int | None = None):
         self.adapter = adapter
         self.store = ArrayStore(spill.DEFAULT_MEMORY_BUDGET if memory_budget is None else memory_budget)
         self.nodes: list[CallNode] = []
@@ -66,23 +68,20 @@ class BaseTrace:
     def on_return(self, node: CallNode) -> None:
         return None
 
-    def on_input(
-        self, node: CallNode, index: int, key: str, tensor: Any, origin: tuple[int, int] | None
-    ) -> None:
+    def on_input(self, node: CallNode, index: int, key: str, tensor: Any, origin: Origin | None) -> None:
         self._keep(self.inputs, node, index, key, tensor, origin)
 
-    def on_output(
-        self, node: CallNode, index: int, key: str, tensor: Any, origin: tuple[int, int] | None
-    ) -> None:
+    def on_output(self, node: CallNode, index: int, key: str, tensor: Any, origin: Origin | None) -> None:
         self.output_counts[node.id] = index + 1
         self._keep(self.outputs, node, index, key, tensor, origin)
 
     def grad_floor(self, rtol: float | None) -> float:
-        """The scale floor for judging this run's layer gradients (see compare.SHARED_FLOOR, noise_floor)."""
-        shared = SHARED_FLOOR * float(np.mean(self._grad_scales)) if self._grad_scales else 0.0
-        return max(shared, noise_floor(self.loss_grad_scale, "float32", rtol))
+        """The scale floor for judging this run's layer gradients (see `tolerance.group_floor`)."""
+        return group_floor(self._grad_scales, self.loss_grad_scale, rtol)
 
-    def _keep(self, table: dict, node: CallNode, index: int, key: str, tensor: Any, origin) -> None:
+    def _keep(
+        self, table: dict, node: CallNode, index: int, key: str, tensor: Any, origin: Origin | None
+    ) -> None:
         if node.transparent:
             return
         dtype = self.adapter.dtype_name(tensor)

@@ -30,10 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from .errors import WeightTransferError
+from ..errors import WeightTransferError
 from .rules import torch_state_name
 
-__all__ = ["LayerStates", "StateSpec", "LAYER_RULES", "layer_rule"]
+__all__ = ["LayerStates", "StateSpec", "LAYER_RULES", "layer_rule", "same", "transposed"]
 
 Transform = Callable[[tuple[np.ndarray, ...]], np.ndarray]
 
@@ -62,11 +62,11 @@ class StateSpec:
     transform: Transform
 
 
-def _same(values: tuple[np.ndarray, ...]) -> np.ndarray:
+def same(values: tuple[np.ndarray, ...]) -> np.ndarray:
     return values[0]
 
 
-def _transposed(values: tuple[np.ndarray, ...]) -> np.ndarray:
+def transposed(values: tuple[np.ndarray, ...]) -> np.ndarray:
     return np.ascontiguousarray(values[0].T)
 
 
@@ -107,7 +107,7 @@ def _checked(specs: list[StateSpec], base: LayerStates, raw: LayerStates) -> lis
 def by_name(base: LayerStates, raw: LayerStates) -> list[StateSpec]:
     """Same names (after paddle's spelling is translated) and layouts: each state copied as is."""
     base_names = base.by_torch_name()
-    specs = [StateSpec(n, (base_names.get(torch_state_name(n), n),), _same) for n in raw.names]
+    specs = [StateSpec(n, (base_names.get(torch_state_name(n), n),), same) for n in raw.names]
     return _checked(specs, base, raw)
 
 
@@ -118,12 +118,12 @@ def mha_torch_to_paddle(base: LayerStates, raw: LayerStates) -> list[StateSpec]:
         if packed:
             specs.append(StateSpec(f"{proj}_proj.weight", ("in_proj_weight",), _packed_part(index, True)))
         else:
-            specs.append(StateSpec(f"{proj}_proj.weight", (f"{proj}_proj_weight",), _transposed))
+            specs.append(StateSpec(f"{proj}_proj.weight", (f"{proj}_proj_weight",), transposed))
         if "in_proj_bias" in base.names:
             specs.append(StateSpec(f"{proj}_proj.bias", ("in_proj_bias",), _packed_part(index, False)))
-    specs.append(StateSpec("out_proj.weight", ("out_proj.weight",), _transposed))
+    specs.append(StateSpec("out_proj.weight", ("out_proj.weight",), transposed))
     if "out_proj.bias" in base.names:
-        specs.append(StateSpec("out_proj.bias", ("out_proj.bias",), _same))
+        specs.append(StateSpec("out_proj.bias", ("out_proj.bias",), same))
     return _checked(specs, base, raw)
 
 
@@ -132,12 +132,12 @@ def mha_paddle_to_torch(base: LayerStates, raw: LayerStates) -> list[StateSpec]:
     if "in_proj_weight" in raw.names:
         specs = [StateSpec("in_proj_weight", projections, _packed(True))]
     else:
-        specs = [StateSpec(f"{p}_proj_weight", (f"{p}_proj.weight",), _transposed) for p in "qkv"]
+        specs = [StateSpec(f"{p}_proj_weight", (f"{p}_proj.weight",), transposed) for p in "qkv"]
     if "in_proj_bias" in raw.names:
         specs.append(StateSpec("in_proj_bias", tuple(f"{p}_proj.bias" for p in "qkv"), _packed(False)))
-    specs.append(StateSpec("out_proj.weight", ("out_proj.weight",), _transposed))
+    specs.append(StateSpec("out_proj.weight", ("out_proj.weight",), transposed))
     if "out_proj.bias" in raw.names:
-        specs.append(StateSpec("out_proj.bias", ("out_proj.bias",), _same))
+        specs.append(StateSpec("out_proj.bias", ("out_proj.bias",), same))
     return _checked(specs, base, raw)
 
 
@@ -154,7 +154,7 @@ def norm(base: LayerStates, raw: LayerStates) -> list[StateSpec]:
     specs = []
     for torch_name, raw_name in raw_names.items():
         if torch_name in base_names:
-            specs.append(StateSpec(raw_name, (base_names[torch_name],), _same))
+            specs.append(StateSpec(raw_name, (base_names[torch_name],), same))
         elif torch_name in _IDENTITY:
             _require_identity(raw, base, raw_name, _IDENTITY[torch_name])
     for torch_name, base_name in base_names.items():

@@ -2,7 +2,7 @@
 
 Pairing rule. The *owners* of each model are listed in definition order: layers with parameters or
 persistent buffers of their own, and *units*, layers converted as a whole whose sublayers are not listed
-(a built-in layer with a rule in `special.LAYER_RULES` for this pair of frameworks, such as
+(a built-in layer with a rule in `layer_rules.LAYER_RULES` for this pair of frameworks, such as
 MultiheadAttention or LSTM, and a class named by a registered `add_special_init`). Owners are paired by
 path when both lists have the same paths, else by position; a unit without any state (torch's
 InstanceNorm2d(affine=False)) is left out of a second try when the first does not pair. Within a pair,
@@ -16,16 +16,21 @@ raises `WeightTransferError` naming both layers and showing both trees, before a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import WeightTransferError
+from ..errors import WeightTransferError
+from ..frameworks.base import Adapter
+from ..match.kinds import is_builtin, layer_kind, same_kind
+from .layer_rules import StateSpec
+from .layer_rules import layer_rule as rule_for
+from .pairs import Owner, StatePair, Trees, by_position, generic_specs, layer_states, subtree_states
+from .registry import SpecialInit, special_init_for, special_init_names
 from .renamed import plan_renamed
-from .rules import SpecialInit, is_builtin, layer_kind, same_kind, special_init_for, special_init_names
-from .special import StateSpec
-from .special import layer_rule as rule_for
-from .statepairs import Owner, StatePair, Trees, by_position, generic_specs, layer_states, subtree_states
+
+if TYPE_CHECKING:
+    from ..match.layermap import LayerMap
 
 __all__ = ["transfer_weights", "plan_state_pairs", "StatePair", "SpecialCopy"]
 
@@ -51,8 +56,8 @@ class _Planner:
 
     def __init__(
         self,
-        base: tuple[Any, Any],
-        raw: tuple[Any, Any],
+        base: tuple[Adapter, Any],
+        raw: tuple[Adapter, Any],
         trees: Trees | None = None,
         prefixes: tuple[str, str] = ("", ""),
         use_specials: bool = True,
@@ -65,14 +70,14 @@ class _Planner:
         # user special inits apply between torch and paddle, and not while planning what one of them did
         self.use_specials = use_specials and set(self.frameworks) == {"torch", "paddle"}
 
-    def is_unit(self, adapter: Any, layer: Any) -> bool:
+    def is_unit(self, adapter: Adapter, layer: Any) -> bool:
         if not self.cross:
             return False
         if is_builtin(layer) and rule_for(layer_kind(layer), *self.frameworks) is not None:
             return True
         return self.use_specials and type(layer).__name__ in special_init_names(adapter.name)
 
-    def owners(self, side: tuple[Any, Any], skip: set[int]) -> list[Owner]:
+    def owners(self, side: tuple[Adapter, Any], skip: set[int]) -> list[Owner]:
         adapter, root = side
         prefix = self.prefixes[0 if side is self.base else 1]
         owners, seen, sealed, tensors = [], set(), set(), set()
@@ -201,14 +206,18 @@ class _Planner:
             return [self.special_copy(base_owner, raw_owner, special)]
         return list(self.plan_inside(base_owner, raw_owner))
 
-    def whole(self, side: tuple[Any, Any], layer: Any) -> Owner:
+    def whole(self, side: tuple[Adapter, Any], layer: Any) -> Owner:
         adapter, root = side
         path = next((p for p, sub in adapter.named_sublayers(root) if sub is layer), "")
         return Owner(path, layer, subtree_states(adapter, layer), unit=self.is_unit(adapter, layer))
 
 
 def plan_state_pairs(
-    base_adapter: Any, base_model: Any, raw_adapter: Any, raw_model: Any, layer_map=None
+    base_adapter: Adapter,
+    base_model: Any,
+    raw_adapter: Adapter,
+    raw_model: Any,
+    layer_map: LayerMap | None = None,
 ) -> tuple[list[StatePair], list[SpecialCopy]]:
     """Every paired state, and the pairs a user's special init copies (their grads are paired after it)."""
     planner = _Planner((base_adapter, base_model), (raw_adapter, raw_model))
@@ -226,7 +235,11 @@ def plan_state_pairs(
 
 
 def transfer_weights(
-    base_adapter: Any, base_model: Any, raw_adapter: Any, raw_model: Any, layer_map=None
+    base_adapter: Adapter,
+    base_model: Any,
+    raw_adapter: Adapter,
+    raw_model: Any,
+    layer_map: LayerMap | None = None,
 ) -> list[StatePair]:
     """Copy every paired state of base into raw (all planned before the first write); returns the pairs."""
     plan, specials = plan_state_pairs(base_adapter, base_model, raw_adapter, raw_model, layer_map)
@@ -249,7 +262,7 @@ def _run_special(copy: SpecialCopy) -> None:
         ) from error
 
 
-def _holds(pair: StatePair, base_adapter: Any, raw_adapter: Any) -> bool:
+def _holds(pair: StatePair, base_adapter: Adapter, raw_adapter: Adapter) -> bool:
     """Whether raw's state now holds what the pair says it is made from (after a special init)."""
     raw_value = raw_adapter.to_numpy(pair.raw_tensor)
     base_value = pair.base_value(base_adapter)

@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from .align import Aligner
-from .capture import CallNode
-from .compare import CompareMode, Phase, compare_arrays
-from .records import LayerDiff
+from ..capture.calltree import CallNode
+from ..capture.sink import Origin
+from ..frameworks.base import Adapter
+from ..match.align import Aligner
+from .metrics import compare_arrays
+from .records import LayerDiff, Phase, Where
+from .tolerance import Tolerances
 from .trace import BaseTrace
 
-__all__ = ["RawComparer", "IsolatedComparer", "Tolerances", "merge_local"]
-
-
-@dataclass(frozen=True)
-class Tolerances:
-    atol: float | None = None
-    rtol: float | None = None
-    mode: CompareMode = CompareMode.STRICT
+__all__ = ["RawComparer", "IsolatedComparer", "merge_local", "pair_inputs"]
 
 
 class RawComparer:
@@ -28,7 +24,7 @@ class RawComparer:
 
     def __init__(
         self,
-        adapter: Any,
+        adapter: Adapter,
         base: BaseTrace,
         aligner: Aligner,
         tolerances: Tolerances,
@@ -78,7 +74,17 @@ class RawComparer:
             if note not in self.notes:
                 self.notes.append(note)
 
-    def _record(self, node: CallNode, where: str, index: int, key: str, base_array, raw_array, dtype, order):
+    def _record(
+        self,
+        node: CallNode,
+        where: str,
+        index: int,
+        key: str,
+        base_array: np.ndarray,
+        raw_array: np.ndarray,
+        dtype: str,
+        order: int,
+    ) -> None:
         base_node = self.base.nodes[self.aligner.partner[node.id]]
         phase = Phase.FORWARD if where in ("input", "output") else Phase.BACKWARD
         floor = self.base.grad_floor(self.tol.rtol) if phase is Phase.BACKWARD else 0.0
@@ -86,27 +92,27 @@ class RawComparer:
             base_array, raw_array, self.tol.atol, self.tol.rtol, dtype, self.tol.mode, floor
         )
         record = LayerDiff(
-            phase,
-            self.step,
-            where,
-            order,
-            base_node.path,
-            node.path,
-            base_node.cls,
-            node.cls,
-            node.call,
-            key,
-            diff,
-            base_node.id,
-            node.id,
+            phase=phase,
+            step=self.step,
+            where=Where(where),
+            order=order,
+            base_path=base_node.path,
+            raw_path=node.path,
+            base_type=base_node.cls,
+            raw_type=node.cls,
+            call=node.call,
+            leaf=key,
+            diff=diff,
+            base_id=base_node.id,
+            raw_id=node.id,
         )
         (self.forward if phase is Phase.FORWARD else self.backward).append(record)
 
-    def on_input(
-        self, node: CallNode, index: int, key: str, tensor: Any, origin: tuple[int, int] | None
-    ) -> None:
+    def on_input(self, node: CallNode, index: int, key: str, tensor: Any, origin: Origin | None) -> None:
         base_id, base_index = self.base_input(node, index)
-        stored = None if base_index is None else self.base.inputs.get((base_id, base_index))
+        stored = (
+            None if base_id is None or base_index is None else self.base.inputs.get((base_id, base_index))
+        )
         fused = self._fused_pending.pop(origin[0], None) if origin is not None else None
         if fused is not None and stored is not None and fused.id in self.aligner.partner:
             # the fused layer's output is what base's activation after it produced: compare it here
@@ -141,9 +147,7 @@ class RawComparer:
             self.notes.append(note)
         return True
 
-    def on_output(
-        self, node: CallNode, index: int, key: str, tensor: Any, origin: tuple[int, int] | None
-    ) -> None:
+    def on_output(self, node: CallNode, index: int, key: str, tensor: Any, origin: Origin | None) -> None:
         self._outputs_seen[node.id] = index + 1
         if self._fused(node, self.aligner.partner.get(node.id)):
             self._fused_pending[node.id] = node
@@ -153,8 +157,8 @@ class RawComparer:
         )
 
     def _compare_stored(
-        self, node: CallNode, where: str, index: int, key: str, tensor: Any, table: dict, base_id
-    ):
+        self, node: CallNode, where: str, index: int, key: str, tensor: Any, table: dict, base_id: int | None
+    ) -> None:
         stored = None if base_id is None or node.transparent else table.get((base_id, index))
         if stored is None:
             return
@@ -168,10 +172,13 @@ class RawComparer:
         base_id = self.aligner.partner.get(node.id)
         if io == "grad_out" and self._fused(node, base_id):
             return
+        base_index: int | None = index
         if io == "grad_in":
-            base_id, index = self.base_input(node, index)
-        key = (io, base_id, index)
-        if base_id is None or index is None or node.transparent or key not in self.base.grads:
+            base_id, base_index = self.base_input(node, index)
+        if base_id is None or base_index is None or node.transparent:
+            return
+        key = (io, base_id, base_index)
+        if key not in self.base.grads:
             return
         if self._last_grad is not None and self._last_grad[0] is grad:
             raw_array = self._last_grad[1]
@@ -182,8 +189,8 @@ class RawComparer:
         self._record(
             node,
             io,
-            index,
-            f"{io}[{index}]",
+            base_index,
+            f"{io}[{base_index}]",
             base_array,
             raw_array,
             str(base_array.dtype),
@@ -203,14 +210,16 @@ class IsolatedComparer(RawComparer):
     an input that differs then shows the parent's own code's error, alone."""
 
     def __init__(
-        self, adapter: Any, base: BaseTrace, aligner: Aligner, tolerances: Tolerances, step: int = 0
+        self, adapter: Adapter, base: BaseTrace, aligner: Aligner, tolerances: Tolerances, step: int = 0
     ):
         super().__init__(adapter, base, aligner, tolerances, step, keep_base=True)
 
     def substitute(self, node: CallNode, index: int, tensor: Any) -> Any:
         """Base's input in place of raw's, still passing gradients on to what raw computed."""
         base_id, base_index = self.base_input(node, index)
-        stored = None if base_index is None else self.base.inputs.get((base_id, base_index))
+        stored = (
+            None if base_id is None or base_index is None else self.base.inputs.get((base_id, base_index))
+        )
         if stored is None:
             return None
         array = self.base.array(stored.array)

@@ -6,22 +6,26 @@ dict leaves out stay as they are). A name base lacks is tried once more with its
 spelling (`bn._mean` -> `bn.running_mean`). States pair one to one, so layers whose states are packed
 differently (MultiheadAttention) belong in LayerMap.map instead.
 
-Each value is converted by `statepairs.fitting_transform` (the rules table for two built-in layers of
+Each value is converted by `pairs.fitting_transform` (the rules table for two built-in layers of
 one kind, else the shapes).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ..frameworks.base import Adapter
+from .layer_rules import StateSpec
+from .pairs import Owner, StatePair, Trees, fitting_transform
 from .rules import torch_state_name
-from .special import StateSpec
-from .statepairs import Owner, StatePair, Trees, fitting_transform
+
+if TYPE_CHECKING:
+    from ..match.layermap import LayerMap
 
 __all__ = ["plan_renamed"]
 
 
-def _named_states(adapter: Any, model: Any, skip: set[int]) -> dict[str, tuple[Owner, str]]:
+def _named_states(adapter: Adapter, model: Any, skip: set[int]) -> dict[str, tuple[Owner, str]]:
     """{full state name: (owning layer, name within it)}, each tensor once, skipped layers left out."""
     out: dict[str, tuple[Owner, str]] = {}
     seen: set[int] = set()
@@ -43,7 +47,9 @@ def _base_name(wanted: str, base_states: dict[str, Any]) -> str | None:
     return spelled if spelled in base_states else None
 
 
-def plan_renamed(trees: Trees, layer_map: Any, skip_base: set[int], skip_raw: set[int]) -> list[StatePair]:
+def plan_renamed(
+    trees: Trees, layer_map: LayerMap, skip_base: set[int], skip_raw: set[int]
+) -> list[StatePair]:
     """One pair per raw state, its base state named by the user's rename_params mapping."""
     base_states = _named_states(*trees.base, skip_base)
     raw_states = _named_states(*trees.raw, skip_raw)

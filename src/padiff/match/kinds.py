@@ -3,35 +3,23 @@
 Matching rule: two layer classes are of the same kind when their lowercased names are equal after the
 aliases below (`BatchNorm2d` ~ `BatchNorm2D`, `MultiheadAttention` ~ `MultiHeadAttention`, torch `RNN`
 ~ paddle `SimpleRNN`, `ConvTranspose2d` ~ `Conv2DTranspose`). A class defined outside torch and paddle
-(a user's class) matches any user class in position, and a user class of the same name first.
-
-Parameter conversions are keyed by kind and apply only when the two models are of different frameworks;
-parameters are named in torch's spelling, and `STATE_NAMES` translates paddle's spelling to it. Layers
-converted as a whole (packed attention, recurrent layers, norms) have their rules in `special`.
+(a user's class) matches any user class in position, and a user class of the same name first. Kinds of
+one *family* (activations, norms, pools, ...) may stand in for one another at the same place in a port.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 __all__ = [
-    "ParamRule",
-    "PARAM_RULES",
-    "STATE_NAMES",
+    "KIND_ALIASES",
+    "KIND_FAMILIES",
     "SEALED_KINDS",
+    "BUILTIN_MODULES",
     "layer_kind",
     "is_builtin",
     "same_kind",
     "kind_family",
-    "convert_param",
-    "SpecialInit",
-    "special_init_for",
-    "special_init_names",
-    "register_special_init",
 ]
 
 # lowercased class name -> canonical kind, where the plain lowercase differs between frameworks
@@ -56,26 +44,6 @@ FRAMEWORK_KINDS = {
 # built-in kinds whose sublayers differ between the frameworks (paddle MHA calls q/k/v_proj, torch MHA
 # calls none; paddle LSTM runs BiRNN/cell sublayers): compared at their boundary only
 SEALED_KINDS = frozenset({"multiheadattention", "lstm", "gru", "rnn"})
-
-# paddle state name -> torch state name
-STATE_NAMES = {"_mean": "running_mean", "_variance": "running_var", "_weight": "weight"}
-
-
-@dataclass(frozen=True)
-class ParamRule:
-    """How one kind's parameters differ between torch and paddle."""
-
-    kind: str
-    transpose: frozenset[str] = field(default_factory=frozenset)  # 2-D params stored transposed
-
-
-PARAM_RULES: dict[str, ParamRule] = {
-    rule.kind: rule
-    for rule in (
-        ParamRule("linear", transpose=frozenset({"weight"})),  # torch [out, in], paddle [in, out]
-    )
-}
-
 
 # modules whose layer classes count as built-in: the frameworks' layer libraries, not model zoos such
 # as paddle.vision.models (which is user code as far as pairing goes, like torchvision)
@@ -126,49 +94,3 @@ def same_kind(base_layer: Any, raw_layer: Any) -> bool:
     if is_builtin(base_layer) != is_builtin(raw_layer):
         return False
     return layer_kind(base_layer) == layer_kind(raw_layer)
-
-
-def torch_state_name(name: str) -> str:
-    return STATE_NAMES.get(name, name)
-
-
-def transposes(kind: str, name: str) -> bool:
-    """Whether parameter `name` (torch spelling) of a layer of `kind` is stored transposed in paddle."""
-    rule = PARAM_RULES.get(kind)
-    return rule is not None and name in rule.transpose
-
-
-def convert_param(kind: str, name: str, value: np.ndarray, cross_framework: bool) -> np.ndarray:
-    """Base's value of parameter `name` (torch spelling) in the layout raw expects."""
-    if cross_framework and transposes(kind, name) and value.ndim == 2:
-        return np.ascontiguousarray(value.T)
-    return value
-
-
-@dataclass(frozen=True)
-class SpecialInit:
-    """A user rule copying one paddle layer class from one torch module class: func(paddle_layer, torch_module)."""
-
-    paddle_name: str
-    torch_name: str
-    func: Callable[[Any, Any], None]
-
-
-_SPECIAL_INITS: dict[tuple[str, str], SpecialInit] = {}
-
-
-def register_special_init(paddle_name: str, torch_name: str, func: Callable[[Any, Any], None]) -> None:
-    _SPECIAL_INITS[(paddle_name, torch_name)] = SpecialInit(paddle_name, torch_name, func)
-
-
-def special_init_for(paddle_name: str, torch_name: str) -> SpecialInit | None:
-    return _SPECIAL_INITS.get((paddle_name, torch_name))
-
-
-def special_init_names(framework: str) -> set[str]:
-    """Class names of `framework` ("paddle" or "torch") that some registered special init copies."""
-    if framework == "paddle":
-        return {paddle_name for paddle_name, _ in _SPECIAL_INITS}
-    if framework == "torch":
-        return {torch_name for _, torch_name in _SPECIAL_INITS}
-    return set()

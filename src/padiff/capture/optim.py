@@ -1,0 +1,73 @@
+"""The user's optimizers: objects, factories `lambda params: Optimizer(params, ...)`, or padiff 0.2.0's
+zero-argument functions that perform the step themselves; and one step of any of them."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import InputError
+from ..frameworks.base import Adapter
+
+__all__ = ["optimizer_pair", "StepFunction", "step_optimizer"]
+
+
+def optimizer_pair(optimizers: Any, base: tuple[Adapter, Any], raw: tuple[Adapter, Any]) -> tuple | None:
+    """(base_opt, raw_opt, base_made, raw_made) from optimizer objects or factories
+    `lambda params: Optimizer(params, ...)`; *_made says padiff built it (nothing to put back)."""
+    if optimizers is None:
+        return None
+    if not isinstance(optimizers, (tuple, list)) or len(optimizers) != 2:
+        raise InputError(
+            f"optimizers must be a pair (base_opt, raw_opt), got {type(optimizers).__name__}",
+            hint="pass optimizers=(torch.optim.SGD(base.parameters(), lr=0.1), paddle.optimizer.SGD(...))",
+        )
+    made, owned = [], []
+    for role, (adapter, model), item in (("base", base, optimizers[0]), ("raw", raw, optimizers[1])):
+        if adapter.is_optimizer(item):
+            made.append(item)
+            owned.append(False)
+        elif callable(item) and _takes_no_arguments(item):
+            made.append(StepFunction(item))  # padiff 0.2.0: a function that performs the step itself
+            owned.append(True)
+        elif callable(item):
+            optimizer = item(adapter.parameters(model))
+            if not adapter.is_optimizer(optimizer):
+                raise InputError(
+                    f"the {role} optimizer factory returned {type(optimizer).__name__}, not a {adapter.name} optimizer",
+                    hint="a factory takes the model's parameters and returns an optimizer",
+                )
+            made.append(optimizer)
+            owned.append(True)
+        else:
+            raise InputError(
+                f"{role} optimizer is a {type(item).__name__}, not a {adapter.name} optimizer or a factory",
+                hint="give (base_opt, raw_opt) in the same order as (base, raw)",
+            )
+    return made[0], made[1], owned[0], owned[1]
+
+
+class StepFunction:
+    """A zero-argument callable that updates the parameters itself (padiff 0.2.0's "lambda" optimizer)."""
+
+    def __init__(self, fn: Callable[[], Any]):
+        self.fn = fn
+
+
+def _takes_no_arguments(fn: Callable) -> bool:
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return not any(
+        p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params
+    )
+
+
+def step_optimizer(adapter: Adapter, model: Any, optimizer: Any) -> None:
+    if isinstance(optimizer, StepFunction):
+        optimizer.fn()
+        adapter.take_grads(adapter.parameters(model))  # start the next step from no gradients
+    else:
+        adapter.optimizer_step(optimizer)

@@ -1,0 +1,189 @@
+"""padiff.compare: from two models and one input to a Report, through one `Comparison`.
+
+A Comparison holds both sides, the weight plan (which raw state is made from which base state), the
+layer pairs LayerMap fixes and the options. `run` runs the steps, judges them, confirms a failure with
+single-step isolation, narrows an own-code culprit to one op, and only then builds the Report, once.
+Everything padiff changes in the models is put back by the steps themselves, whatever happens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from .errors import InputError, PadiffError
+from .frameworks.base import Adapter, adapter_for
+from .localize.confirm import (
+    confirmed_notes,
+    not_confirmed_note,
+    not_reproduced_note,
+    reproduced,
+    worth_confirming,
+)
+from .localize.ops import narrow_to_op
+from .localize.verdict import Verdict, judge_steps
+from .match.layermap import LayerMap
+from .options import Options, Side, check_steps, make_sides
+from .report import Report
+from .report.build import build_report
+from .steps import StepResult, run_steps
+from .weights.pairs import StatePair
+from .weights.plan import plan_state_pairs, transfer_weights
+
+__all__ = ["compare", "Comparison"]
+
+
+class Comparison:
+    """One comparison of a base model and a raw model; see the module docstring."""
+
+    def __init__(
+        self,
+        base: Side,
+        raw: Side,
+        state_pairs: list[StatePair],
+        path_pairs: dict[str, str],
+        options: Options,
+        notes: list[str],
+    ):
+        self.base, self.raw = base, raw
+        self.state_pairs = state_pairs  # every paired weight, in base's definition order
+        self.path_pairs = path_pairs  # {raw path: base path} fixed by LayerMap.map
+        self.options = options
+        self.notes = notes  # what padiff says about the setup, before anything runs
+
+    @classmethod
+    def prepare(
+        cls,
+        base: tuple[Adapter, Any],
+        raw: tuple[Adapter, Any],
+        *,
+        init_weights: bool,
+        loss_fn: Any,
+        optimizers: Any,
+        layer_map: LayerMap,
+        options: Options,
+        notes: list[str],
+    ) -> Comparison:
+        """Both sides, and base's weights copied into raw (or, without init_weights, only paired)."""
+        base_side, raw_side = make_sides(base, raw, loss_fn, optimizers, layer_map)
+        notes = list(notes)
+        if init_weights:
+            state_pairs = transfer_weights(*base, *raw, layer_map)
+        else:
+            state_pairs = _pairs_or_note(base, raw, layer_map, notes)
+        path_pairs = layer_map.path_pairs(*base, *raw)
+        notes.extend(_ignored_weights_note(raw_side))
+        return cls(base_side, raw_side, state_pairs, path_pairs, options, notes)
+
+    def run_steps(self, batches: list[Any], isolate: bool, notes: list[str]) -> list[StepResult]:
+        return run_steps(self, batches, isolate, notes)
+
+    def run(self, batches: list[Any]) -> Report:
+        options = self.options
+        notes = list(self.notes)
+        results = self.run_steps(batches, options.single_step, notes)
+        verdict = judge_steps(results, options.diff_phase, notes)
+        with_optimizer = self.base.optimizer is not None
+        if options.confirm and worth_confirming(
+            verdict.culprit, options.single_step, with_optimizer, len(batches)
+        ):
+            verdict, results = self.confirm(batches, verdict, results)
+        if options.api_level and verdict.culprit is not None:
+            verdict = self.narrow(verdict, results[0])
+        return build_report(verdict, self.base, self.raw)
+
+    def confirm(
+        self, batches: list[Any], verdict: Verdict, results: list[StepResult]
+    ) -> tuple[Verdict, list[StepResult]]:
+        """The verdict after a second run with single-step isolation (see `localize.confirm`)."""
+        first = verdict.culprit
+        assert first is not None  # only failures are confirmed
+        notes = list(verdict.notes)
+        try:
+            confirmed_results = self.run_steps(batches, True, notes)
+        except PadiffError as error:
+            return replace(verdict, notes=[*verdict.notes, not_confirmed_note(error)]), results
+        confirmed = judge_steps(confirmed_results, self.options.diff_phase, notes)
+        if not reproduced(first, confirmed):
+            return replace(verdict, notes=[not_reproduced_note(first), *verdict.notes]), results
+        return replace(confirmed, notes=confirmed_notes(first, confirmed)), confirmed_results
+
+    def narrow(self, verdict: Verdict, result: StepResult) -> Verdict:
+        """The verdict with an own-code culprit narrowed to one op (see `localize.ops`)."""
+        assert verdict.culprit is not None
+        culprit, note = narrow_to_op(verdict.culprit, self.base, self.raw, result, self.options.tolerances)
+        return replace(verdict, culprit=culprit, notes=verdict.notes + ([note] if note else []))
+
+
+def compare(
+    base: Any,
+    raw: Any,
+    inputs: Any = None,
+    *,
+    init_weights: bool = True,
+    loss_fn: Any = None,
+    optimizers: Any = None,
+    steps: int = 1,
+    batches: list[Any] | None = None,
+    atol: float | None = None,
+    rtol: float | None = None,
+    layer_map: LayerMap | None = None,
+    single_step: bool = False,
+    api_level: bool = True,
+    confirm: bool = True,
+    compare_mode: str = "strict",
+    diff_phase: str = "both",
+) -> Report:
+    """Copy base's weights into raw, run both forward and backward (and optimizer steps), and report
+    where they part ways. See README.md for the rules and DESIGN.md for the contract."""
+    base_adapter, raw_adapter = adapter_for(base, "base"), adapter_for(raw, "raw")
+    options = Options.parse(
+        atol=atol,
+        rtol=rtol,
+        compare_mode=compare_mode,
+        diff_phase=diff_phase,
+        single_step=single_step,
+        api_level=api_level,
+        confirm=confirm,
+    )
+    check_steps(steps, batches)
+    notes: list[str] = []
+    if single_step and (steps != 1 or optimizers is not None or batches):
+        notes.append("single_step: runs one step without optimizers (steps, optimizers and batches ignored)")
+        steps, optimizers, batches = 1, None, None
+    batches = list(batches) if batches else [inputs] * steps
+    if inputs is None and not batches[0:1]:
+        raise InputError("no inputs given", hint="pass inputs, or batches=[...] with one input per step")
+    comparison = Comparison.prepare(
+        (base_adapter, base),
+        (raw_adapter, raw),
+        init_weights=init_weights,
+        loss_fn=loss_fn,
+        optimizers=optimizers,
+        layer_map=layer_map or LayerMap(),
+        options=options,
+        notes=notes,
+    )
+    return comparison.run(batches)
+
+
+def _ignored_weights_note(side: Side) -> list[str]:
+    """LayerMap.ignore'd layers keep their own weights: say so, since raw's then stay as they were."""
+    ignored = [
+        path or "(root)"
+        for path, layer in side.adapter.named_sublayers(side.model)
+        if id(layer) in side.policy.transparent and side.adapter.direct_state(layer)
+    ]
+    if not ignored:
+        return []
+    return [f"weights of layers given to LayerMap.ignore were not copied into raw: {', '.join(ignored[:8])}"]
+
+
+def _pairs_or_note(
+    base: tuple[Adapter, Any], raw: tuple[Adapter, Any], layer_map: LayerMap, notes: list[str]
+) -> list[StatePair]:
+    try:
+        return plan_state_pairs(*base, *raw, layer_map)[0]
+    except PadiffError as error:
+        notes.append(f"parameter gradients not compared: {str(error).splitlines()[0]}")
+        return []

@@ -1,0 +1,108 @@
+"""Parameter-level comparisons: each paired parameter's gradient, and its update in an optimizer step.
+
+A weight update is compared as the change each parameter made in the step (after - before), not as the
+weight itself: two optimizers that differ only slightly (an Adam epsilon, a weight decay) move a weight
+by a tiny fraction of its size, but by a large fraction of its update. Pairs come from the weight plan
+(`weights.pairs.StatePair`), so gradients and updates go through the same conversion as the weights.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..frameworks.base import Adapter
+from ..weights.pairs import StatePair
+from .metrics import compare_arrays
+from .records import LayerDiff, Phase, Where
+from .tolerance import Tolerances, group_floor, rounding_floor
+
+__all__ = ["base_param_arrays", "raw_param_arrays", "updates", "compare_param_arrays"]
+
+
+def base_param_arrays(adapter: Adapter, state_pairs: list[StatePair], grads: bool) -> dict[int, np.ndarray]:
+    """Base's parameter gradients (or values) as arrays, by id of the parameter."""
+    out: dict[int, np.ndarray] = {}
+    for pair in state_pairs:
+        for tensor in pair.base_tensors:
+            if id(tensor) in out:
+                continue
+            value = adapter.grad_of(tensor) if grads else tensor
+            if value is not None:
+                out[id(tensor)] = adapter.to_numpy(value)
+    return out
+
+
+def raw_param_arrays(adapter: Adapter, state_pairs: list[StatePair], grads: bool) -> dict[int, np.ndarray]:
+    out: dict[int, np.ndarray] = {}
+    for pair in state_pairs:
+        value = adapter.grad_of(pair.raw_tensor) if grads else pair.raw_tensor
+        if value is not None:
+            out[id(pair.raw_tensor)] = adapter.to_numpy(value)
+    return out
+
+
+def updates(before: dict[int, np.ndarray], after: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
+    return {key: after[key] - value for key, value in before.items() if key in after}
+
+
+def compare_param_arrays(
+    state_pairs: list[StatePair],
+    base_arrays: dict[int, np.ndarray],
+    raw_arrays: dict[int, np.ndarray],
+    tolerances: Tolerances,
+    phase: Phase,
+    step: int,
+    weights: dict[int, np.ndarray] | None = None,
+    loss_grad_scale: float = 0.0,
+) -> list[LayerDiff]:
+    """One LayerDiff per paired parameter, in backward order (last defined first).
+
+    A parameter with an array on one side only is compared against zeros: a gradient that exists on
+    one side only is a difference. For updates, `weights` (base's values before the step) set a floor:
+    an update is only known to within the float rounding of the weight it changed.
+    """
+    scales = [float(np.abs(a).mean()) for a in base_arrays.values() if a.size]
+    shared_floor = group_floor(scales, loss_grad_scale, tolerances.rtol)
+    where = Where.PARAM if phase is Phase.GRAD else Where.UPDATE
+    diffs = []
+    for order, pair in enumerate(reversed(state_pairs)):
+        values = [base_arrays[id(t)] for t in pair.base_tensors if id(t) in base_arrays]
+        base_array = pair.convert(values) if len(values) == len(pair.base_tensors) else None
+        raw_array = raw_arrays.get(id(pair.raw_tensor))
+        if raw_array is None:  # a gradient on one side only is compared against zeros
+            if base_array is None:
+                continue
+            raw_array = np.zeros(base_array.shape, dtype=np.float32)
+        elif base_array is None:
+            base_array = np.zeros(raw_array.shape, dtype=np.float32)
+        floor = max(shared_floor, _weight_floor(weights, pair, tolerances))
+        diff = compare_arrays(
+            base_array, raw_array, tolerances.atol, tolerances.rtol, None, tolerances.mode, floor
+        )
+        diffs.append(
+            LayerDiff(
+                phase=phase,
+                step=step,
+                where=where,
+                order=order,
+                base_path=pair.base_path,
+                raw_path=pair.raw_path,
+                base_type="",
+                raw_type="",
+                call=0,
+                leaf=f"{pair.base_name} <-> {pair.raw_name}",
+                diff=diff,
+            )
+        )
+    return diffs
+
+
+def _weight_floor(weights: dict[int, np.ndarray] | None, pair: StatePair, tolerances: Tolerances) -> float:
+    if not weights:
+        return 0.0
+    values: list[Any] = [weights.get(id(t)) for t in pair.base_tensors]
+    if any(v is None for v in values):
+        return 0.0
+    return rounding_floor(values, tolerances.rtol)

@@ -1,0 +1,68 @@
+"""From what the steps compared to a verdict: every compared pair, the culprit, and the notes.
+
+Pairs are taken step by step, forward, backward and parameter gradients as `diff_phase` asks, then
+updates; the first failing pair of the earliest step decides (see `culprit.find_culprit`). Boundary
+checks of layers the two ports draw elsewhere (`culprit.regrouped`) are excused, and said so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ..judge.records import LayerDiff
+from .culprit import Culprit, find_culprit, first_failure, regrouped
+
+if TYPE_CHECKING:
+    from ..options import DiffPhase
+    from ..steps import StepResult
+
+__all__ = ["Verdict", "judge_steps"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of one run of steps, before it becomes a Report."""
+
+    diffs: list[LayerDiff]
+    culprit: Culprit | None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.culprit is None
+
+
+def _add(notes: list[str], note: str) -> None:
+    if note not in notes:
+        notes.append(note)
+
+
+def judge_steps(results: list[StepResult], diff_phase: DiffPhase, notes: list[str]) -> Verdict:
+    """The verdict of `results`; `notes` (the run's) come first, each step's own notes after them."""
+    notes = list(notes)
+    diffs: list[LayerDiff] = []
+    culprit: Culprit | None = None
+    for result in results:
+        for note in result.notes:
+            _add(notes, note)
+        forward = result.forward if diff_phase.forward else []
+        backward = result.backward if diff_phase.backward else []
+        grads = result.grads if diff_phase.backward else []
+        diffs += forward + backward + grads + result.updates
+        base_nodes = {n.id: n for n in result.base_nodes}
+        excused = regrouped(forward + backward, base_nodes, result.raw_nodes)
+        if excused:
+            shown = sorted({f"{d.base_path} / {d.raw_path}" for d in excused})
+            more = f" and {len(shown) - 4} more" if len(shown) > 4 else ""
+            _add(
+                notes,
+                "layers whose outputs differ in shape while their parents agree (the ports draw the layer "
+                f"boundary elsewhere), not blamed: {', '.join(shown[:4])}{more}",
+            )
+        skip = frozenset((d.where, d.base_id, d.raw_id, d.leaf) for d in excused)
+        failure = first_failure(forward, backward, grads, result.updates, skip=skip)
+        if culprit is None and failure is not None:
+            base_node, raw_node = base_nodes.get(failure.base_id), result.raw_nodes.get(failure.raw_id)
+            culprit = find_culprit(failure, base_node, raw_node, base_nodes, result.raw_nodes)
+    return Verdict(diffs, culprit, notes)

@@ -1,0 +1,120 @@
+"""The user's options, checked once: each side of the comparison, and what to run and how to judge it.
+
+Strings are accepted at the boundary (`compare_mode="mean"`, `diff_phase="forward"`) and become enums
+here; a bad value is an `InputError` with the values that would work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from .capture.optim import optimizer_pair
+from .errors import InputError
+from .frameworks.base import Adapter
+from .judge.tolerance import CompareMode, Tolerances
+from .match.layermap import LayerMap
+from .match.policy import LayerPolicy
+
+__all__ = ["Side", "Options", "DiffPhase", "loss_pair", "make_sides", "check_steps"]
+
+
+class DiffPhase(str, Enum):
+    """Which passes decide the verdict (padiff 0.2.0's `diff_phase`)."""
+
+    BOTH = "both"
+    FORWARD = "forward"
+    BACKWARD = "backward"
+
+    @property
+    def forward(self) -> bool:
+        return self is not DiffPhase.BACKWARD
+
+    @property
+    def backward(self) -> bool:
+        return self is not DiffPhase.FORWARD
+
+
+@dataclass
+class Side:
+    """One model and everything padiff needs to run it."""
+
+    role: str  # "base" or "raw"
+    adapter: Adapter
+    model: Any
+    loss: Callable | None
+    policy: LayerPolicy
+    optimizer: Any = None
+    optimizer_made: bool = False  # padiff built it from a factory: nothing to put back
+
+    def inputs(self) -> tuple[Adapter, Any]:
+        """(adapter, model): how the input and weight helpers take one side."""
+        return self.adapter, self.model
+
+
+@dataclass(frozen=True)
+class Options:
+    """How to run and judge, as checked from `compare`'s keyword arguments."""
+
+    tolerances: Tolerances
+    single_step: bool = False
+    api_level: bool = True
+    confirm: bool = True
+    diff_phase: DiffPhase = DiffPhase.BOTH
+
+    @classmethod
+    def parse(
+        cls,
+        *,
+        atol: float | None,
+        rtol: float | None,
+        compare_mode: str,
+        diff_phase: str,
+        single_step: bool,
+        api_level: bool,
+        confirm: bool,
+    ) -> Options:
+        if compare_mode not in {m.value for m in CompareMode}:
+            raise InputError(f"unknown compare_mode {compare_mode!r}", hint="use 'strict' or 'mean'")
+        if diff_phase not in {p.value for p in DiffPhase}:
+            raise InputError(f"unknown diff_phase {diff_phase!r}", hint="use 'both', 'forward' or 'backward'")
+        return cls(
+            tolerances=Tolerances(atol, rtol, CompareMode(compare_mode)),
+            single_step=single_step,
+            api_level=api_level,
+            confirm=confirm,
+            diff_phase=DiffPhase(diff_phase),
+        )
+
+
+def loss_pair(loss_fn: Any) -> tuple[Callable | None, Callable | None]:
+    if loss_fn is None:
+        return None, None
+    if isinstance(loss_fn, (tuple, list)) and len(loss_fn) == 2 and all(callable(f) for f in loss_fn):
+        return loss_fn[0], loss_fn[1]
+    raise InputError(
+        f"loss_fn must be None or a pair (base_fn, raw_fn) of callables, got {type(loss_fn).__name__}",
+        hint="each function takes its model's output and returns a scalar tensor",
+    )
+
+
+def check_steps(steps: int, batches: Any) -> None:
+    if not isinstance(steps, int) or steps < 1:
+        raise InputError(f"steps must be a positive int, got {steps!r}", hint="steps=1 compares one step")
+    if batches is not None and not isinstance(batches, (list, tuple)):
+        raise InputError("batches must be a list with one input per step", hint="batches=[x0, x1, ...]")
+
+
+def make_sides(
+    base: tuple[Adapter, Any], raw: tuple[Adapter, Any], loss_fn: Any, optimizers: Any, layer_map: LayerMap
+) -> tuple[Side, Side]:
+    """Both sides, with their loss functions, LayerMap policies and optimizers (built from factories)."""
+    base_loss, raw_loss = loss_pair(loss_fn)
+    base_side = Side("base", base[0], base[1], base_loss, layer_map.policy(*base))
+    raw_side = Side("raw", raw[0], raw[1], raw_loss, layer_map.policy(*raw))
+    pair = optimizer_pair(optimizers, base, raw)
+    if pair is not None:
+        base_side.optimizer, raw_side.optimizer, base_side.optimizer_made, raw_side.optimizer_made = pair
+    return base_side, raw_side
