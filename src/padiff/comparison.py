@@ -81,7 +81,7 @@ class Comparison:
     def run(self, batches: list[Any]) -> Report:
         options = self.options
         notes = list(self.notes)
-        results = self.run_steps(batches, options.single_step, notes)
+        results = first_results = self.run_steps(batches, options.single_step, notes)
         verdict = judge_steps(results, options.diff_phase, notes)
         with_optimizer = self.base.optimizer is not None
         if options.confirm and worth_confirming(
@@ -89,7 +89,8 @@ class Comparison:
         ):
             verdict, results = self.confirm(batches, verdict, results)
         if options.api_level and verdict.culprit is not None:
-            verdict = self.narrow(verdict, results[0])
+            isolated = options.single_step or results is not first_results  # the culprit of an isolated run
+            verdict = self.narrow(verdict, results[0], isolated)
         return build_report(verdict, self.base, self.raw)
 
     def confirm(
@@ -108,10 +109,13 @@ class Comparison:
             return replace(verdict, notes=[not_reproduced_note(first), *verdict.notes]), results
         return replace(confirmed, notes=confirmed_notes(first, confirmed)), confirmed_results
 
-    def narrow(self, verdict: Verdict, result: StepResult) -> Verdict:
-        """The verdict with an own-code culprit narrowed to one op (see `localize.ops`)."""
+    def narrow(self, verdict: Verdict, result: StepResult, isolate: bool) -> Verdict:
+        """The verdict with an own-code culprit narrowed to one op (see `localize.ops`); `isolate` when the
+        culprit was found with single-step isolation, so raw's call runs on base's inputs too."""
         assert verdict.culprit is not None
-        culprit, note = narrow_to_op(verdict.culprit, self.base, self.raw, result, self.options.tolerances)
+        culprit, note = narrow_to_op(
+            verdict.culprit, self.base, self.raw, result, self.options.tolerances, isolate
+        )
         return replace(verdict, culprit=culprit, notes=verdict.notes + ([note] if note else []))
 
 

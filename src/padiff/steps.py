@@ -12,18 +12,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .capture.calltree import CallNode
+from .capture.calltree import CallNode, CallTree
 from .capture.hooks import RunState
 from .capture.inputs import Prepared, prepare_inputs
-from .capture.optim import step_optimizer
+from .capture.optim import optimizer_record, step_optimizer
 from .capture.restore import ModelState, TrainingState
 from .capture.run import capture_run
 from .capture.sink import Sink
 from .errors import InputError
+from .judge.base_trace import BaseTrace
 from .judge.params import base_param_arrays, compare_param_arrays, raw_param_arrays, updates
 from .judge.records import LayerDiff, Phase
 from .judge.stream import IsolatedComparer, RawComparer, merge_local
-from .judge.trace import BaseTrace
+from .judge.trace import AFTER, BEFORE
 from .match.align import Aligner
 from .options import Side
 
@@ -41,8 +42,8 @@ class StepResult:
     backward: list[LayerDiff] = field(default_factory=list)
     grads: list[LayerDiff] = field(default_factory=list)
     updates: list[LayerDiff] = field(default_factory=list)
-    base_nodes: list[CallNode] = field(default_factory=list)
-    raw_nodes: dict[int, CallNode] = field(default_factory=dict)
+    base_tree: CallTree = field(default_factory=CallTree)
+    raw_tree: CallTree = field(default_factory=CallTree)
     notes: list[str] = field(default_factory=list)
     calls: Any = None  # the inputs of this step, as the user gave them
 
@@ -65,8 +66,6 @@ def run_steps(
             result = _run_step(comparison, step, base_call, raw_call, isolate)
             del base_call, raw_call  # the inputs could keep paddle's graph alive past the step
             result.calls = batch
-            if base_side.optimizer is not None:
-                result.updates = _step_optimizers(comparison, step)
             results.append(result)
     finally:
         for state in reversed(saved):
@@ -85,53 +84,53 @@ def _run_step(
     state_pairs, tolerances = comparison.state_pairs, comparison.options.tolerances
     trace = BaseTrace(base_side.adapter)
     try:
+        trace.record_buffers(BEFORE, base_side.model)
         base_state = _capture(base_side, base_call, trace)
         trace.finish()
-        base_grads = base_param_arrays(base_side.adapter, state_pairs, grads=True)
-        aligner = Aligner(trace.nodes, comparison.path_pairs)
+        trace.record_param_grads(state_pairs)
+        trace.record_buffers(AFTER, base_side.model)
+        aligner = Aligner(trace.tree, comparison.path_pairs)
         comparer = RawComparer(raw_side.adapter, trace, aligner, tolerances, step, keep_base=isolate)
         raw_state = _capture(raw_side, raw_call, comparer)
         comparer.finish()
-        raw_grads = raw_param_arrays(raw_side.adapter, state_pairs, grads=True)
+        result = StepResult(comparer.forward, comparer.backward, base_tree=trace.tree, raw_tree=aligner.raw)
+        result.grads = _param_grads(comparison, trace, step)
+        result.notes = _run_notes(base_state, raw_state, aligner) + comparer.notes
         if isolate:
             raw_side.adapter.take_grads([pair.raw_tensor for pair in state_pairs])
             isolated = IsolatedComparer(
-                raw_side.adapter, trace, Aligner(trace.nodes, comparison.path_pairs), tolerances, step
+                raw_side.adapter, trace, Aligner(trace.tree, comparison.path_pairs), tolerances, step
             )
             _capture(raw_side, raw_call, isolated)
             isolated.finish()
+            result.forward = merge_local(comparer.forward, isolated.forward)
+            result.backward = merge_local(comparer.backward, isolated.backward)
+            result.grads = merge_local(result.grads, _param_grads(comparison, trace, step))
+            result.notes.append("single_step: each raw layer was also run on base's inputs and incoming gradients; "
+                                "pairs are judged by that local error")  # fmt: skip
+        if base_side.optimizer is not None:
+            result.updates = _step_optimizers(comparison, trace, step)
+        if trace.store.spilled:
+            result.notes.append(
+                f"base trace: {trace.store.spilled / 2**20:.0f} MB kept in a temporary file to bound memory"
+            )
     finally:
         trace.close()
-
-    def param_grads(raw_arrays: dict) -> list[LayerDiff]:
-        return compare_param_arrays(
-            state_pairs,
-            base_grads,
-            raw_arrays,
-            tolerances,
-            Phase.GRAD,
-            step,
-            loss_grad_scale=trace.loss_grad_scale,
-        )
-
-    result = StepResult(
-        comparer.forward, comparer.backward, base_nodes=trace.nodes, raw_nodes=aligner.raw_nodes
-    )
-    result.grads = param_grads(raw_grads)
-    result.notes = _run_notes(base_state, raw_state, aligner) + comparer.notes
-    if isolate:
-        result.forward = merge_local(comparer.forward, isolated.forward)
-        result.backward = merge_local(comparer.backward, isolated.backward)
-        result.grads = merge_local(
-            result.grads, param_grads(raw_param_arrays(raw_side.adapter, state_pairs, grads=True))
-        )
-        result.notes.append("single_step: each raw layer was also run on base's inputs and incoming gradients; "
-                            "pairs are judged by that local error")  # fmt: skip
-    if trace.store.spilled:
-        result.notes.append(
-            f"base trace: {trace.store.spilled / 2**20:.0f} MB kept in a temporary file to bound memory"
-        )
     return result
+
+
+def _param_grads(comparison: Comparison, trace: BaseTrace, step: int) -> list[LayerDiff]:
+    """Raw's parameter gradients (as they are now) against base's recorded ones."""
+    raw_grads = raw_param_arrays(comparison.raw.adapter, comparison.state_pairs, grads=True)
+    return compare_param_arrays(
+        comparison.state_pairs,
+        trace.param_grads(),
+        raw_grads,
+        comparison.options.tolerances,
+        Phase.GRAD,
+        step,
+        loss_grad_scale=trace.loss_grad_scale,
+    )
 
 
 def _capture(side: Side, call: Prepared, sink: Sink) -> RunState:
@@ -139,9 +138,10 @@ def _capture(side: Side, call: Prepared, sink: Sink) -> RunState:
     return capture_run(side.adapter, side.model, args, kwargs, sink, side.policy, side.loss, side.role)
 
 
-def _step_optimizers(comparison: Comparison, step: int) -> list[LayerDiff]:
+def _step_optimizers(comparison: Comparison, trace: BaseTrace, step: int) -> list[LayerDiff]:
+    """Step both optimizers; base's update (and optimizer) goes into its trace, raw's is compared with it."""
     base_side, raw_side, state_pairs = comparison.base, comparison.raw, comparison.state_pairs
-    base_before = base_param_arrays(base_side.adapter, state_pairs, grads=False)
+    base_before = base_param_arrays(base_side.adapter, state_pairs)
     raw_before = raw_param_arrays(raw_side.adapter, state_pairs, grads=False)
     for side in (base_side, raw_side):
         try:
@@ -151,11 +151,18 @@ def _step_optimizers(comparison: Comparison, step: int) -> list[LayerDiff]:
                 f"{side.role} optimizer ({side.adapter.name}) raised in step {step}: {type(error).__name__}: {error}",
                 hint="the optimizer must hold the parameters of the model given as " + side.role,
             ) from error
-    base_update = updates(base_before, base_param_arrays(base_side.adapter, state_pairs, grads=False))
+    base_after = base_param_arrays(base_side.adapter, state_pairs)
+    trace.record_update(base_before, base_after, optimizer_record(base_side, state_pairs))
     raw_update = updates(raw_before, raw_param_arrays(raw_side.adapter, state_pairs, grads=False))
     trainable = [p for p in state_pairs if raw_side.adapter.requires_grad(p.raw_tensor)]
     return compare_param_arrays(
-        trainable, base_update, raw_update, comparison.options.tolerances, Phase.WEIGHT, step, base_before
+        trainable,
+        trace.updates(),
+        raw_update,
+        comparison.options.tolerances,
+        Phase.WEIGHT,
+        step,
+        trace.weights_before_update(),
     )
 
 
@@ -173,7 +180,7 @@ def _run_notes(base_state: RunState, raw_state: RunState, aligner: Aligner) -> l
             )
         if state.skipped_outputs:
             notes.append(f"{role}: {state.skipped_outputs} non-tensor output values were not compared")
-    through = [aligner.raw_nodes[i] for i in sorted(aligner.through)]
+    through = [aligner.raw[i] for i in sorted(aligner.through)]
     if through:
         notes.append(
             f"raw layers with no counterpart of their own, looked through (sublayers paired): {_listed(through)}"

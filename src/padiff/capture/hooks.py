@@ -18,7 +18,7 @@ from typing import Any
 from ..frameworks.base import Adapter
 from ..match.kinds import is_builtin, layer_kind
 from ..match.policy import LayerPolicy
-from .calltree import CallNode
+from .calltree import CallNode, CallTree
 from .frames import call_site, defined_at, internal_dirs
 from .leaves import Leaves, tensor_leaves
 from .sink import Sink
@@ -30,8 +30,8 @@ __all__ = ["Hooks", "RunState"]
 class RunState:
     """What a run has seen so far: its calls, the stack of calls still running, and what it switched off."""
 
-    nodes: list[CallNode] = field(default_factory=list)
-    stack: list[int] = field(default_factory=list)
+    tree: CallTree = field(default_factory=CallTree)
+    stack: list[int] = field(default_factory=list)  # ids of the calls still running, innermost last
     finished: int = 0
     dropout_neutralised: int = 0
     skipped_outputs: int = 0
@@ -106,6 +106,7 @@ class Hooks:
         node.inputs = tuple(key for key, _ in leaves)
         if not self.sink.on_call(node):
             return None
+        self.sink.on_arguments(node, args, kwargs)
         for index, (key, tensor) in enumerate(leaves):
             self.sink.on_input(node, index, key, tensor, self.origins.get(tensor))
         return self._alias_inputs(node, args, kwargs, leaves)
@@ -115,7 +116,7 @@ class Hooks:
         call = self.calls.get(id(layer), 0)
         self.calls[id(layer)] = call + 1
         node = CallNode(
-            id=len(state.nodes),
+            id=len(state.tree),
             path=self.paths[id(layer)],
             cls=type(layer).__name__,
             kind=layer_kind(layer),
@@ -130,9 +131,7 @@ class Hooks:
             opaque=id(layer) in self.policy.opaque,
             fused=self.adapter.fused_activation(layer),
         )
-        if node.parent is not None:
-            state.nodes[node.parent].children.append(node.id)
-        state.nodes.append(node)
+        state.tree.add(node)
         state.stack.append(node.id)
         return node
 
@@ -174,7 +173,7 @@ class Hooks:
 
     def _post_hook(self, layer: Any, args: tuple, kwargs: dict, output: Any) -> None:
         state = self.state
-        node = state.nodes[state.stack.pop()]
+        node = state.tree[state.stack.pop()]
         state.finished += 1
         leaves, skipped = tensor_leaves(output, self.adapter.is_tensor)
         if node.parent is None:

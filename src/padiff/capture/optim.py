@@ -4,13 +4,30 @@ zero-argument functions that perform the step themselves; and one step of any of
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from ..errors import InputError
 from ..frameworks.base import Adapter
 
-__all__ = ["optimizer_pair", "StepFunction", "step_optimizer"]
+if TYPE_CHECKING:
+    from ..options import Side
+    from ..weights.pairs import StatePair
+
+__all__ = ["optimizer_pair", "StepFunction", "step_optimizer", "OptimizerRecord", "optimizer_record"]
+
+
+@dataclass(frozen=True)
+class OptimizerRecord:
+    """An optimizer's settings (learning rate, betas, epsilon, weight decay ...) and its per-parameter
+    state after a step (Adam's moments, a momentum buffer), by the parameter's state name."""
+
+    kind: str  # the optimizer's class name
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    state: Mapping[str, Mapping[str, np.ndarray]] = field(default_factory=dict)
 
 
 def optimizer_pair(optimizers: Any, base: tuple[Adapter, Any], raw: tuple[Adapter, Any]) -> tuple | None:
@@ -71,3 +88,19 @@ def step_optimizer(adapter: Adapter, model: Any, optimizer: Any) -> None:
         adapter.take_grads(adapter.parameters(model))  # start the next step from no gradients
     else:
         adapter.optimizer_step(optimizer)
+
+
+def optimizer_record(side: Side, pairs: list[StatePair]) -> OptimizerRecord | None:
+    """What `side`'s optimizer holds now, its state named by base's state names (None: a step function)."""
+    optimizer = side.optimizer
+    if optimizer is None or isinstance(optimizer, StepFunction):
+        return None
+    adapter = side.adapter
+    state: dict[str, dict[str, np.ndarray]] = {}
+    for pair in pairs:
+        tensors = pair.base_tensors if side.role == "base" else (pair.raw_tensor,)
+        names = pair.base_keys if side.role == "base" else (pair.raw_key,)
+        for name, tensor in zip(names, tensors):
+            if name not in state:
+                state[name] = adapter.optimizer_param_state(optimizer, tensor)
+    return OptimizerRecord(type(optimizer).__name__, adapter.optimizer_settings(optimizer), state)

@@ -23,7 +23,7 @@ __all__ = ["capture_run"]
 
 
 def _layer_chain(state: RunState) -> str:
-    chain = " > ".join(state.nodes[i].path or "(root)" for i in state.stack)
+    chain = " > ".join(state.tree[i].path or "(root)" for i in state.stack)
     return chain or "(root)"
 
 
@@ -40,6 +40,7 @@ def capture_run(
 ) -> RunState:
     """Forward, loss and backward of `model` under hooks; everything changed is restored on return."""
     state = RunState()
+    sink.on_start(state.tree)
     saved = adapter.global_state()
     try:
         with Hooks(adapter, model, sink, policy, state), adapter.enable_grad():
@@ -79,7 +80,7 @@ def _forward(adapter: Adapter, model: Any, args: tuple, kwargs: dict, state: Run
                 f"{type(error).__name__}: {error}",
                 hint="this is a padiff bug, not your model's: please report it with this message",
             ) from error
-        done = [n.path or "(root)" for n in state.nodes if n.id not in state.stack][-5:]
+        done = [n.path or "(root)" for n in state.tree if n.id not in state.stack][-5:]
         raise RunError(
             f"{role} model ({adapter.name}) raised in layer '{where}': {type(error).__name__}: {error}\n"
             f"  layers finished before it: {state.finished} (last: {', '.join(done) or 'none'})",

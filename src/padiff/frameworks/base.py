@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["Adapter", "SharedOps", "adapter_for", "adapter_for_tensor", "FRAMEWORK_MODULES"]
+__all__ = ["Adapter", "SharedOps", "adapter_for", "adapter_for_tensor", "FRAMEWORK_MODULES", "plain"]
 
 # framework name -> the top-level module that must already be imported for its adapter to be tried
 FRAMEWORK_MODULES = {"torch": "torch", "paddle": "paddle"}
@@ -67,6 +67,8 @@ class Adapter(Protocol):
     def optimizer_step(self, optimizer: Any) -> None: ...
     def optimizer_state(self, optimizer: Any) -> Any: ...
     def restore_optimizer_state(self, optimizer: Any, state: Any) -> None: ...
+    def optimizer_settings(self, optimizer: Any) -> dict[str, Any]: ...
+    def optimizer_param_state(self, optimizer: Any, param: Any) -> dict[str, np.ndarray]: ...
     def intercept_ops(self, callback: Callable[[str, Any], None]) -> AbstractContextManager: ...
     def global_state(self) -> Any: ...
     def restore_global_state(self, state: Any) -> None: ...
@@ -111,6 +113,20 @@ def _make_adapter(name: str) -> Adapter:
     from .paddle import PaddleAdapter
 
     return PaddleAdapter()
+
+
+def plain(value: Any) -> Any:
+    """A setting as JSON can hold it: numbers, strings, None, lists of them; anything else as its repr."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (tuple, list)):
+        return [plain(v) for v in value]
+    if hasattr(value, "item"):  # a one-element tensor or numpy value
+        try:
+            return plain(value.item())
+        except (TypeError, ValueError, RuntimeError):
+            pass
+    return repr(value)
 
 
 def _loaded_adapters() -> list[Adapter]:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import paddle
 
-from .base import SharedOps
+from .base import SharedOps, plain
 
 _CONTAINERS = (paddle.nn.Sequential, paddle.nn.LayerList, paddle.nn.LayerDict)
 _DROPOUTS = (paddle.nn.Dropout, paddle.nn.Dropout2D, paddle.nn.Dropout3D, paddle.nn.AlphaDropout)
@@ -235,6 +235,24 @@ class PaddleAdapter(SharedOps):
                 table.clear()
         if state:
             optimizer.set_state_dict(state)
+
+    def optimizer_settings(self, optimizer: Any) -> dict[str, Any]:
+        """The learning rate, and the optimizer's own numeric settings (paddle keeps them as `_beta1`,
+        `_epsilon`, `_coeff` for AdamW's weight decay, `_momentum`, ...), named without the underscore."""
+        settings: dict[str, Any] = {"learning_rate": plain(optimizer.get_lr())}
+        for name, value in vars(optimizer).items():
+            if name.startswith("_") and not name.startswith("__") and isinstance(value, (bool, int, float)):
+                settings[name.lstrip("_")] = value
+            elif name in ("_beta1", "_beta2", "_epsilon") and value is not None:
+                settings[name.lstrip("_")] = plain(value)
+        return settings
+
+    def optimizer_param_state(self, optimizer: Any, param: Any) -> dict[str, np.ndarray]:
+        # accumulators by name ("moment1", "velocity", ...), each a table by parameter name
+        tables = getattr(optimizer, "_accumulators", {}) or {}
+        return {
+            name: self.to_numpy(table[param.name]) for name, table in tables.items() if param.name in table
+        }
 
     def intercept_ops(self, callback: Callable[[str, Any], None]) -> AbstractContextManager:
         """Call callback(op name, output) after every top-level paddle op call in scope."""

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.overrides import TorchFunctionMode
 
-from .base import SharedOps
+from .base import SharedOps, plain
 
 _CONTAINERS = (torch.nn.Sequential, torch.nn.ModuleList, torch.nn.ModuleDict)
 _DROPOUTS = (
@@ -181,6 +181,20 @@ class TorchAdapter(SharedOps):
 
     def restore_optimizer_state(self, optimizer: Any, state: Any) -> None:
         optimizer.load_state_dict(state)
+
+    def optimizer_settings(self, optimizer: Any) -> dict[str, Any]:
+        """Every param group's settings ("lr", "betas", "eps", "weight_decay", ...); "groups.i." prefixes
+        them when there are several groups."""
+        groups = optimizer.param_groups
+        settings = {}
+        for i, group in enumerate(groups):
+            prefix = "" if len(groups) == 1 else f"groups.{i}."
+            settings.update({prefix + k: plain(v) for k, v in group.items() if k != "params"})
+        return settings
+
+    def optimizer_param_state(self, optimizer: Any, param: Any) -> dict[str, np.ndarray]:
+        state = optimizer.state.get(param, {})
+        return {name: self.to_numpy(v) for name, v in state.items() if isinstance(v, torch.Tensor)}
 
     def intercept_ops(self, callback: Callable[[str, Any], None]) -> AbstractContextManager:
         """Call callback(op name, output) after every torch function / tensor method call in scope."""

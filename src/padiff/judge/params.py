@@ -8,7 +8,7 @@ by a tiny fraction of its size, but by a large fraction of its update. Pairs com
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -21,16 +21,13 @@ from .tolerance import Tolerances, group_floor, rounding_floor
 __all__ = ["base_param_arrays", "raw_param_arrays", "updates", "compare_param_arrays"]
 
 
-def base_param_arrays(adapter: Adapter, state_pairs: list[StatePair], grads: bool) -> dict[int, np.ndarray]:
-    """Base's parameter gradients (or values) as arrays, by id of the parameter."""
-    out: dict[int, np.ndarray] = {}
+def base_param_arrays(adapter: Adapter, state_pairs: list[StatePair]) -> dict[str, np.ndarray]:
+    """Base's parameter values as arrays, by state name."""
+    out: dict[str, np.ndarray] = {}
     for pair in state_pairs:
-        for tensor in pair.base_tensors:
-            if id(tensor) in out:
-                continue
-            value = adapter.grad_of(tensor) if grads else tensor
-            if value is not None:
-                out[id(tensor)] = adapter.to_numpy(value)
+        for key, tensor in zip(pair.base_keys, pair.base_tensors):
+            if key not in out:
+                out[key] = adapter.to_numpy(tensor)
     return out
 
 
@@ -44,17 +41,18 @@ def raw_param_arrays(adapter: Adapter, state_pairs: list[StatePair], grads: bool
 
 
 def updates(before: dict[int, np.ndarray], after: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
+    """What a step changed (after - before), by the same keys."""
     return {key: after[key] - value for key, value in before.items() if key in after}
 
 
 def compare_param_arrays(
     state_pairs: list[StatePair],
-    base_arrays: dict[int, np.ndarray],
+    base_arrays: Mapping[str, np.ndarray],
     raw_arrays: dict[int, np.ndarray],
     tolerances: Tolerances,
     phase: Phase,
     step: int,
-    weights: dict[int, np.ndarray] | None = None,
+    weights: Mapping[str, np.ndarray] | None = None,
     loss_grad_scale: float = 0.0,
 ) -> list[LayerDiff]:
     """One LayerDiff per paired parameter, in backward order (last defined first).
@@ -64,12 +62,11 @@ def compare_param_arrays(
     an update is only known to within the float rounding of the weight it changed.
     """
     scales = [float(np.abs(a).mean()) for a in base_arrays.values() if a.size]
-    shared_floor = group_floor(scales, loss_grad_scale, tolerances.rtol)
     where = Where.PARAM if phase is Phase.GRAD else Where.UPDATE
     diffs = []
     for order, pair in enumerate(reversed(state_pairs)):
-        values = [base_arrays[id(t)] for t in pair.base_tensors if id(t) in base_arrays]
-        base_array = pair.convert(values) if len(values) == len(pair.base_tensors) else None
+        values = [base_arrays[key] for key in pair.base_keys if key in base_arrays]
+        base_array = pair.convert(values) if len(values) == len(pair.base_keys) else None
         raw_array = raw_arrays.get(id(pair.raw_tensor))
         if raw_array is None:  # a gradient on one side only is compared against zeros
             if base_array is None:
@@ -77,10 +74,9 @@ def compare_param_arrays(
             raw_array = np.zeros(base_array.shape, dtype=np.float32)
         elif base_array is None:
             base_array = np.zeros(raw_array.shape, dtype=np.float32)
-        floor = max(shared_floor, _weight_floor(weights, pair, tolerances))
-        diff = compare_arrays(
-            base_array, raw_array, tolerances.atol, tolerances.rtol, None, tolerances.mode, floor
-        )
+        atol, rtol = tolerances.at(pair.base_path)
+        floor = max(group_floor(scales, loss_grad_scale, rtol), _weight_floor(weights, pair, rtol))
+        diff = compare_arrays(base_array, raw_array, atol, rtol, None, tolerances.mode, floor)
         diffs.append(
             LayerDiff(
                 phase=phase,
@@ -94,15 +90,13 @@ def compare_param_arrays(
                 call=0,
                 leaf=f"{pair.base_name} <-> {pair.raw_name}",
                 diff=diff,
+                paired_by="weights",
             )
         )
     return diffs
 
 
-def _weight_floor(weights: dict[int, np.ndarray] | None, pair: StatePair, tolerances: Tolerances) -> float:
-    if not weights:
+def _weight_floor(weights: Mapping[str, np.ndarray] | None, pair: StatePair, rtol: float | None) -> float:
+    if not weights or any(key not in weights for key in pair.base_keys):
         return 0.0
-    values: list[Any] = [weights.get(id(t)) for t in pair.base_tensors]
-    if any(v is None for v in values):
-        return 0.0
-    return rounding_floor(values, tolerances.rtol)
+    return rounding_floor([weights[key] for key in pair.base_keys], rtol)

@@ -56,11 +56,26 @@ class LayerDiff:
     base_id: int = -1  # call-tree node ids; -1 for parameters
     raw_id: int = -1
     local: TensorDiff | None = None  # single-step runs: the error of this pair alone, given base's inputs
+    paired_by: str = ""  # why the two were paired: `align.PairedBy` for calls, "weights" for parameters
 
     @property
     def passed(self) -> bool:
         """In single-step runs a pair is judged by its local error, otherwise by the accumulated one."""
         return self.diff.passed if self.local is None else self.local.passed
+
+    @property
+    def key(self) -> tuple:
+        """What identifies this pair within a report (its metrics do not)."""
+        return (
+            self.phase,
+            self.step,
+            self.where,
+            self.base_id,
+            self.raw_id,
+            self.base_path,
+            self.raw_path,
+            self.leaf,
+        )
 
     def to_dict(self) -> dict:
         data = asdict(self)

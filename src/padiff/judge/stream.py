@@ -1,4 +1,11 @@
-"""Compare raw's events against the stored base trace as they arrive; keep only the metrics."""
+"""Compare raw's events against base's recorded `Trace` as they arrive; keep only the metrics.
+
+Each raw call is paired with a base call (`match.align`), each of its inputs with one of base's
+(`match.arguments`), and every tensor is compared with the one base recorded at the same place, under the
+tolerance of the base layer's path (`tolerance.Tolerances.at`). A tensor both sides pass on from an
+earlier layer's output was compared there already and is not compared again. Base is read only
+through the `Trace` protocol, so a trace read back from disk serves as well as one in memory.
+"""
 
 from __future__ import annotations
 
@@ -7,25 +14,28 @@ from typing import Any
 
 import numpy as np
 
-from ..capture.calltree import CallNode
-from ..capture.sink import Origin
+from ..capture.calltree import CallNode, CallTree
+from ..capture.sink import NullSink, Origin
 from ..frameworks.base import Adapter
 from ..match.align import Aligner
+from ..match.arguments import pair_inputs
 from .metrics import compare_arrays
 from .records import LayerDiff, Phase, Where
 from .tolerance import Tolerances
-from .trace import BaseTrace
+from .trace import Trace
 
-__all__ = ["RawComparer", "IsolatedComparer", "merge_local", "pair_inputs"]
+__all__ = ["RawComparer", "IsolatedComparer", "merge_local"]
+
+_FORWARD = (Where.INPUT, Where.OUTPUT)
 
 
-class RawComparer:
+class RawComparer(NullSink):
     """A `capture.Sink` for raw: pairs each call with base's (via `Aligner`) and compares its tensors."""
 
     def __init__(
         self,
         adapter: Adapter,
-        base: BaseTrace,
+        base: Trace,
         aligner: Aligner,
         tolerances: Tolerances,
         step: int = 0,
@@ -34,10 +44,10 @@ class RawComparer:
         self.adapter, self.base, self.aligner, self.tol, self.step = adapter, base, aligner, tolerances, step
         self.keep_base = keep_base  # keep base's arrays after comparing (a second raw run will need them)
         self.forward: list[LayerDiff] = []
+        self.backward: list[LayerDiff] = []
         self.notes: list[str] = []
         self._outputs_seen: dict[int, int] = {}
         self._fused_pending: dict[int, CallNode] = {}  # fused raw calls whose output awaits its consumer
-        self.backward: list[LayerDiff] = []
         self._last_grad: tuple[Any, np.ndarray] | None = None
         self._input_pairs: dict[int, dict[int, int]] = {}  # raw node id -> {raw input index: base's}
 
@@ -48,53 +58,44 @@ class RawComparer:
             return None, None
         pairs = self._input_pairs.get(node.id)
         if pairs is None:
-            pairs = self._input_pairs[node.id] = pair_inputs(self.base.nodes[base_id].inputs, node.inputs)
+            pairs = self._input_pairs[node.id] = pair_inputs(self.base.tree[base_id].inputs, node.inputs)
         return base_id, pairs.get(index)
+
+    def _note(self, note: str) -> None:
+        if note not in self.notes:
+            self.notes.append(note)
+
+    def on_start(self, tree: CallTree) -> None:
+        self.aligner.on_start(tree)
 
     def on_call(self, node: CallNode) -> bool:
         return self.aligner.match(node) is not None
-
-    def substitute(self, node: CallNode, index: int, tensor: Any) -> Any:
-        return None
-
-    def replace_grad(self, node: CallNode, index: int, grad: Any) -> Any:
-        return None
 
     def on_return(self, node: CallNode) -> None:
         base_id = self.aligner.partner.get(node.id)
         if base_id is None or node.transparent:
             return
-        base_count = self.base.output_counts.get(base_id, 0)
+        base_count = self.base.output_count(base_id)
         raw_count = self._outputs_seen.pop(node.id, 0)
         if base_count != raw_count:
-            note = (
+            self._note(
                 f"'{node.path or '(root)'}' returns {base_count} tensors in base but {raw_count} in raw; "
                 f"the first {min(base_count, raw_count)} were compared"
             )
-            if note not in self.notes:
-                self.notes.append(note)
 
     def _record(
-        self,
-        node: CallNode,
-        where: str,
-        index: int,
-        key: str,
-        base_array: np.ndarray,
-        raw_array: np.ndarray,
-        dtype: str,
-        order: int,
+        self, node: CallNode, where: Where, key: str, base_array: np.ndarray, raw: Any, dtype: str, order: int
     ) -> None:
-        base_node = self.base.nodes[self.aligner.partner[node.id]]
-        phase = Phase.FORWARD if where in ("input", "output") else Phase.BACKWARD
-        floor = self.base.grad_floor(self.tol.rtol) if phase is Phase.BACKWARD else 0.0
-        diff = compare_arrays(
-            base_array, raw_array, self.tol.atol, self.tol.rtol, dtype, self.tol.mode, floor
-        )
+        base_node = self.base.tree[self.aligner.partner[node.id]]
+        phase = Phase.FORWARD if where in _FORWARD else Phase.BACKWARD
+        atol, rtol = self.tol.at(base_node.path)
+        floor = self.base.grad_floor(rtol) if phase is Phase.BACKWARD else 0.0
+        raw_array = raw if isinstance(raw, np.ndarray) else self.adapter.to_numpy(raw)
+        diff = compare_arrays(base_array, raw_array, atol, rtol, dtype, self.tol.mode, floor)
         record = LayerDiff(
             phase=phase,
             step=self.step,
-            where=Where(where),
+            where=where,
             order=order,
             base_path=base_node.path,
             raw_path=node.path,
@@ -105,99 +106,81 @@ class RawComparer:
             diff=diff,
             base_id=base_node.id,
             raw_id=node.id,
+            paired_by=self.aligner.paired_by[node.id].value,
         )
         (self.forward if phase is Phase.FORWARD else self.backward).append(record)
 
     def on_input(self, node: CallNode, index: int, key: str, tensor: Any, origin: Origin | None) -> None:
         base_id, base_index = self.base_input(node, index)
         stored = (
-            None if base_id is None or base_index is None else self.base.inputs.get((base_id, base_index))
+            None
+            if base_id is None or base_index is None
+            else self.base.tensor(Where.INPUT, base_id, base_index)
         )
         fused = self._fused_pending.pop(origin[0], None) if origin is not None else None
         if fused is not None and stored is not None and fused.id in self.aligner.partner:
             # the fused layer's output is what base's activation after it produced: compare it here
-            base_array = self.base.array(stored.array)
             self._record(
-                fused,
-                "output",
-                0,
-                "out",
-                base_array,
-                self.adapter.to_numpy(tensor),
-                stored.dtype,
-                len(self.forward),
+                fused, Where.OUTPUT, "out", self.base.array(stored), tensor, stored.dtype, len(self.forward)
             )
             return
         if stored is not None and origin is not None and stored.shared and origin[0] in self.aligner.partner:
             return  # both sides pass on an earlier layer's output: that output was compared already
-        if base_index is not None:
-            self._compare_stored(node, "input", base_index, key, tensor, self.base.inputs, base_id)
+        if base_id is not None and base_index is not None:
+            self._compare_stored(node, Where.INPUT, base_id, base_index, key, tensor)
 
     def _fused(self, node: CallNode, base_id: int | None) -> bool:
         """A layer fusing an activation on one side only is compared at its input and input gradient."""
-        base = None if base_id is None else self.base.nodes[base_id]
+        base = None if base_id is None else self.base.tree[base_id]
         fused = node.fused or (base.fused if base is not None else "")
         if not fused or (base is not None and base.fused == node.fused):
             return False
-        note = (
+        self._note(
             f"'{node.path or '(root)'}' applies a fused {fused} activation on one side only: compared at "
             "its input and input gradient, not its output"
         )
-        if note not in self.notes:
-            self.notes.append(note)
         return True
 
     def on_output(self, node: CallNode, index: int, key: str, tensor: Any, origin: Origin | None) -> None:
         self._outputs_seen[node.id] = index + 1
-        if self._fused(node, self.aligner.partner.get(node.id)):
+        base_id = self.aligner.partner.get(node.id)
+        if self._fused(node, base_id):
             self._fused_pending[node.id] = node
             return
-        self._compare_stored(
-            node, "output", index, key, tensor, self.base.outputs, base_id=self.aligner.partner.get(node.id)
-        )
+        if base_id is not None:
+            self._compare_stored(node, Where.OUTPUT, base_id, index, key, tensor)
 
     def _compare_stored(
-        self, node: CallNode, where: str, index: int, key: str, tensor: Any, table: dict, base_id: int | None
+        self, node: CallNode, where: Where, base_id: int, index: int, key: str, tensor: Any
     ) -> None:
-        stored = None if base_id is None or node.transparent else table.get((base_id, index))
+        stored = None if node.transparent else self.base.tensor(where, base_id, index)
         if stored is None:
             return
-        base_array = self.base.array(stored.array)
-        raw_array = self.adapter.to_numpy(tensor)
-        self._record(node, where, index, key, base_array, raw_array, stored.dtype, len(self.forward))
+        self._record(node, where, key, self.base.array(stored), tensor, stored.dtype, len(self.forward))
         if not self.keep_base:
-            self.base.release(table, (base_id, index))
+            self.base.release(where, base_id, index)
 
     def on_grad(self, node: CallNode, io: str, index: int, grad: Any) -> None:
+        where = Where(io)
         base_id = self.aligner.partner.get(node.id)
-        if io == "grad_out" and self._fused(node, base_id):
+        if where is Where.GRAD_OUT and self._fused(node, base_id):
             return
         base_index: int | None = index
-        if io == "grad_in":
+        if where is Where.GRAD_IN:
             base_id, base_index = self.base_input(node, index)
         if base_id is None or base_index is None or node.transparent:
             return
-        key = (io, base_id, base_index)
-        if key not in self.base.grads:
+        stored = self.base.tensor(where, base_id, base_index)
+        if stored is None:
             return
         if self._last_grad is not None and self._last_grad[0] is grad:
             raw_array = self._last_grad[1]
         else:
             raw_array = self.adapter.to_numpy(grad)
             self._last_grad = (grad, raw_array)
-        base_array = self.base.array(self.base.grads[key])
-        self._record(
-            node,
-            io,
-            base_index,
-            f"{io}[{base_index}]",
-            base_array,
-            raw_array,
-            str(base_array.dtype),
-            self.base.grad_order[key],
-        )
+        self._record(node, where, stored.key, self.base.array(stored), raw_array, stored.dtype, stored.order)
         if not self.keep_base:
-            self.base.release(self.base.grads, key)
+            self.base.release(where, base_id, base_index)
 
     def finish(self) -> None:
         self._last_grad = None
@@ -210,52 +193,30 @@ class IsolatedComparer(RawComparer):
     an input that differs then shows the parent's own code's error, alone."""
 
     def __init__(
-        self, adapter: Adapter, base: BaseTrace, aligner: Aligner, tolerances: Tolerances, step: int = 0
+        self, adapter: Adapter, base: Trace, aligner: Aligner, tolerances: Tolerances, step: int = 0
     ):
         super().__init__(adapter, base, aligner, tolerances, step, keep_base=True)
+
+    def _base_value(self, stored: Any, like: Any) -> Any:
+        if stored is None:
+            return None
+        array = self.base.array(stored)
+        if tuple(array.shape) != tuple(self.adapter.shape(like)):
+            return None
+        return self.adapter.substitute(like, array)
 
     def substitute(self, node: CallNode, index: int, tensor: Any) -> Any:
         """Base's input in place of raw's, still passing gradients on to what raw computed."""
         base_id, base_index = self.base_input(node, index)
-        stored = (
-            None if base_id is None or base_index is None else self.base.inputs.get((base_id, base_index))
-        )
-        if stored is None:
+        if base_id is None or base_index is None:
             return None
-        array = self.base.array(stored.array)
-        if tuple(array.shape) != tuple(self.adapter.shape(tensor)):
-            return None
-        return self.adapter.substitute(tensor, array)
+        return self._base_value(self.base.tensor(Where.INPUT, base_id, base_index), tensor)
 
     def replace_grad(self, node: CallNode, index: int, grad: Any) -> Any:
         base_id = self.aligner.partner.get(node.id)
-        if self._fused(node, base_id):
+        if base_id is None or self._fused(node, base_id):
             return None
-        handle = None if base_id is None else self.base.grads.get(("grad_out", base_id, index))
-        if handle is None:
-            return None
-        array = self.base.array(handle)
-        if tuple(array.shape) != tuple(self.adapter.shape(grad)):
-            return None
-        return self.adapter.substitute(grad, array)
-
-
-def pair_inputs(base_keys: tuple[str, ...], raw_keys: tuple[str, ...]) -> dict[int, int]:
-    """{raw input index: base input index}: same name first; the rest by position among the unnamed rest.
-
-    Two implementations of one layer pass the same inputs under the same names in any order, and may
-    pass extra ones (Hugging Face's `cache_position`): those have no counterpart and are not compared.
-    Inputs whose names differ (torch `input`, paddle `x`) pair in order.
-    """
-    shared = set(base_keys) & set(raw_keys)
-    base_at = {key: i for i, key in enumerate(base_keys)}
-    rest = iter([i for i, key in enumerate(base_keys) if key not in shared])
-    pairs: dict[int, int] = {}
-    for index, key in enumerate(raw_keys):
-        partner = base_at[key] if key in shared else next(rest, None)
-        if partner is not None:
-            pairs[index] = partner
-    return pairs
+        return self._base_value(self.base.tensor(Where.GRAD_OUT, base_id, index), grad)
 
 
 def merge_local(accumulated: list[LayerDiff], local: list[LayerDiff]) -> list[LayerDiff]:

@@ -7,16 +7,19 @@ Elementwise rule (see `metrics.compare_arrays`): |raw - base| <= atol + rtol * |
     the same kind in the run, and at least NOISE_EPS float epsilons of the gradient of the loss at the
     model's output: a mathematically-zero gradient holds only rounding noise;
   - `rounding_floor`: for an update, ROUNDING_ULPS units in the last place of the weight it changed.
-An explicit atol is absolute.
+An explicit atol is absolute. Either bound may be given per layer (see `Tolerances`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from typing import Optional, Union
 
 import numpy as np
+
+from ..errors import InputError
 
 __all__ = [
     "DEFAULT_RTOL",
@@ -25,6 +28,7 @@ __all__ = [
     "ROUNDING_ULPS",
     "CompareMode",
     "Tolerances",
+    "Bound",
     "default_rtol",
     "noise_floor",
     "group_floor",
@@ -48,13 +52,61 @@ class CompareMode(str, Enum):
     MEAN = "mean"  # only the means (padiff 0.2.0's default)
 
 
+Bound = Union[float, None, Mapping[str, Optional[float]]]
+
+
 @dataclass(frozen=True)
 class Tolerances:
-    """The user's atol / rtol (None: the defaults above) and the comparison mode."""
+    """The user's atol / rtol and the comparison mode.
 
-    atol: float | None = None
-    rtol: float | None = None
+    Each bound is None (the dtype-aware default), a number, or a mapping from base layer paths to
+    numbers: `atol={"": 1e-6, "blocks.3.attn": 1e-4}`. The longest dotted prefix of a pair's base path
+    wins ("" covers everything; "blocks.3.attn" covers "blocks.3.attn.q" but not "blocks.3.attn2"), and
+    it covers that layer's sublayers, its parameters and every phase; a path no key covers gets None.
+    """
+
+    atol: Bound = None
+    rtol: Bound = None
     mode: CompareMode = CompareMode.STRICT
+
+    def __post_init__(self) -> None:
+        for name in ("atol", "rtol"):
+            bound = getattr(self, name)
+            values = bound.items() if isinstance(bound, Mapping) else [("", bound)]
+            for key, value in values:
+                _check_bound(name, key, value)
+
+    def at(self, path: str) -> tuple[float | None, float | None]:
+        """(atol, rtol) for pairs whose base path is `path` (a layer, or the layer owning a parameter)."""
+        return _lookup(self.atol, path), _lookup(self.rtol, path)
+
+
+def _check_bound(name: str, key: object, value: object) -> None:
+    if not isinstance(key, str):
+        raise InputError(
+            f"{name} keys must be base layer paths (str), got {key!r}",
+            hint=f'e.g. {name}={{"": 1e-6, "blocks.3": 1e-4}}',
+        )
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        where = f" for {key!r}" if key else ""
+        raise InputError(
+            f"{name}{where} must be a number >= 0 or None, got {value!r}", hint=f"e.g. {name}=1e-5"
+        )
+
+
+def _lookup(bound: Bound, path: str) -> float | None:
+    if not isinstance(bound, Mapping):
+        return None if bound is None else float(bound)
+    key = path
+    while True:
+        if key in bound:
+            value = bound[key]
+            return None if value is None else float(value)
+        if not key:
+            return None
+        key = key.rpartition(".")[0]
 
 
 def default_rtol(dtype: str) -> float:

@@ -1,120 +1,85 @@
-"""The base run's trace: every layer call and the tensors it produced, held as numpy arrays.
+"""The questions a recorded run answers: the `Trace` protocol, and the records it answers with.
 
-Only base is stored whole; raw is compared against it as its events arrive (see `stream`), so memory
-holds one trace, not two. A tensor seen twice (a Sequential's output is its last child's) is stored once.
+A trace is one step of one model: its call tree, and for every call its arguments (tensors and the
+rest, enough to call the layer again alone), the tensors it took and returned, the gradient arriving at
+its outputs and the one it sent to its inputs; for the whole model its parameter gradients, its buffers
+before and after the step, and, when an optimizer stepped, each parameter's value before the step, its
+update, and the optimizer's settings and state. `base_trace.BaseTrace` answers from memory (and a
+temporary file); a dump on disk answers the same questions, so the comparer reads base through this
+protocol only.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from ..capture.calltree import CallNode
-from ..capture.sink import Origin
-from ..frameworks.base import Adapter
-from . import spill
-from .spill import ArrayStore, Handle
-from .tolerance import group_floor
+from ..capture.calltree import CallTree
+from ..capture.optim import OptimizerRecord
+from .records import Where
 
-__all__ = ["BaseTrace", "Stored"]
+__all__ = ["Trace", "Stored", "CallArgs", "OptimizerRecord", "BEFORE", "AFTER"]
+
+BEFORE, AFTER = "before", "after"  # when buffers were read: before the forward, after the backward
 
 
 @dataclass
 class Stored:
-    key: str
-    array: Handle  # read it with BaseTrace.array
+    """One recorded tensor of one call: read its values with `Trace.array`."""
+
+    key: str  # the leaf's name: "out", "hidden_states", "x[2]", "grad_in[0]"
+    handle: Any  # opaque to everyone but the trace that made it
     dtype: str
-    shared: bool = False  # the same tensor as an earlier layer's output (array shared with that entry)
+    shared: bool = False  # the same tensor as an earlier layer's output (stored once)
+    order: int = -1  # gradients: the order in which they arrived
 
 
-class BaseTrace:
-    """A `capture.Sink` that keeps everything base computes."""
+@dataclass(frozen=True)
+class CallArgs:
+    """A call's positional and keyword arguments with each tensor replaced by a `leaves.Slot`; slot i is
+    the call's input i (as `Trace.tensor(Where.INPUT, node_id, i)` has it)."""
 
-    def __init__(self, adapter: Adapter, memory_budget: int | None = None):
-        self.adapter = adapter
-        self.store = ArrayStore(spill.DEFAULT_MEMORY_BUDGET if memory_budget is None else memory_budget)
-        self.nodes: list[CallNode] = []
-        self.inputs: dict[tuple[int, int], Stored] = {}
-        self.outputs: dict[tuple[int, int], Stored] = {}
-        self.grads: dict[tuple[str, int, int], Handle] = {}
-        self.grad_order: dict[tuple[str, int, int], int] = {}
-        self.param_grads: dict[tuple[str, str], np.ndarray] = {}
-        self._last_grad: tuple[Any, np.ndarray, Handle] | None = None
-        self.output_counts: dict[int, int] = {}  # node id -> number of tensors it returned
-        self._grad_scales: list[float] = []
-        self.loss_grad_scale = (
-            0.0  # mean |gradient| arriving at the model's output  # (grad tensor, its array, handle)
-        )
+    args: tuple
+    kwargs: dict
 
-    def array(self, handle: Handle) -> np.ndarray:
-        return self.store.get(handle)
 
-    def release(self, table: dict, key: Any) -> None:
-        """Forget an entry once raw has been compared with it; its array is freed with its last holder."""
-        table.pop(key, None)
+class Trace(Protocol):
+    tree: CallTree
+    loss_grad_scale: float  # mean |gradient| arriving at the model's output
 
-    def on_call(self, node: CallNode) -> bool:
-        self.nodes.append(node)
-        return not node.transparent
+    def tensor(self, where: Where, node_id: int, index: int) -> Stored | None:
+        """Input, output, grad_out or grad_in number `index` of call `node_id`, if recorded."""
+        ...
 
-    def substitute(self, node: CallNode, index: int, tensor: Any) -> Any:
-        return None
+    def array(self, stored: Stored) -> np.ndarray: ...
 
-    def replace_grad(self, node: CallNode, index: int, grad: Any) -> Any:
-        return None
+    def release(self, where: Where, node_id: int, index: int) -> None:
+        """The reader is done with this tensor (an in-memory trace may free it)."""
+        ...
 
-    def on_return(self, node: CallNode) -> None:
-        return None
+    def output_count(self, node_id: int) -> int: ...
 
-    def on_input(self, node: CallNode, index: int, key: str, tensor: Any, origin: Origin | None) -> None:
-        self._keep(self.inputs, node, index, key, tensor, origin)
-
-    def on_output(self, node: CallNode, index: int, key: str, tensor: Any, origin: Origin | None) -> None:
-        self.output_counts[node.id] = index + 1
-        self._keep(self.outputs, node, index, key, tensor, origin)
+    def arguments(self, node_id: int) -> CallArgs | None: ...
 
     def grad_floor(self, rtol: float | None) -> float:
         """The scale floor for judging this run's layer gradients (see `tolerance.group_floor`)."""
-        return group_floor(self._grad_scales, self.loss_grad_scale, rtol)
+        ...
 
-    def _keep(
-        self, table: dict, node: CallNode, index: int, key: str, tensor: Any, origin: Origin | None
-    ) -> None:
-        if node.transparent:
-            return
-        dtype = self.adapter.dtype_name(tensor)
-        if origin is not None and origin in self.outputs:
-            table[(node.id, index)] = Stored(key, self.outputs[origin].array, dtype, shared=True)
-        else:
-            table[(node.id, index)] = Stored(key, self.store.put(self.adapter.to_numpy(tensor)), dtype)
+    def param_grads(self) -> Mapping[str, np.ndarray]:
+        """Each parameter's gradient after the backward pass, by state name (`blocks.0.fc.weight`)."""
+        ...
 
-    def on_grad(self, node: CallNode, io: str, index: int, grad: Any) -> None:
-        if node.transparent:
-            return
-        if self._last_grad is not None and self._last_grad[0] is grad:
-            handle = self._last_grad[2]
-        else:
-            array = self.adapter.to_numpy(grad)
-            last = self._last_grad
-            if last is not None and last[1].shape == array.shape and np.array_equal(last[1], array):
-                handle = last[2]  # a layer's input gradient is usually its predecessor's output gradient
-            else:
-                handle = self.store.put(array)
-                if array.size:
-                    self._grad_scales.append(float(np.abs(array).mean()))
-            self._last_grad = (grad, array, handle)
-        key = (io, node.id, index)
-        self.grads[key] = handle
-        if node.parent is None and io == "grad_out":
-            value = self.store.get(handle)
-            if value.size:
-                self.loss_grad_scale = max(self.loss_grad_scale, float(np.abs(value).mean()))
-        self.grad_order[key] = len(self.grad_order)
+    def buffers(self, when: str) -> Mapping[str, np.ndarray]:
+        """Every buffer (running statistics ...) by state name, BEFORE the forward or AFTER the backward."""
+        ...
 
-    def finish(self) -> None:
-        self._last_grad = None
+    def weights_before_update(self) -> Mapping[str, np.ndarray]: ...
 
-    def close(self) -> None:
-        self.store.close()
+    def updates(self) -> Mapping[str, np.ndarray]:
+        """Each parameter's change in the optimizer step (after - before), by state name."""
+        ...
+
+    def optimizer(self) -> OptimizerRecord | None: ...

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from enum import Enum
 
-from ..capture.calltree import CallNode
+from ..capture.calltree import CallTree
 from ..judge.metrics import TensorDiff
 from ..judge.records import LayerDiff, Phase
 
@@ -93,24 +93,12 @@ def first_failure(*phases: list[LayerDiff], skip: frozenset = frozenset()) -> La
     return None
 
 
-def _solid_parent(nodes: dict[int, CallNode], node: CallNode) -> CallNode | None:
-    parent_id = node.parent
-    while parent_id is not None and nodes[parent_id].transparent:
-        parent_id = nodes[parent_id].parent
-    return None if parent_id is None else nodes[parent_id]
-
-
-def find_culprit(
-    failure: LayerDiff,
-    base_node: CallNode | None,
-    raw_node: CallNode | None,
-    base_nodes: dict[int, CallNode],
-    raw_nodes: dict[int, CallNode],
-) -> Culprit:
-    """Turn the first failing check into a culprit (`*_node` are None for parameter gradients)."""
+def find_culprit(failure: LayerDiff, base_tree: CallTree, raw_tree: CallTree) -> Culprit:
+    """Turn the first failing check into a culprit (parameter checks name no call: their paths stand)."""
+    base_node, raw_node = base_tree.get(failure.base_id), raw_tree.get(failure.raw_id)
     reason_key = failure.where.value
     if failure.where not in _OWN and base_node is not None and raw_node is not None:
-        base_parent, raw_parent = _solid_parent(base_nodes, base_node), _solid_parent(raw_nodes, raw_node)
+        base_parent, raw_parent = base_tree.solid_parent(base_node), raw_tree.solid_parent(raw_node)
         if base_parent is None or raw_parent is None:
             reason_key = "root_" + failure.where.value
         else:
@@ -140,9 +128,7 @@ _PARENT_CHECK = {"output": "output", "grad_out": "grad_in"}
 _BOUNDARY = {"input", "output", "grad_out", "grad_in"}
 
 
-def regrouped(
-    diffs: list[LayerDiff], base_nodes: dict[int, CallNode], raw_nodes: dict[int, CallNode]
-) -> list[LayerDiff]:
+def regrouped(diffs: list[LayerDiff], base_tree: CallTree, raw_tree: CallTree) -> list[LayerDiff]:
     """Failing boundary checks of two user layers whose outputs differ in *shape* while their parents'
     agree: the ports draw the layer boundary elsewhere (torchvision's _DenseLayer returns its new
     channels, paddle's DenseLayer returns them concatenated to its input), which is no difference of
@@ -154,10 +140,10 @@ def regrouped(
     for d in diffs:
         if d.passed or d.where not in _PARENT_CHECK or d.diff.base_shape == d.diff.raw_shape:
             continue
-        base, raw = base_nodes.get(d.base_id), raw_nodes.get(d.raw_id)
+        base, raw = base_tree.get(d.base_id), raw_tree.get(d.raw_id)
         if base is None or raw is None or base.builtin or raw.builtin:
             continue
-        base_parent, raw_parent = _solid_parent(base_nodes, base), _solid_parent(raw_nodes, raw)
+        base_parent, raw_parent = base_tree.solid_parent(base), raw_tree.solid_parent(raw)
         if base_parent is None or raw_parent is None:
             continue
         parent = by_pair.get((_PARENT_CHECK[d.where], base_parent.id, raw_parent.id), [])

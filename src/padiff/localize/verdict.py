@@ -50,8 +50,7 @@ def judge_steps(results: list[StepResult], diff_phase: DiffPhase, notes: list[st
         backward = result.backward if diff_phase.backward else []
         grads = result.grads if diff_phase.backward else []
         diffs += forward + backward + grads + result.updates
-        base_nodes = {n.id: n for n in result.base_nodes}
-        excused = regrouped(forward + backward, base_nodes, result.raw_nodes)
+        excused = regrouped(forward + backward, result.base_tree, result.raw_tree)
         if excused:
             shown = sorted({f"{d.base_path} / {d.raw_path}" for d in excused})
             more = f" and {len(shown) - 4} more" if len(shown) > 4 else ""
@@ -63,6 +62,5 @@ def judge_steps(results: list[StepResult], diff_phase: DiffPhase, notes: list[st
         skip = frozenset((d.where, d.base_id, d.raw_id, d.leaf) for d in excused)
         failure = first_failure(forward, backward, grads, result.updates, skip=skip)
         if culprit is None and failure is not None:
-            base_node, raw_node = base_nodes.get(failure.base_id), result.raw_nodes.get(failure.raw_id)
-            culprit = find_culprit(failure, base_node, raw_node, base_nodes, result.raw_nodes)
+            culprit = find_culprit(failure, result.base_tree, result.raw_tree)
     return Verdict(diffs, culprit, notes)

@@ -1,28 +1,50 @@
 """Pair raw's layer calls with base's, online, as raw runs.
 
-Matching rule. Each call is paired among the children of its parent's partner (containers such as
-Sequential, and layers given to LayerMap.ignore, are looked through: they need no counterpart). Among
-the not yet paired candidates, in this order of preference:
-  1. the partner LayerMap.map names;
-  2. the candidate with the same attribute name relative to the parent (ports keep names);
-  3. the next candidate in call order, if it is of the same kind (built-in classes: `kinds.layer_kind`;
-     user classes: any user class);
-  4. the first later candidate of the same kind (user classes: of the same class name);
-  5. the next candidate in call order, if both are user classes or built-ins of one family
+Matching rule. Each call is paired among the visible children of its parent's partner (containers such
+as Sequential, and layers given to LayerMap.ignore, are looked through: they need no counterpart).
+Among the not yet paired candidates, in this order of preference (the `PairedBy` recorded):
+  1. MAP: the partner LayerMap.map names;
+  2. NAME: the candidate with the same attribute name relative to the parent (ports keep names);
+  3. ORDER: the next candidate in call order, if it is of the same kind (built-in classes:
+     `kinds.layer_kind`; user classes: any user class);
+  4. KIND: the first later candidate of the same kind (user classes: of the same class name);
+  5. FAMILY: the next candidate in call order, if both are user classes or built-ins of one family
      (`kinds.KIND_FAMILIES`): a changed class at the same place, e.g. ReLU -> GELU, is a difference of
      that layer, not a missing layer.
-Ports also regroup layers: a built-in call with no candidate is looked for inside the user-class
+Ports also regroup layers: a built-in call with no candidate is looked for INSIDE the user-class
 candidates (a flat conv/bn/relu on one side, a fused ConvBN layer on the other), and a user-class call
 with no candidate is looked through, its sublayers paired in its place.
 A call whose parent has no partner has none either. Calls left without partner are listed, not fatal.
+
+Cost: each call is paired in amortised near-constant time (indexes per base parent, by name and by
+kind, with "first unpaired at or after" lists), so a layer called n times aligns in O(n log n) or
+better; `operations` counts the candidates looked at, for tests that check the scaling.
 """
 
 from __future__ import annotations
 
-from ..capture.calltree import CallNode
+from bisect import bisect_left
+from enum import Enum
+
+from ..capture.calltree import CallNode, CallTree
 from .kinds import kind_family
 
-__all__ = ["Aligner"]
+__all__ = ["Aligner", "PairedBy"]
+
+
+class PairedBy(str, Enum):
+    """Why a raw call was paired with its base call (see the matching rule)."""
+
+    ROOT = "root"
+    MAP = "map"
+    NAME = "name"
+    ORDER = "order"
+    KIND = "kind"
+    FAMILY = "family"
+    INSIDE = "inside"
+
+    def __str__(self) -> str:
+        return self.value
 
 
 def _relative(path: str, parent_path: str) -> str:
@@ -32,127 +54,196 @@ def _relative(path: str, parent_path: str) -> str:
     return path[len(prefix) :] if path.startswith(prefix) else path
 
 
+class _FreeList:
+    """Base call ids in call order; the first one not yet paired at or after a position, found by
+    skipping paired ones with path compression (each paired id is skipped about once)."""
+
+    def __init__(self, ids: list[int], paired: set[int], counter: list[int]):
+        self.ids, self.paired, self.counter = ids, paired, counter
+        self.skip = list(range(len(ids) + 1))
+        self.positions: list[int] = []  # set by the caller when it needs `from_position`
+
+    def first(self, start: int = 0) -> int:
+        """Index (into ids) of the first unpaired id at or after `start`; len(ids) when none is left."""
+        visited, index = [], start
+        while index < len(self.ids) and self.ids[index] in self.paired:
+            self.counter[0] += 1
+            visited.append(index)
+            index = max(self.skip[index], index + 1)
+        for seen in visited:
+            self.skip[seen] = index
+        return index
+
+    def first_id(self, start: int = 0) -> int | None:
+        index = self.first(start)
+        return self.ids[index] if index < len(self.ids) else None
+
+    def from_position(self, position: int) -> int | None:
+        """The first unpaired id whose position among all visible children is at least `position`."""
+        return self.first_id(bisect_left(self.positions, position))
+
+
+class _Parent:
+    """Indexes over one base call's visible children, made the first time a raw call is paired under it."""
+
+    def __init__(self, tree: CallTree, parent: CallNode, paired: set[int], counter: list[int]):
+        children = tree.visible_children(parent)
+        self.all = _FreeList(children, paired, counter)
+        by_name: dict[str, list[int]] = {}
+        by_kind: dict[tuple[bool, str], list[int]] = {}
+        users: list[int] = []
+        for child_id in children:
+            child = tree[child_id]
+            by_name.setdefault(_relative(child.path, parent.path), []).append(child_id)
+            by_kind.setdefault((child.builtin, child.kind), []).append(child_id)
+            if not child.builtin:
+                users.append(child_id)
+        self.by_name = {name: _FreeList(ids, paired, counter) for name, ids in by_name.items()}
+        self.by_kind = {key: self._positioned(tree, ids, paired, counter) for key, ids in by_kind.items()}
+        self.users = self._positioned(tree, users, paired, counter)
+        self.cursor = 0  # position (among visible children) of the next call expected in order
+
+    @staticmethod
+    def _positioned(tree: CallTree, ids: list[int], paired: set[int], counter: list[int]) -> _FreeList:
+        free = _FreeList(ids, paired, counter)
+        free.positions = [tree.position(tree[i]) for i in ids]
+        return free
+
+
 class Aligner:
-    def __init__(self, base_nodes: list[CallNode], mapped_paths: dict[str, str] | None = None):
-        self.base_nodes = base_nodes
+    def __init__(self, base_tree: CallTree, mapped_paths: dict[str, str] | None = None):
+        self.base = base_tree
+        self.raw = CallTree()  # replaced by the raw run's own tree when it starts (`on_start`)
         self.mapped_paths = mapped_paths or {}
-        self.visible = {node.id: self._visible_children(node) for node in base_nodes}
-        self.cursor: dict[int, int] = {}
         self.matched: set[int] = set()
-        self.raw_nodes: dict[int, CallNode] = {}
         self.partner: dict[int, int] = {}  # raw node id -> base node id
+        self.paired_by: dict[int, PairedBy] = {}  # raw node id -> why
         self.through: set[int] = set()  # raw user-class calls looked through
+        self.operations = [0]  # candidates looked at (a list so the indexes can count into it)
+        self._parents: dict[int, _Parent] = {}
+        self._by_path: dict[str, _FreeList] = {}
 
-    def _visible_children(self, node: CallNode) -> list[int]:
-        out: list[int] = []
-        for child_id in node.children:
-            child = self.base_nodes[child_id]
-            if child.transparent:
-                out.extend(self._visible_children(child))
-            else:
-                out.append(child_id)
-        return out
-
-    def _effective_parent(self, raw: CallNode) -> CallNode | None:
-        """Nearest ancestor that is not transparent nor looked through."""
-        parent_id = raw.parent
-        while parent_id is not None and (self.raw_nodes[parent_id].transparent or parent_id in self.through):
-            parent_id = self.raw_nodes[parent_id].parent
-        return None if parent_id is None else self.raw_nodes[parent_id]
+    def on_start(self, raw_tree: CallTree) -> None:
+        self.raw = raw_tree
 
     def match(self, raw: CallNode) -> int | None:
         """The base call paired with raw call `raw`, or None; transparent calls are never paired."""
-        self.raw_nodes[raw.id] = raw
-        if raw.transparent or not self.base_nodes:
+        self.operations[0] += 1
+        if raw.transparent or not len(self.base):
             return None
         if raw.parent is None:
-            base_id = 0 if not self.base_nodes[0].transparent else None
+            base_id, reason = (0, PairedBy.ROOT) if not self.base[0].transparent else (None, PairedBy.ROOT)
         else:
-            base_id = self._match_child(raw)
+            base_id, reason = self._match_child(raw)
         if base_id is not None:
             self.partner[raw.id] = base_id
+            self.paired_by[raw.id] = reason
             self.matched.add(base_id)
+            if reason not in (PairedBy.ROOT, PairedBy.MAP):
+                self._advance(base_id)
         return base_id
 
-    def _match_child(self, raw: CallNode) -> int | None:
+    def _parent_index(self, parent: CallNode) -> _Parent:
+        if parent.id not in self._parents:
+            self._parents[parent.id] = _Parent(self.base, parent, self.matched, self.operations)
+        return self._parents[parent.id]
+
+    def _effective_parent(self, raw: CallNode) -> CallNode | None:
+        """Nearest ancestor that is not transparent nor looked through."""
+        parent = self.raw.solid_parent(raw)
+        while parent is not None and parent.id in self.through:
+            parent = self.raw.solid_parent(parent)
+        return parent
+
+    def _match_child(self, raw: CallNode) -> tuple[int | None, PairedBy]:
         if raw.path in self.mapped_paths:
-            want = self.mapped_paths[raw.path]
-            return next((n.id for n in self.base_nodes if n.path == want and n.id not in self.matched), None)
+            return self._mapped(self.mapped_paths[raw.path]), PairedBy.MAP
         raw_parent = self._effective_parent(raw)
         if raw_parent is None or raw_parent.id not in self.partner:
-            return None
-        base_parent = self.base_nodes[self.partner[raw_parent.id]]
+            return None, PairedBy.NAME
+        base_parent = self.base[self.partner[raw_parent.id]]
         if base_parent.opaque:
-            return None
-        candidates = [c for c in self.visible[base_parent.id] if c not in self.matched]
-        cursor = self.cursor.get(base_parent.id, 0)
-        later = [c for c in candidates if self.visible[base_parent.id].index(c) >= cursor]
-        chosen = self._choose(raw, raw_parent, base_parent, candidates, later)
-        if chosen is not None:
-            self._advance(chosen)
+            return None, PairedBy.NAME
+        index = self._parent_index(base_parent)
+        chosen = self._choose(raw, raw_parent, base_parent, index)
+        if chosen[0] is not None:
             return chosen
         if raw.builtin:
-            chosen = self._inside_user_candidates(raw, candidates)
-            if chosen is not None:
-                self._advance(chosen)
-            return chosen
+            return self._inside_user_candidates(raw, index.users, 0), PairedBy.INSIDE
         self.through.add(raw.id)
-        return None
+        return None, PairedBy.NAME
+
+    def _mapped(self, want: str) -> int | None:
+        if want not in self._by_path:
+            ids = [n.id for n in self.base if n.path == want]
+            self._by_path[want] = _FreeList(ids, self.matched, self.operations)
+        return self._by_path[want].first_id()
+
+    def _choose(
+        self, raw: CallNode, raw_parent: CallNode, base_parent: CallNode, index: _Parent
+    ) -> tuple[int | None, PairedBy]:
+        named = index.by_name.get(_relative(raw.path, raw_parent.path))
+        by_name = None if named is None else named.first_id()
+        if by_name is not None:
+            return by_name, PairedBy.NAME
+        next_id = index.all.first_id(index.cursor) if index.cursor < len(index.all.ids) else None
+        if next_id is not None and self._same_kind(self.base[next_id], raw):
+            return next_id, PairedBy.ORDER
+        kind_list = index.by_kind.get((raw.builtin, raw.kind))
+        same_kind = None if kind_list is None else kind_list.from_position(index.cursor)
+        if raw.builtin:  # a user layer before it may hold it (fused ports)
+            limit = len(index.all.ids) if same_kind is None else self.base.position(self.base[same_kind])
+            inside = self._inside_user_candidates(raw, index.users, index.cursor, limit)
+            if inside is not None:
+                return inside, PairedBy.INSIDE
+        if same_kind is not None:
+            return same_kind, PairedBy.KIND
+        if next_id is not None and self._same_family(self.base[next_id], raw):
+            return next_id, PairedBy.FAMILY
+        return None, PairedBy.NAME
 
     def _advance(self, chosen: int) -> None:
         """Move the cursor of the chosen call's parent past it, and each higher ancestor's up to the
         user layer it lies in (which may hold more calls to pair)."""
-        node, step = self.base_nodes[chosen], 1
+        node, step = self.base[chosen], 1
         while node.parent is not None:
-            parent = self._solid_parent(node)
+            parent = self.base.solid_parent(node)
             if parent is None:
                 return
-            visible = self.visible[parent.id]
-            if node.id in visible:
-                self.cursor[parent.id] = max(self.cursor.get(parent.id, 0), visible.index(node.id) + step)
+            self.operations[0] += 1
+            position = self.base.position(node)
+            if position >= 0:
+                index = self._parent_index(parent)
+                index.cursor = max(index.cursor, position + step)
             node, step = parent, 0
 
-    def _solid_parent(self, node: CallNode) -> CallNode | None:
-        parent_id = node.parent
-        while parent_id is not None and self.base_nodes[parent_id].transparent:
-            parent_id = self.base_nodes[parent_id].parent
-        return None if parent_id is None else self.base_nodes[parent_id]
-
-    def _inside_user_candidates(self, raw: CallNode, candidates: list[int]) -> int | None:
-        """The first unpaired call of raw's kind inside the user-class candidates, depth first."""
-        stack = [c for c in reversed(candidates) if not self.base_nodes[c].builtin]
-        while stack:
-            node = self.base_nodes[stack.pop()]
-            for child in self.visible[node.id]:
-                if child not in self.matched and self._same_kind(self.base_nodes[child], raw):
-                    return child
-            stack.extend(c for c in reversed(self.visible[node.id]) if not self.base_nodes[c].builtin)
+    def _inside_user_candidates(
+        self, raw: CallNode, users: _FreeList, start: int, limit: int | None = None
+    ) -> int | None:
+        """The first unpaired call of raw's kind inside the unpaired user-class candidates at positions
+        [start, limit), depth first."""
+        candidate = users.from_position(start)
+        while candidate is not None:
+            position = self.base.position(self.base[candidate])
+            if limit is not None and position >= limit:
+                return None
+            found = self._inside(raw, self.base[candidate])
+            if found is not None:
+                return found
+            following = users.first(bisect_left(users.positions, position + 1))
+            candidate = users.ids[following] if following < len(users.ids) else None
         return None
 
-    def _choose(
-        self,
-        raw: CallNode,
-        raw_parent: CallNode,
-        base_parent: CallNode,
-        candidates: list[int],
-        later: list[int],
-    ) -> int | None:
-        nodes = self.base_nodes
-        name = _relative(raw.path, raw_parent.path)
-        for c in candidates:
-            if _relative(nodes[c].path, base_parent.path) == name:
-                return c
-        if later and self._same_kind(nodes[later[0]], raw):
-            return later[0]
-        for c in later:
-            if self._same_kind(nodes[c], raw) and (raw.builtin or nodes[c].kind == raw.kind):
-                return c
-            if raw.builtin and not nodes[c].builtin:  # a user layer in between may hold it (fused ports)
-                inside = self._inside_user_candidates(raw, [c])
-                if inside is not None:
-                    return inside
-        if later and self._same_family(nodes[later[0]], raw):
-            return later[0]
+    def _inside(self, raw: CallNode, user: CallNode) -> int | None:
+        stack = [user.id]
+        while stack:
+            node = self.base[stack.pop()]
+            children = self.base.visible_children(node)
+            for child in children:
+                self.operations[0] += 1
+                if child not in self.matched and self._same_kind(self.base[child], raw):
+                    return child
+            stack.extend(c for c in reversed(children) if not self.base[c].builtin)
         return None
 
     @staticmethod
@@ -168,11 +259,9 @@ class Aligner:
         return base.kind == raw.kind or not base.builtin
 
     def unmatched_base(self) -> list[CallNode]:
-        return [n for n in self.base_nodes if not n.transparent and n.id not in self.matched]
+        return [n for n in self.base if not n.transparent and n.id not in self.matched]
 
     def unmatched_raw(self) -> list[CallNode]:
         return [
-            n
-            for n in self.raw_nodes.values()
-            if not n.transparent and n.id not in self.partner and n.id not in self.through
+            n for n in self.raw if not n.transparent and n.id not in self.partner and n.id not in self.through
         ]

@@ -49,6 +49,8 @@ class StatePair:
     base_tensors: tuple[Any, ...]
     raw_tensor: Any
     transform: Callable[[tuple[np.ndarray, ...]], np.ndarray]
+    base_keys: tuple[str, ...] = ()  # each base tensor's full state name (`blocks.0.fc.weight`)
+    raw_key: str = ""
 
     def convert(self, values: Sequence[np.ndarray]) -> np.ndarray:
         """Base-side arrays (values or gradients of `base_tensors`) in raw's layout."""
@@ -125,7 +127,15 @@ class Trees:
         tensors = tuple(base_tensors[n] for n in spec.base_names)
         base_name = "+".join(spec.base_names)
         pair = StatePair(
-            base_owner.path, raw_owner.path, base_name, spec.raw_name, tensors, raw_tensor, spec.transform
+            base_path=base_owner.path,
+            raw_path=raw_owner.path,
+            base_name=base_name,
+            raw_name=spec.raw_name,
+            base_tensors=tensors,
+            raw_tensor=raw_tensor,
+            transform=spec.transform,
+            base_keys=tuple(_dotted(base_owner.path, n) for n in spec.base_names),
+            raw_key=_dotted(raw_owner.path, spec.raw_name),
         )
         dummies = [np.empty(self.base[0].shape(t), dtype=np.uint8) for t in tensors]
         shape = tuple(pair.convert(dummies).shape)
