@@ -25,7 +25,7 @@ tr.culprit { background: #f8b4b4; font-weight: bold; }
 
 def _row(report: Report, index: int) -> str:
     d = report.diffs[index]
-    culprit = report.first_diff is not None and report.first_diff.evidence == d
+    culprit = report.first_diff is not None and report.first_diff.evidence.key == d.key  # not by metrics: NaN
     css = "culprit" if culprit else ("" if d.passed else "bad")
     local = "" if d.local is None else f"{d.local.max_rel:.3g}"
     cells = [
@@ -37,6 +37,7 @@ def _row(report: Report, index: int) -> str:
         escape(d.raw_path or "(root)"),
         escape(d.raw_type),
         escape(d.leaf),
+        escape(d.paired_by),
         "ok" if d.passed else "DIFF",
     ]
     numbers = [f"{d.diff.max_abs:.3g}", f"{d.diff.max_rel:.3g}", local, f"{d.diff.cosine:.6f}"]
@@ -45,7 +46,8 @@ def _row(report: Report, index: int) -> str:
 
 
 def render_html(report: Report) -> str:
-    head = ["phase", "step", "where", "base path", "base class", "raw path", "raw class", "leaf", "verdict"]
+    head = ["phase", "step", "where", "base path", "base class", "raw path", "raw class", "leaf", "paired by"]
+    head += ["verdict"]
     head += ["max abs", "max rel", "local max rel", "cosine", "note"]
     rows = "\n".join(_row(report, i) for i in range(len(report.diffs)))
     verdict = "PASSED" if report.passed else "FAILED"

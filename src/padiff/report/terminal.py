@@ -93,18 +93,20 @@ def render_trees(report: Report, separate: bool = False) -> Any:
 
 
 def render_table(diffs: list[LayerDiff]) -> str:
-    """Every compared pair; single-step runs add the local max rel beside the accumulated one."""
+    """Every compared pair; single-step runs add the local max rel beside the accumulated one. `paired`
+    says why the two calls were paired (`match.align.PairedBy`; "weights" for parameters)."""
     isolated = any(d.local is not None for d in diffs)
     local_head = f" {'local_rel':>10}" if isolated else ""
     header = (
-        f"{'phase':8} {'step':>4} {'where':8} {'ok':3} {'max_abs':>10} {'max_rel':>10}{local_head} {'cosine':>10}"
-        "  base path | raw path  (leaf)"
+        f"{'phase':8} {'step':>4} {'where':8} {'ok':3} {'paired':7} {'max_abs':>10} {'max_rel':>10}{local_head} "
+        f"{'cosine':>10}  base path | raw path  (leaf)"
     )
     rows = [header]
     for d in diffs:
         local = (f" {d.local.max_rel:10.3g}" if d.local is not None else f" {'':10}") if isolated else ""
         rows.append(
-            f"{d.phase.value:8} {d.step:4d} {d.where:8} {'ok' if d.passed else 'NO':3} {d.diff.max_abs:10.3g} "
+            f"{d.phase.value:8} {d.step:4d} {d.where:8} {'ok' if d.passed else 'NO':3} {d.paired_by or '-':7} "
+            f"{d.diff.max_abs:10.3g} "
             f"{d.diff.max_rel:10.3g}{local} {d.diff.cosine:10.6f}  {d.base_path or '(root)'} ({d.base_type}) | "
             f"{d.raw_path or '(root)'} ({d.raw_type})  {d.leaf}"
             + (f"  [{d.diff.note}]" if d.diff.note else "")
