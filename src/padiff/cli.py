@@ -25,13 +25,14 @@ def load_report(path: str | Path) -> Report:
     if target.is_dir():
         target = target / "report.json"
     try:
-        return Report.from_json(target.read_text())
-    except FileNotFoundError as error:
+        text = target.read_text()
+    except OSError as error:
         raise DumpError(f"no report at {target}", hint="pass a folder written by report.save()") from error
-    except (ValueError, KeyError, TypeError) as error:
-        raise DumpError(
-            f"{target} is not a padiff report: {error}", hint="it must come from report.save()"
-        ) from error
+    try:
+        return Report.from_json(text)
+    except DumpError as error:
+        reason = str(error).splitlines()[0]
+        raise DumpError(f"{target} is not a padiff report: {reason}", hint=error.hint) from error
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from .errors import InputError, PadiffError
+from .errors import PadiffError
 from .frameworks.base import Adapter, adapter_for
+from .judge.tolerance import Bound
 from .localize.confirm import (
     confirmed_notes,
     not_confirmed_note,
@@ -22,8 +23,8 @@ from .localize.confirm import (
 )
 from .localize.ops import narrow_to_op
 from .localize.verdict import Verdict, judge_steps
-from .match.layermap import LayerMap
-from .options import Options, Side, check_steps, make_sides
+from .match.layermap import LayerMap, ResolvedMap
+from .options import Options, Side, check_steps, make_sides, step_inputs
 from .report import Report
 from .report.build import build_report
 from .steps import StepResult, run_steps
@@ -65,15 +66,15 @@ class Comparison:
         notes: list[str],
     ) -> Comparison:
         """Both sides, and base's weights copied into raw (or, without init_weights, only paired)."""
-        base_side, raw_side = make_sides(base, raw, loss_fn, optimizers, layer_map)
+        resolved = layer_map.resolve(*base, *raw)
+        base_side, raw_side = make_sides(base, raw, loss_fn, optimizers, resolved)
         notes = list(notes)
         if init_weights:
-            state_pairs = transfer_weights(*base, *raw, layer_map)
+            state_pairs = transfer_weights(*base, *raw, layer_map, resolved)
         else:
-            state_pairs = _pairs_or_note(base, raw, layer_map, notes)
-        path_pairs = layer_map.path_pairs(*base, *raw)
+            state_pairs = _pairs_or_note(base, raw, layer_map, resolved, notes)
         notes.extend(_ignored_weights_note(raw_side))
-        return cls(base_side, raw_side, state_pairs, path_pairs, options, notes)
+        return cls(base_side, raw_side, state_pairs, resolved.path_pairs, options, notes)
 
     def run_steps(self, batches: list[Any], isolate: bool, notes: list[str]) -> list[StepResult]:
         return run_steps(self, batches, isolate, notes)
@@ -127,10 +128,10 @@ def compare(
     init_weights: bool = True,
     loss_fn: Any = None,
     optimizers: Any = None,
-    steps: int = 1,
+    steps: int | None = None,
     batches: list[Any] | None = None,
-    atol: float | None = None,
-    rtol: float | None = None,
+    atol: Bound = None,
+    rtol: Bound = None,
     layer_map: LayerMap | None = None,
     single_step: bool = False,
     api_level: bool = True,
@@ -152,12 +153,11 @@ def compare(
     )
     check_steps(steps, batches)
     notes: list[str] = []
-    if single_step and (steps != 1 or optimizers is not None or batches):
+    if single_step and (steps not in (None, 1) or optimizers is not None or batches):
         notes.append("single_step: runs one step without optimizers (steps, optimizers and batches ignored)")
-        steps, optimizers, batches = 1, None, None
-    batches = list(batches) if batches else [inputs] * steps
-    if inputs is None and not batches[0:1]:
-        raise InputError("no inputs given", hint="pass inputs, or batches=[...] with one input per step")
+        inputs = batches[0] if inputs is None and batches else inputs
+        steps, optimizers, batches = None, None, None
+    batches = step_inputs(inputs, steps, batches)
     comparison = Comparison.prepare(
         (base_adapter, base),
         (raw_adapter, raw),
@@ -184,10 +184,14 @@ def _ignored_weights_note(side: Side) -> list[str]:
 
 
 def _pairs_or_note(
-    base: tuple[Adapter, Any], raw: tuple[Adapter, Any], layer_map: LayerMap, notes: list[str]
+    base: tuple[Adapter, Any],
+    raw: tuple[Adapter, Any],
+    layer_map: LayerMap,
+    resolved: ResolvedMap,
+    notes: list[str],
 ) -> list[StatePair]:
     try:
-        return plan_state_pairs(*base, *raw, layer_map)[0]
+        return plan_state_pairs(*base, *raw, layer_map, resolved)[0]
     except PadiffError as error:
         notes.append(f"parameter gradients not compared: {str(error).splitlines()[0]}")
         return []

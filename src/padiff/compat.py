@@ -14,7 +14,7 @@ from .errors import InputError
 from .frameworks.base import adapter_for
 from .match.layermap import LayerMap
 from .weights.plan import transfer_weights
-from .weights.registry import register_special_init
+from .weights.registry import Registration, register_special_init
 
 __all__ = ["auto_diff", "assign_weight", "add_special_init"]
 
@@ -93,6 +93,9 @@ def assign_weight(layer: Any, module: Any, layer_map: LayerMap | None = None) ->
     return True
 
 
-def add_special_init(paddle_name: str, torch_name: str, func: Callable[[Any, Any], None]) -> None:
-    """Register func(paddle_layer, torch_module), which copies the torch module's weights into the paddle layer."""
-    register_special_init(paddle_name, torch_name, func)
+def add_special_init(paddle_name: str, torch_name: str, func: Callable[[Any, Any], None]) -> Registration:
+    """Register func(paddle_layer, torch_module), which copies the torch module's weights into the paddle layer.
+
+    The registration lasts for the process (as in padiff 0.2.0); `with padiff.add_special_init(...):`
+    scopes it to the block, and `.remove()` undoes it."""
+    return register_special_init(paddle_name, torch_name, func)

@@ -14,11 +14,11 @@ from typing import Any
 from .capture.optim import optimizer_pair
 from .errors import InputError
 from .frameworks.base import Adapter
-from .judge.tolerance import CompareMode, Tolerances
-from .match.layermap import LayerMap
+from .judge.tolerance import Bound, CompareMode, Tolerances
+from .match.layermap import ResolvedMap
 from .match.policy import LayerPolicy
 
-__all__ = ["Side", "Options", "DiffPhase", "loss_pair", "make_sides", "check_steps"]
+__all__ = ["Side", "Options", "DiffPhase", "loss_pair", "make_sides", "check_steps", "step_inputs"]
 
 
 class DiffPhase(str, Enum):
@@ -68,8 +68,8 @@ class Options:
     def parse(
         cls,
         *,
-        atol: float | None,
-        rtol: float | None,
+        atol: Bound,
+        rtol: Bound,
         compare_mode: str,
         diff_phase: str,
         single_step: bool,
@@ -100,20 +100,34 @@ def loss_pair(loss_fn: Any) -> tuple[Callable | None, Callable | None]:
     )
 
 
-def check_steps(steps: int, batches: Any) -> None:
-    if not isinstance(steps, int) or steps < 1:
+def check_steps(steps: int | None, batches: Any) -> None:
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
         raise InputError(f"steps must be a positive int, got {steps!r}", hint="steps=1 compares one step")
     if batches is not None and not isinstance(batches, (list, tuple)):
         raise InputError("batches must be a list with one input per step", hint="batches=[x0, x1, ...]")
 
 
+def step_inputs(inputs: Any, steps: int | None, batches: Any) -> list[Any]:
+    """One input per step: `batches` as given, else `inputs` repeated `steps` times (default 1)."""
+    if batches:
+        if steps is not None and steps != len(batches):
+            raise InputError(
+                f"steps={steps} but batches holds {len(batches)} inputs",
+                hint="give one input per step in batches and leave steps out (or make them agree)",
+            )
+        return list(batches)
+    if inputs is None:
+        raise InputError("no inputs given", hint="pass inputs, or batches=[...] with one input per step")
+    return [inputs] * (1 if steps is None else steps)
+
+
 def make_sides(
-    base: tuple[Adapter, Any], raw: tuple[Adapter, Any], loss_fn: Any, optimizers: Any, layer_map: LayerMap
+    base: tuple[Adapter, Any], raw: tuple[Adapter, Any], loss_fn: Any, optimizers: Any, resolved: ResolvedMap
 ) -> tuple[Side, Side]:
     """Both sides, with their loss functions, LayerMap policies and optimizers (built from factories)."""
     base_loss, raw_loss = loss_pair(loss_fn)
-    base_side = Side("base", base[0], base[1], base_loss, layer_map.policy(*base))
-    raw_side = Side("raw", raw[0], raw[1], raw_loss, layer_map.policy(*raw))
+    base_side = Side("base", base[0], base[1], base_loss, resolved.base_policy)
+    raw_side = Side("raw", raw[0], raw[1], raw_loss, resolved.raw_policy)
     pair = optimizer_pair(optimizers, base, raw)
     if pair is not None:
         base_side.optimizer, raw_side.optimizer, base_side.optimizer_made, raw_side.optimizer_made = pair

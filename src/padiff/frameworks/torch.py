@@ -201,10 +201,14 @@ class TorchAdapter(SharedOps):
         return _OpMode(callback)
 
     def global_state(self) -> Any:
-        return (torch.get_default_dtype(), torch.is_grad_enabled(), torch.random.get_rng_state())
+        # the CUDA generators only when CUDA is already in use: reading them would start it
+        cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+        return (torch.get_default_dtype(), torch.is_grad_enabled(), torch.random.get_rng_state(), cuda)
 
     def restore_global_state(self, state: Any) -> None:
-        dtype, grad_enabled, rng = state
+        dtype, grad_enabled, rng, cuda = state
         torch.set_default_dtype(dtype)
         torch.set_grad_enabled(grad_enabled)
         torch.random.set_rng_state(rng)
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)

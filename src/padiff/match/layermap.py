@@ -17,13 +17,14 @@ are always compared at their boundary only, mapped or not.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InputError, StructureError
 from ..frameworks.base import Adapter
 from ..weights.registry import special_init_for, special_init_names
 from .kinds import SEALED_KINDS, is_builtin, layer_kind, same_kind
-from .policy import LayerPolicy, build_policy
+from .policy import LayerPolicy, build_policy, with_sealed
 
 __all__ = ["LayerMap"]
 
@@ -59,11 +60,9 @@ class LayerMap:
         classes = ign_cls if ign_cls is not None else ()
         if not classes:
             return  # padiff ignores containers such as Sequential by itself
-        walk = (
-            layer.named_modules()
-            if hasattr(layer, "named_modules")
-            else layer.named_sublayers(include_self=True)
-        )
+        from ..frameworks.base import adapter_for
+
+        walk = adapter_for(layer, "LayerMap.ignore_class argument").named_sublayers(layer)
         self._ignored.extend(sub for _, sub in walk if sub is not layer and isinstance(sub, classes))
 
     def rename_params(self, mapping: dict[str, str] | Callable[[str], str]) -> None:
@@ -126,47 +125,54 @@ class LayerMap:
 
     # --- used by the engine -------------------------------------------------------------------------
 
-    def pairs(
-        self, base_adapter: Adapter, base: Any, raw_adapter: Adapter, raw: Any
-    ) -> list[tuple[Any, Any]]:
-        """Mapped pairs as (base layer, raw layer); raises InputError for a layer in neither model."""
-        base_ids = {id(layer) for _, layer in base_adapter.named_sublayers(base)}
-        raw_ids = {id(layer) for _, layer in raw_adapter.named_sublayers(raw)}
-        out = []
+    def resolve(self, base_adapter: Adapter, base: Any, raw_adapter: Adapter, raw: Any) -> ResolvedMap:
+        """This map applied to two models, each walked once: the mapped pairs as (base layer, raw layer),
+        their paths, and each side's run policy. InputError for a mapped layer in neither model."""
+        base_layers = list(base_adapter.named_sublayers(base))
+        raw_layers = list(raw_adapter.named_sublayers(raw))
+        base_paths, raw_paths = _first_paths(base_layers), _first_paths(raw_layers)
+        pairs = []
         for first, second in self._pairs:
-            if id(first) in base_ids and id(second) in raw_ids:
-                out.append((first, second))
-            elif id(second) in base_ids and id(first) in raw_ids:
-                out.append((second, first))
+            if id(first) in base_paths and id(second) in raw_paths:
+                pairs.append((first, second))
+            elif id(second) in base_paths and id(first) in raw_paths:
+                pairs.append((second, first))
             else:
                 raise InputError(
                     f"LayerMap.map pair {type(first).__name__} <-> {type(second).__name__} is not one layer of "
                     "each model",
                     hint="map sublayers of the two models passed to padiff",
                 )
-        return out
-
-    def path_pairs(self, base_adapter: Adapter, base: Any, raw_adapter: Adapter, raw: Any) -> dict[str, str]:
-        """{raw path: base path} for the mapped pairs."""
-        base_paths = _paths(base_adapter, base)
-        raw_paths = _paths(raw_adapter, raw)
-        return {
-            raw_paths[id(r)]: base_paths[id(b)] for b, r in self.pairs(base_adapter, base, raw_adapter, raw)
-        }
-
-    def policy(self, adapter: Adapter, model: Any, sealed: bool = True) -> LayerPolicy:
-        """The run's policy for `model`: the map's choices (and sealed built-in layers, see `policy`)."""
         mapped = [layer for pair in self._pairs for layer in pair]
-        return build_policy(adapter, model, mapped, self._ignored, self._ignored_deep, sealed)
+        base_map, raw_map = (
+            build_policy(adapter, mapped, self._ignored, self._ignored_deep, layers)
+            for adapter, layers in ((base_adapter, base_layers), (raw_adapter, raw_layers))
+        )
+        return ResolvedMap(
+            pairs=pairs,
+            path_pairs={raw_paths[id(r)]: base_paths[id(b)] for b, r in pairs},
+            base_policy=with_sealed(base_adapter, base_map, base_layers),
+            raw_policy=with_sealed(raw_adapter, raw_map, raw_layers),
+            base_skips=base_map.weight_skips,
+            raw_skips=raw_map.weight_skips,
+        )
 
-    def weight_skips(self, adapter: Adapter, model: Any) -> set[int]:
-        """Layers whose own states are not paired by the generic rule."""
-        return self.policy(adapter, model, sealed=False).weight_skips
+
+@dataclass(frozen=True)
+class ResolvedMap:
+    """A LayerMap applied to one pair of models (see `LayerMap.resolve`)."""
+
+    pairs: list[tuple[Any, Any]]  # (base layer, raw layer)
+    path_pairs: dict[str, str]  # {raw path: base path}
+    base_policy: LayerPolicy  # what each run does per layer
+    raw_policy: LayerPolicy
+    base_skips: set[int]  # layers whose own states the generic weight rule leaves alone
+    raw_skips: set[int]
 
 
-def _paths(adapter: Adapter, model: Any) -> dict[int, str]:
+def _first_paths(layers: list[tuple[str, Any]]) -> dict[int, str]:
     paths: dict[int, str] = {}
-    for path, layer in adapter.named_sublayers(model):
+    for path, layer in layers:
         paths.setdefault(id(layer), path)
     return paths
 

@@ -9,13 +9,13 @@ opaque: compared at its boundary only (LayerMap.map).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..frameworks.base import Adapter
 from .kinds import SEALED_KINDS, is_builtin, layer_kind
 
-__all__ = ["LayerPolicy", "build_policy", "inside"]
+__all__ = ["LayerPolicy", "build_policy", "with_sealed", "inside"]
 
 
 @dataclass(frozen=True)
@@ -44,23 +44,22 @@ def inside(adapter: Adapter, layers: Iterable[Any], include_self: bool) -> set[i
 
 def build_policy(
     adapter: Adapter,
-    model: Any,
     mapped: Iterable[Any],
     ignored: Iterable[Any],
     ignored_deep: Iterable[Any],
-    sealed: bool = True,
+    layers: list[tuple[str, Any]],
 ) -> LayerPolicy:
-    """The policy for `model`, given the layers of it the user mapped, ignored and ignored recursively.
-
-    With `sealed`, built-in layers whose sublayers differ between frameworks are left unhooked inside.
-    """
-    layers = [layer for _, layer in adapter.named_sublayers(model)]
-    mine = {id(layer) for layer in layers}
+    """The policy for a model whose (path, layer) list is `layers`, given the layers of it (and of the
+    other model: they are filtered out) the user mapped, ignored and ignored recursively."""
+    mine = {id(layer) for _, layer in layers}
     mapped = [layer for layer in mapped if id(layer) in mine]
     skipped = inside(adapter, [layer for layer in ignored_deep if id(layer) in mine], include_self=True)
     skipped |= inside(adapter, mapped, include_self=False)
-    if sealed:
-        sealed_layers = [layer for layer in layers if is_builtin(layer) and layer_kind(layer) in SEALED_KINDS]
-        skipped |= inside(adapter, sealed_layers, include_self=False)
     transparent = {id(layer) for layer in ignored if id(layer) in mine}
     return LayerPolicy(frozenset(skipped), frozenset(transparent), frozenset(id(layer) for layer in mapped))
+
+
+def with_sealed(adapter: Adapter, policy: LayerPolicy, layers: list[tuple[str, Any]]) -> LayerPolicy:
+    """`policy`, with built-in layers whose sublayers differ between frameworks left unhooked inside."""
+    sealed = [layer for _, layer in layers if is_builtin(layer) and layer_kind(layer) in SEALED_KINDS]
+    return replace(policy, skipped=policy.skipped | frozenset(inside(adapter, sealed, include_self=False)))

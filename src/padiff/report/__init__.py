@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import DumpError
 from ..judge.records import LayerDiff
 from ..localize.culprit import Culprit
 from .html import render_html
@@ -52,20 +53,39 @@ class Report:
 
     @classmethod
     def from_dict(cls, data: dict) -> Report:
-        return cls(
-            passed=data["passed"],
-            first_diff=None if data["first_diff"] is None else Culprit.from_dict(data["first_diff"]),
-            diffs=[LayerDiff.from_dict(d) for d in data["diffs"]],
-            base_framework=data["base_framework"],
-            raw_framework=data["raw_framework"],
-            base_tree=[TreeLine(**line) for line in data["base_tree"]],
-            raw_tree=[TreeLine(**line) for line in data["raw_tree"]],
-            notes=list(data["notes"]),
-        )
+        """The report `to_dict` wrote; a DumpError for anything else (another format version included)."""
+        version = data.get("format") if isinstance(data, dict) else None
+        if version != FORMAT_VERSION:
+            raise DumpError(
+                f"not a padiff report of format {FORMAT_VERSION} (format: {version!r})",
+                hint="read it with the padiff version that wrote it, or write it again with report.save()",
+            )
+        try:
+            return cls(
+                passed=data["passed"],
+                first_diff=None if data["first_diff"] is None else Culprit.from_dict(data["first_diff"]),
+                diffs=[LayerDiff.from_dict(d) for d in data["diffs"]],
+                base_framework=data["base_framework"],
+                raw_framework=data["raw_framework"],
+                base_tree=[TreeLine(**line) for line in data["base_tree"]],
+                raw_tree=[TreeLine(**line) for line in data["raw_tree"]],
+                notes=list(data["notes"]),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise DumpError(
+                f"a malformed padiff report: {type(error).__name__}: {error}",
+                hint="it must come from report.save()",
+            ) from error
 
     @classmethod
     def from_json(cls, text: str) -> Report:
-        return cls.from_dict(json.loads(text))
+        try:
+            data = json.loads(text)
+        except ValueError as error:
+            raise DumpError(
+                f"not JSON: {error}", hint="pass the report.json written by report.save()"
+            ) from error
+        return cls.from_dict(data)
 
     def save_html(self, path: str | Path = "padiff_report.html") -> Path:
         """One self-contained HTML page: summary, both trees, every compared pair."""

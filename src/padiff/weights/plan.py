@@ -30,7 +30,7 @@ from .registry import SpecialInit, special_init_for, special_init_names
 from .renamed import plan_renamed
 
 if TYPE_CHECKING:
-    from ..match.layermap import LayerMap
+    from ..match.layermap import LayerMap, ResolvedMap
 
 __all__ = ["transfer_weights", "plan_state_pairs", "StatePair", "SpecialCopy"]
 
@@ -218,12 +218,16 @@ def plan_state_pairs(
     raw_adapter: Adapter,
     raw_model: Any,
     layer_map: LayerMap | None = None,
+    resolved: ResolvedMap | None = None,
 ) -> tuple[list[StatePair], list[SpecialCopy]]:
-    """Every paired state, and the pairs a user's special init copies (their grads are paired after it)."""
+    """Every paired state, and the pairs a user's special init copies (their grads are paired after it).
+    `resolved` is `layer_map` applied to the two models, when the caller has it already."""
     planner = _Planner((base_adapter, base_model), (raw_adapter, raw_model))
-    mapped = layer_map.pairs(base_adapter, base_model, raw_adapter, raw_model) if layer_map else []
-    skip_base = layer_map.weight_skips(base_adapter, base_model) if layer_map else set()
-    skip_raw = layer_map.weight_skips(raw_adapter, raw_model) if layer_map else set()
+    if layer_map is not None and resolved is None:
+        resolved = layer_map.resolve(base_adapter, base_model, raw_adapter, raw_model)
+    mapped = resolved.pairs if resolved else []
+    skip_base = resolved.base_skips if resolved else set()
+    skip_raw = resolved.raw_skips if resolved else set()
     if layer_map is not None and layer_map.renames_params:
         planned: list[Any] = plan_renamed(planner.trees, layer_map, skip_base, skip_raw)
     else:
@@ -240,9 +244,10 @@ def transfer_weights(
     raw_adapter: Adapter,
     raw_model: Any,
     layer_map: LayerMap | None = None,
+    resolved: ResolvedMap | None = None,
 ) -> list[StatePair]:
     """Copy every paired state of base into raw (all planned before the first write); returns the pairs."""
-    plan, specials = plan_state_pairs(base_adapter, base_model, raw_adapter, raw_model, layer_map)
+    plan, specials = plan_state_pairs(base_adapter, base_model, raw_adapter, raw_model, layer_map, resolved)
     for pair in plan:
         raw_adapter.assign(pair.raw_tensor, pair.base_value(base_adapter))
     for copy in specials:

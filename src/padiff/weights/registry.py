@@ -1,7 +1,8 @@
 """The user's weight-copy rules: `padiff.add_special_init(paddle_name, torch_name, func)`.
 
 A registration says: a paddle layer of class `paddle_name` paired with a torch module of class
-`torch_name` is filled by `func(paddle_layer, torch_module)` instead of padiff's own conversion.
+`torch_name` is filled by `func(paddle_layer, torch_module)` instead of padiff's own conversion. A
+registration lasts for the process, or, used as a context manager, for its `with` block.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["SpecialInit", "register_special_init", "special_init_for", "special_init_names"]
+__all__ = ["SpecialInit", "Registration", "register_special_init", "special_init_for", "special_init_names"]
 
 
 @dataclass(frozen=True)
@@ -25,8 +26,35 @@ class SpecialInit:
 _SPECIAL_INITS: dict[tuple[str, str], SpecialInit] = {}
 
 
-def register_special_init(paddle_name: str, torch_name: str, func: Callable[[Any, Any], None]) -> None:
-    _SPECIAL_INITS[(paddle_name, torch_name)] = SpecialInit(paddle_name, torch_name, func)
+class Registration:
+    """One registration; as a context manager it lasts only for the `with` block, after which whatever
+    was registered for the pair before it is back (so a test, or one comparison, can scope its rule)."""
+
+    def __init__(self, init: SpecialInit):
+        self.init = init
+        self.key = (init.paddle_name, init.torch_name)
+        self._previous = _SPECIAL_INITS.get(self.key)
+        _SPECIAL_INITS[self.key] = init
+
+    def remove(self) -> None:
+        """Undo this registration (the pair's earlier one, if any, comes back)."""
+        if _SPECIAL_INITS.get(self.key) is self.init:
+            if self._previous is None:
+                del _SPECIAL_INITS[self.key]
+            else:
+                _SPECIAL_INITS[self.key] = self._previous
+
+    def __enter__(self) -> Registration:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+
+def register_special_init(
+    paddle_name: str, torch_name: str, func: Callable[[Any, Any], None]
+) -> Registration:
+    return Registration(SpecialInit(paddle_name, torch_name, func))
 
 
 def special_init_for(paddle_name: str, torch_name: str) -> SpecialInit | None:
