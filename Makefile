@@ -65,6 +65,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(VPY) bench/overhead.py $(BENCH_ARGS)
+	$(VPY) bench/align.py
 
 # Leaves $(VENV) in place: rebuilding it takes minutes. `rm -rf $(VENV)` does that by hand.
 clean:
