@@ -2,9 +2,10 @@
 
 A *spec* is JSON-like data drawn once from ``random.Random(seed)``: the frameworks of base and raw, the
 train/eval mode, the input, and a list of layer *nodes* (dicts), each with the dotted ``path`` padiff
-will report for it. ``build(spec, framework)`` turns the same spec into a model of either framework with
-the same attribute names, so both twins have the same layer paths. ``plant(spec, seed)`` returns a copy
-of the spec with one change at one node, and where padiff must report it.
+will report for it. ``build(spec, framework)`` (``tests/models/generated.py``, re-exported here) turns the
+same spec into a model of either framework with the same attribute names, so both twins have the same
+layer paths. ``plant(spec, seed)`` returns a copy of the spec with one change at one node, and where
+padiff must report it. Drawing and planting are plain data: this module imports no framework.
 
 Shapes are tracked while drawing, so every spec runs. The node ops:
 
@@ -22,14 +23,14 @@ Run ``python -m tests.gen SEED`` to print the spec and the plant of one seed.
 from __future__ import annotations
 
 import copy
-import functools
 import json
 import random
 import sys
-from types import SimpleNamespace
-from typing import Any
 
 import numpy as np
+
+from tests.models.generated import build_spec as build
+from tests.models.generated import randomize_norms
 
 __all__ = ["make_spec", "plant", "build", "make_input", "randomize_norms", "describe", "PLANT_KINDS"]
 
@@ -262,177 +263,6 @@ def plant(spec: dict, seed: int | None = None) -> tuple[dict, dict]:
         node["add"] = False
         change = "residual add dropped"
     return planted, {"kind": kind, "path": path, "change": change}
-
-
-# --- building a spec in one framework ---------------------------------------------------------------
-
-
-@functools.cache
-def _kit(framework: str) -> SimpleNamespace:
-    """Everything a build needs from one framework; the only place torch and paddle differ."""
-    if framework == "torch":
-        import torch
-        from torch import nn
-
-        return SimpleNamespace(
-            nn=nn, F=nn.functional, Layer=nn.Module, LayerList=nn.ModuleList, Sequential=nn.Sequential,
-            seed=torch.manual_seed,
-            conv={1: nn.Conv1d, 2: nn.Conv2d}, bn={1: nn.BatchNorm1d, 2: nn.BatchNorm2d},
-            pool={("max", 1): nn.MaxPool1d, ("avg", 1): nn.AvgPool1d, ("max", 2): nn.MaxPool2d,
-                  ("avg", 2): nn.AvgPool2d},
-            ln=lambda d, eps: nn.LayerNorm(d, eps=eps), gn=lambda g, c, eps: nn.GroupNorm(g, c, eps=eps),
-            bn_eps=lambda cls, c, eps: cls(c, eps=eps),
-            acts={"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "silu": nn.SiLU,
-                  "leaky_relu": nn.LeakyReLU},
-            swap_last=lambda t: t.transpose(-2, -1),
-            mean=lambda t, axis: t.mean(dim=axis),
-            norms=(nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm, nn.GroupNorm),
-            sublayers=lambda m: list(m.modules()),
-            direct_state=lambda m: [*m.named_parameters(recurse=False), *m.named_buffers(recurse=False)],
-            assign=lambda t, v: t.data.copy_(torch.from_numpy(v)) if t.is_floating_point() else None,
-        )  # fmt: skip
-    if framework == "paddle":
-        import paddle
-        from paddle import nn
-
-        return SimpleNamespace(
-            nn=nn, F=nn.functional, Layer=nn.Layer, LayerList=nn.LayerList, Sequential=nn.Sequential,
-            seed=paddle.seed,
-            conv={1: nn.Conv1D, 2: nn.Conv2D}, bn={1: nn.BatchNorm1D, 2: nn.BatchNorm2D},
-            pool={("max", 1): nn.MaxPool1D, ("avg", 1): nn.AvgPool1D, ("max", 2): nn.MaxPool2D,
-                  ("avg", 2): nn.AvgPool2D},
-            ln=lambda d, eps: nn.LayerNorm(d, epsilon=eps), gn=lambda g, c, eps: nn.GroupNorm(g, c, epsilon=eps),
-            bn_eps=lambda cls, c, eps: cls(c, epsilon=eps),
-            acts={"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "silu": nn.Silu,
-                  "leaky_relu": nn.LeakyReLU},
-            swap_last=lambda t: t.transpose([*range(t.ndim - 2), t.ndim - 1, t.ndim - 2]),
-            mean=lambda t, axis: t.mean(axis=list(axis)),
-            norms=(nn.BatchNorm1D, nn.BatchNorm2D, nn.LayerNorm, nn.GroupNorm),
-            sublayers=lambda m: m.sublayers(include_self=True),
-            direct_state=lambda m: [*m.named_parameters(include_sublayers=False),
-                                    *m.named_buffers(include_sublayers=False)],
-            assign=lambda t, v: t.set_value(v),
-        )  # fmt: skip
-    raise ValueError(f"unknown framework {framework!r}")
-
-
-@functools.cache
-def _classes(framework: str) -> SimpleNamespace:
-    """The custom layers of generated nets, defined once per framework."""
-    kit = _kit(framework)
-
-    class Net(kit.Layer):
-        """The root: one attribute per top-level node, applied in order."""
-
-        def __init__(self, named: list[tuple[str, Any]]) -> None:
-            super().__init__()
-            self.order = [name for name, _ in named]
-            for name, layer in named:
-                setattr(self, name, layer)
-
-        def forward(self, x: Any) -> Any:
-            for name in self.order:
-                x = getattr(self, name)(x)
-            return x
-
-    class Stack(kit.Layer):
-        def __init__(self, layers: list[Any]) -> None:
-            super().__init__()
-            self.items = kit.LayerList(layers)
-
-        def forward(self, x: Any) -> Any:
-            for layer in self.items:
-                x = layer(x)
-            return x
-
-    class Residual(kit.Layer):
-        def __init__(self, layers: list[Any], add: bool) -> None:
-            super().__init__()
-            self.body = kit.Sequential(*layers)
-            self.add = add
-
-        def forward(self, x: Any) -> Any:
-            return x + self.body(x) if self.add else self.body(x)
-
-    class Attention(kit.Layer):
-        """Single-head self-attention over [batch, seq, d]; the softmax is inline."""
-
-        def __init__(self, d: int) -> None:
-            super().__init__()
-            self.q, self.k, self.v = kit.nn.Linear(d, d), kit.nn.Linear(d, d), kit.nn.Linear(d, d)
-            self.scale = d**-0.5
-
-        def forward(self, x: Any) -> Any:
-            scores = (self.q(x) @ kit.swap_last(self.k(x))) * self.scale
-            return kit.F.softmax(scores, -1) @ self.v(x)
-
-    class GlobalPool(kit.Layer):
-        """Mean over the sequence axis of [b, s, d], or over the spatial axes of [b, c, ...]."""
-
-        def __init__(self, axis: str) -> None:
-            super().__init__()
-            self.axis = axis
-
-        def forward(self, x: Any) -> Any:
-            return kit.mean(x, (1,) if self.axis == "seq" else tuple(range(2, x.ndim)))
-
-    return SimpleNamespace(Net=Net, Stack=Stack, Residual=Residual, Attention=Attention, Pool=GlobalPool)
-
-
-def _layer(node: dict, framework: str) -> Any:
-    kit, cls = _kit(framework), _classes(framework)
-    op = node["op"]
-    if op == "linear":
-        return kit.nn.Linear(node["in"], node["out"])
-    if op in ("conv1d", "conv2d"):
-        return kit.conv[int(op[-2])](node["in"], node["out"], node["k"], padding=node["pad"])
-    if op in ("bn1d", "bn2d"):
-        return kit.bn_eps(kit.bn[int(op[-2])], node["c"], node["eps"])
-    if op == "ln":
-        return kit.ln(node["d"], node["eps"])
-    if op == "gn":
-        return kit.gn(node["g"], node["c"], node["eps"])
-    if op == "act":
-        return kit.acts[node["fn"]]()
-    if op == "dropout":
-        return kit.nn.Dropout(node["p"])
-    if op in ("pool1d", "pool2d"):
-        return kit.pool[(node["type"], int(op[-2]))](2)
-    if op == "gpool":
-        return cls.Pool(node["axis"])
-    if op == "embed":
-        return kit.nn.Embedding(node["vocab"], node["d"])
-    if op == "attn":
-        return cls.Attention(node["d"])
-    children = [_layer(child, framework) for child in node["body"]]
-    if op == "seq":
-        return kit.Sequential(*children)
-    if op == "stack":
-        return cls.Stack(children)
-    if op == "residual":
-        return cls.Residual(children, node["add"])
-    raise ValueError(f"unknown op {op!r}")
-
-
-def build(spec: dict, framework: str, seed: int = 0) -> Any:
-    """The spec's model in ``framework``, in the spec's train/eval mode; the framework RNG is seeded first."""
-    _kit(framework).seed(seed)
-    model = _classes(framework).Net([(node["path"], _layer(node, framework)) for node in spec["layers"]])
-    model.train() if spec["mode"] == "train" else model.eval()
-    return model
-
-
-def randomize_norms(model: Any, framework: str, seed: int) -> None:
-    """Give every norm layer non-trivial affine weights and running statistics, so their transfer matters."""
-    kit = _kit(framework)
-    rng = np.random.default_rng(seed)
-    for layer in kit.sublayers(model):
-        if not isinstance(layer, kit.norms):
-            continue
-        for name, tensor in kit.direct_state(layer):
-            shape = tuple(tensor.shape)
-            low, high = (0.5, 1.5) if name in ("weight", "running_var", "_variance") else (-0.5, 0.5)
-            kit.assign(tensor, rng.uniform(low, high, shape).astype(np.float32))
 
 
 def make_input(spec: dict) -> np.ndarray:

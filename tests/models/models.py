@@ -1,26 +1,27 @@
-"""Twin models shared by the tests: one architecture written for torch and for paddle, plus planted bugs.
+"""The planted twins: five architectures written once for torch and paddle, and the bugs planted in them.
 
-Each twin is defined once against a small framework kit (``_kit``), so the torch and paddle versions have
-the same class names, the same attribute names and therefore the same dotted layer paths
+Each twin is defined once against the framework kit (``frameworks.kit``), so the torch and paddle versions
+have the same class names, the same attribute names and therefore the same dotted layer paths
 (``block.bn1``, ``blocks.0.attn``). Both frameworks are imported lazily, only by the builder that needs one.
 
 A *plant* is a deliberate change applied to one side; ``PLANTS`` says where padiff must report it.
+This file's name is part of the golden reports (``called at models.py:N``), so it keeps it.
 """
 
 from __future__ import annotations
 
 import functools
-from collections import OrderedDict
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
+from .frameworks import kit
+
 __all__ = ["PLANTS", "TWINS", "Plant", "build", "example_input", "plants_of"]
 
 TWINS: tuple[str, ...] = ("mlp", "cnn", "transformer", "embedding", "custom_grad")
-FRAMEWORKS: tuple[str, ...] = ("torch", "paddle")
 
 
 @dataclass(frozen=True)
@@ -73,40 +74,6 @@ def _sizes(twin: str, size: dict[str, int]) -> dict[str, int]:
     return {**_SIZES[twin], **size}
 
 
-@functools.cache
-def _kit(framework: str) -> SimpleNamespace:
-    """The framework pieces the shared definitions need; the only place torch and paddle differ."""
-    if framework == "torch":
-        import torch
-        from torch import nn
-
-        return SimpleNamespace(
-            nn=nn, F=nn.functional, Layer=nn.Module, LayerList=nn.ModuleList,
-            Function=torch.autograd.Function, saved=lambda ctx: ctx.saved_tensors, seed=torch.manual_seed,
-            conv=lambda cin, cout: nn.Conv2d(cin, cout, 3, padding=1, bias=False),
-            bn=lambda c, eps=1e-5: nn.BatchNorm2d(c, eps=eps),
-            ln=lambda d, eps=1e-5: nn.LayerNorm(d, eps=eps),
-            pool=lambda: nn.AdaptiveAvgPool2d(1),
-            gelu=lambda: nn.GELU(approximate="none"),
-            sequential=lambda *named: nn.Sequential(OrderedDict(named)),
-        )  # fmt: skip
-    if framework == "paddle":
-        import paddle
-        from paddle import nn
-
-        return SimpleNamespace(
-            nn=nn, F=nn.functional, Layer=nn.Layer, LayerList=nn.LayerList,
-            Function=paddle.autograd.PyLayer, saved=lambda ctx: ctx.saved_tensor(), seed=paddle.seed,
-            conv=lambda cin, cout: nn.Conv2D(cin, cout, 3, padding=1, bias_attr=False),
-            bn=lambda c, eps=1e-5: nn.BatchNorm2D(c, epsilon=eps),  # momentum 0.9 == torch's 0.1
-            ln=lambda d, eps=1e-5: nn.LayerNorm(d, epsilon=eps),
-            pool=lambda: nn.AdaptiveAvgPool2D(1),
-            gelu=lambda: nn.GELU(approximate=False),
-            sequential=lambda *named: nn.Sequential(*named),  # (name, layer) pairs keep the names
-        )  # fmt: skip
-    raise ValueError(f"unknown framework {framework!r}; expected one of {FRAMEWORKS}")
-
-
 # --- twin definitions: each returns the root class for one framework ---------------------------------
 
 
@@ -134,11 +101,11 @@ def _define_cnn(kit: SimpleNamespace) -> type:
 
         def __init__(self, channels: int, plant: str | None) -> None:
             super().__init__()
-            self.conv1 = kit.conv(channels, channels)
-            self.bn1 = kit.bn(channels, eps=1e-1 if plant == "bn_eps" else 1e-5)
+            self.conv1 = kit.conv3x3(channels, channels)
+            self.bn1 = kit.bn2d(channels, eps=1e-1 if plant == "bn_eps" else 1e-5)
             self.relu = kit.nn.ReLU()
-            self.conv2 = kit.conv(channels, channels)
-            self.bn2 = kit.bn(channels)
+            self.conv2 = kit.conv3x3(channels, channels)
+            self.bn2 = kit.bn2d(channels)
             self.residual = plant != "dropped_residual"
 
         def forward(self, x: Any) -> Any:
@@ -148,9 +115,11 @@ def _define_cnn(kit: SimpleNamespace) -> type:
     class Cnn(kit.Layer):
         def __init__(self, plant: str | None) -> None:
             super().__init__()
-            self.stem = kit.sequential(("conv", kit.conv(3, 8)), ("bn", kit.bn(8)), ("relu", kit.nn.ReLU()))
+            self.stem = kit.named_sequential(
+                ("conv", kit.conv3x3(3, 8)), ("bn", kit.bn2d(8)), ("relu", kit.nn.ReLU())
+            )
             self.block = ResBlock(8, plant)
-            self.pool = kit.pool()
+            self.pool = kit.avgpool1()
             self.flatten = kit.nn.Flatten()
             self.head = kit.nn.Linear(8, 10)
 
@@ -193,7 +162,7 @@ def _define_transformer(kit: SimpleNamespace) -> type:
             self.attn = Attention(d_model, heads, softmax_axis)
             self.drop1 = kit.nn.Dropout(0.1)
             self.ln2 = kit.ln(d_model)
-            self.mlp = kit.sequential(
+            self.mlp = kit.named_sequential(
                 ("fc1", kit.nn.Linear(d_model, 4 * d_model)),
                 ("act", kit.gelu()),
                 ("fc2", kit.nn.Linear(4 * d_model, d_model)),
@@ -306,7 +275,7 @@ _DEFINE = {
 @functools.cache
 def _root_class(twin: str, framework: str) -> type:
     """Classes are defined once per (twin, framework), so repeated builds share them."""
-    return _DEFINE[twin](_kit(framework))
+    return _DEFINE[twin](kit(framework))
 
 
 def build(twin: str, framework: str, plant: str | None = None, seed: int = 0, **size: int) -> Any:
@@ -317,8 +286,7 @@ def build(twin: str, framework: str, plant: str | None = None, seed: int = 0, **
     sizes = _sizes(twin, size)
     if plant is not None and plant not in {p.name for p in plants_of(twin)}:
         raise ValueError(f"twin {twin!r} has no plant {plant!r}; plants: {[p.name for p in plants_of(twin)]}")
-    kit = _kit(framework)
-    kit.seed(seed)
+    kit(framework).seed(seed)
     model_sizes = {key: value for key, value in sizes.items() if key not in _INPUT_SIZES}
     return _root_class(twin, framework)(plant, **model_sizes)
 

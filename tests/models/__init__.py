@@ -1,0 +1,69 @@
+"""Every model the tests compare, written once: ``from tests.models import build, example_input, ...``.
+
+Each architecture is defined once against the framework kit (``frameworks.py``: the only place torch and
+paddle differ), so its torch and paddle versions share class and attribute names, and therefore layer
+paths. Builders take the framework first and seed it when they take a ``seed``; the rest draw from the
+caller's RNG state. Frameworks are imported lazily, by the first builder that needs one.
+
+  models.py     the five planted twins (mlp, cnn, transformer, embedding, custom_grad) and their plants
+  generated.py  random twins built from a ``tests/gen.py`` spec
+  structure.py  Linear-activation chains with porting slips, parameter-free layers, a deep tanh MLP
+  forms.py      input and output forms: named inputs, nested and mixed-dtype outputs, float64, tokens
+  sharing.py    a layer called twice or in a loop, tied weights
+  faults.py     models that raise, make NaN or Inf, or change tensors in place
+  ports.py      one computation drawn two ways (functional vs layer, fused vs flat, boundaries)
+  mapping.py    fused blocks, wrappers and renamed layers for LayerMap and special inits
+"""
+
+from .faults import BoomError, add_, faulty, fragile, inplace, nonfinite, reshaping
+from .forms import (
+    Output,
+    leaf_outputs,
+    one_output,
+    outputs,
+    scaled_float64,
+    scaled_grad,
+    tokens,
+    two_inputs,
+    two_outputs,
+)
+from .frameworks import FRAMEWORKS, kit, net
+from .mapping import block_head, enc_dec, paddle_fused, reordered_enc_dec, seq, torch_blocks, wrappers
+from .models import PLANTS, TWINS, Plant, build, example_input, plants_of
+from .ports import (
+    concat_in_block,
+    concat_in_parent,
+    flat_stem,
+    functional_pool,
+    fused_activation,
+    fused_stem,
+    norm_without_affine,
+    pool_layer,
+    separate_activation,
+    with_cache_position,
+    without_cache_position,
+)
+from .sharing import loop, shared, tied, tiny_lm
+from .structure import (
+    acts,
+    deep_tanh,
+    fc_act_head,
+    first,
+    free,
+    mlp_options,
+    report_nets,
+    sequential_root,
+    short_mlp,
+    sliced,
+)
+
+__all__ = [
+    "FRAMEWORKS", "PLANTS", "TWINS", "BoomError", "Output", "Plant",
+    "acts", "add_", "block_head", "build", "concat_in_block", "concat_in_parent", "deep_tanh", "enc_dec",
+    "example_input", "faulty", "fc_act_head", "first", "flat_stem", "fragile", "free", "functional_pool",
+    "fused_activation", "fused_stem", "inplace", "kit", "leaf_outputs", "loop", "mlp_options", "net",
+    "nonfinite", "norm_without_affine", "one_output", "outputs", "paddle_fused", "plants_of", "pool_layer",
+    "reordered_enc_dec", "report_nets", "reshaping", "scaled_float64", "scaled_grad", "separate_activation",
+    "seq", "sequential_root", "shared", "short_mlp", "sliced", "tied", "tiny_lm", "tokens", "torch_blocks",
+    "two_inputs", "two_outputs", "with_cache_position", "without_cache_position", "wrappers",
+]  # fmt: skip
