@@ -3,114 +3,48 @@
 from __future__ import annotations
 
 import numpy as np
-import paddle
-import torch
-import torch.nn.functional as TF
+import pytest
 
 import padiff
+from tests.checks import assert_compared
+from tests.models import flat_stem, functional_pool, fused_stem, kit, net, pool_layer
 
 X = np.random.default_rng(0).standard_normal((2, 3, 8, 8)).astype("float32")
 
 
-class _TorchFunctionalPool(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
-        self.head = torch.nn.Linear(4, 2)
-
-    def forward(self, x):
-        return self.head(TF.adaptive_avg_pool2d(self.conv(x), 1).flatten(1))
-
-
-class _PaddlePoolLayer(paddle.nn.Layer):
-    def __init__(self, scale=1.0):
-        super().__init__()
-        self.conv = paddle.nn.Conv2D(3, 4, 3, padding=1)
-        self.pool = paddle.nn.AdaptiveAvgPool2D(1)
-        self.head = paddle.nn.Linear(4, 2)
-        self.scale = scale
-
-    def forward(self, x):
-        return self.head(self.pool(self.conv(x)).flatten(1) * self.scale)
-
-
 def test_a_pooling_layer_against_a_functional_call_is_not_paired_with_the_next_layer():
-    report = padiff.compare(_TorchFunctionalPool(), _PaddlePoolLayer(), X)
+    report = padiff.compare(functional_pool("torch"), pool_layer("paddle"), X)
     assert report.passed, str(report)
+    assert_compared(report, pairs=["conv", "head", ""])
     assert any("without counterpart" in note and "pool" in note for note in report.notes)
     # negative control: a real difference after the pooling is still found, at the root's own code
-    report = padiff.compare(_TorchFunctionalPool(), _PaddlePoolLayer(scale=1.01), X)
+    report = padiff.compare(functional_pool("torch"), pool_layer("paddle", scale=1.01), X)
     assert report.first_diff is not None and report.first_diff.raw_path == ""
 
 
-class _TorchFlat(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.stem = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.ReLU())
-        self.head = torch.nn.Conv2d(4, 2, 1)
-
-    def forward(self, x):
-        return self.head(self.stem(x))
-
-
-class _ConvBN(paddle.nn.Layer):
-    def __init__(self, eps=1e-5):
-        super().__init__()
-        self.conv = paddle.nn.Conv2D(3, 4, 3)
-        self.bn = paddle.nn.BatchNorm2D(4, epsilon=eps)
-        self.act = paddle.nn.ReLU()
-
-    def forward(self, x):
-        return self.act(self.bn(self.conv(x)))
-
-
-class _PaddleFused(paddle.nn.Layer):
-    def __init__(self, eps=1e-5):
-        super().__init__()
-        self.stem = _ConvBN(eps)
-        self.head = paddle.nn.Conv2D(4, 2, 1)
-
-    def forward(self, x):
-        return self.head(self.stem(x))
-
-
-def test_a_flat_sequential_pairs_with_a_fused_user_layer_either_way():
-    torch_model, paddle_model = _TorchFlat().eval(), _PaddleFused().eval()
-    forward = padiff.compare(torch_model, paddle_model, X)
-    assert forward.passed, str(forward)
-    paired = {(d.base_path, d.raw_path) for d in forward.diffs}
-    assert ("stem.1", "stem.bn") in paired
-    reverse = padiff.compare(paddle_model, torch_model, X)
-    assert reverse.passed, str(reverse)
-    assert ("stem.bn", "stem.1") in {(d.base_path, d.raw_path) for d in reverse.diffs}
-    assert any("looked through" in note for note in forward.notes + reverse.notes)
+@pytest.mark.parametrize("torch_is_base", [True, False], ids=["torch-base", "paddle-base"])
+def test_a_flat_sequential_pairs_with_a_fused_user_layer_either_way(torch_is_base):
+    torch_model, paddle_model = flat_stem("torch").eval(), fused_stem("paddle").eval()
+    base, raw = (torch_model, paddle_model) if torch_is_base else (paddle_model, torch_model)
+    report = padiff.compare(base, raw, X)
+    assert report.passed, str(report)
+    pairs = [("stem.0", "stem.conv"), ("stem.1", "stem.bn"), ("stem.2", "stem.act"), ("head", "head")]
+    assert_compared(report, pairs=[pair if torch_is_base else pair[::-1] for pair in pairs])
+    if torch_is_base:  # the fused user layer is raw's: padiff says it looked through it
+        assert any("looked through" in note for note in report.notes), report.notes
 
 
 def test_a_planted_change_inside_the_fused_layer_is_found_at_its_sublayer():
-    report = padiff.compare(_TorchFlat().eval(), _PaddleFused(eps=1e-1).eval(), X)
+    report = padiff.compare(flat_stem("torch").eval(), fused_stem("paddle", eps=1e-1).eval(), X)
     assert report.first_diff is not None
     assert (report.first_diff.base_path, report.first_diff.raw_path) == ("stem.1", "stem.bn")
 
 
 def test_a_changed_activation_still_pairs_by_position_but_not_across_families():
-    class TorchAct(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.fc = torch.nn.Linear(4, 4)
-            self.act = torch.nn.ReLU()
-
-        def forward(self, x):
-            return self.act(self.fc(x))
-
-    class PaddleAct(paddle.nn.Layer):
-        def __init__(self):
-            super().__init__()
-            self.fc = paddle.nn.Linear(4, 4)
-            self.other = paddle.nn.GELU()  # another name: paired by position within the activation family
-
-        def forward(self, x):
-            return self.other(self.fc(x))
-
+    torch_nn, paddle_nn = kit("torch").nn, kit("paddle").nn
+    base = net("torch", fc=torch_nn.Linear(4, 4), act=torch_nn.ReLU())
+    # another name: paired by position within the activation family
+    raw = net("paddle", fc=paddle_nn.Linear(4, 4), other=paddle_nn.GELU())
     x = np.random.default_rng(1).standard_normal((3, 4)).astype("float32")
-    report = padiff.compare(TorchAct(), PaddleAct(), x)
+    report = padiff.compare(base, raw, x)
     assert (report.first_diff.base_path, report.first_diff.raw_path) == ("act", "other")

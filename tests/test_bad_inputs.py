@@ -9,7 +9,6 @@ nested output containers.
 
 from __future__ import annotations
 
-import functools
 import random
 from collections.abc import Callable
 from typing import Any
@@ -20,18 +19,29 @@ import pytest
 import torch
 
 import padiff
+from tests.checks import assert_compared
+from tests.models import (
+    acts,
+    first,
+    fragile,
+    free,
+    inplace,
+    leaf_outputs,
+    loop,
+    mlp_options,
+    nonfinite,
+    reshaping,
+    scaled_float64,
+    scaled_grad,
+    sequential_root,
+    tied,
+    tiny_lm,
+    tokens,
+)
 
 RNG = np.random.default_rng(5)
 X = RNG.standard_normal((3, 4)).astype(np.float32)
 FRAMEWORKS = ("torch", "paddle")
-
-
-def _lib(framework: str) -> tuple[Any, type]:
-    return (torch.nn, torch.nn.Module) if framework == "torch" else (paddle.nn, paddle.nn.Layer)
-
-
-def _seed(framework: str, seed: int) -> None:
-    (torch.manual_seed if framework == "torch" else paddle.seed)(seed)
 
 
 def _is_torch(model: Any) -> bool:
@@ -156,35 +166,6 @@ def _raises(error: type, base: Any, raw: Any, inputs: Any = X, raw_kept: bool = 
 # --- the harm check notices harm (its negative control) ----------------------------------------------
 
 
-@functools.cache
-def _mlp_class(framework: str) -> type:
-    nn, Layer = _lib(framework)
-
-    class Mlp(Layer):
-        """fc1 -> act -> fc2; options make the usual porting slips."""
-
-        def __init__(self, width: int = 8, bias: bool = True, act: str = "ReLU", extra: bool = False) -> None:
-            super().__init__()
-            self.fc1 = nn.Linear(4, width)
-            self.act = getattr(nn, act)()
-            self.extra = nn.Linear(width, width) if extra else None
-            if framework == "torch":
-                self.fc2 = nn.Linear(width, 2, bias=bias)
-            else:
-                self.fc2 = nn.Linear(width, 2, bias_attr=None if bias else False)
-
-        def forward(self, x: Any) -> Any:
-            h = self.act(self.fc1(x))
-            return self.fc2(self.extra(h) if self.extra is not None else h)
-
-    return Mlp
-
-
-def _mlp(framework: str, seed: int = 0, **options: Any) -> Any:
-    _seed(framework, seed)
-    return _mlp_class(framework)(**options)
-
-
 def _add_hook(model: Any) -> None:
     if _is_torch(model):
         model.fc1.register_forward_hook(lambda *a: None)
@@ -226,7 +207,7 @@ HARMS: dict[str, Callable[[Any], None]] = {
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 @pytest.mark.parametrize("harm", sorted(HARMS))
 def test_the_harm_check_notices_each_kind_of_harm(harm, framework, outcome):
-    model, other = _mlp(framework), _mlp(framework, seed=1)
+    model, other = mlp_options(framework), mlp_options(framework, seed=1)
 
     def harmful() -> None:
         HARMS[harm](model)
@@ -248,66 +229,36 @@ def test_the_harm_check_notices_each_kind_of_harm(harm, framework, outcome):
 # --- structure: mismatches padiff cannot pair -------------------------------------------------------------
 
 
-@functools.cache
-def _first_classes(framework: str) -> dict[str, type]:
-    nn, Layer = _lib(framework)
-
-    class ConvFirst(Layer):
-        def __init__(self) -> None:
-            super().__init__()
-            self.first = nn.Conv1d(4, 4, 1) if framework == "torch" else nn.Conv1D(4, 4, 1)
-            self.second = nn.Linear(4, 2)
-
-        def forward(self, x: Any) -> Any:
-            return self.second(self.first(x.reshape([3, 4, 1])).reshape([3, 4]))
-
-    class LinearFirst(Layer):
-        def __init__(self) -> None:
-            super().__init__()
-            self.first = nn.Linear(4, 4)
-            self.second = nn.Linear(4, 2)
-
-        def forward(self, x: Any) -> Any:
-            return self.second(self.first(x))
-
-    return {"conv": ConvFirst, "linear": LinearFirst}
-
-
-def _first(framework: str, kind: str, seed: int = 0) -> Any:
-    _seed(framework, seed)
-    return _first_classes(framework)[kind]()
-
-
 # case: (base, raw, the raw that fixes it, message fragments). Paths are quoted in messages.
 STRUCTURE_CASES: dict[str, tuple[Callable, Callable, Callable, tuple[str, ...]]] = {
     "bias missing on raw": (
-        lambda: _mlp("torch"),
-        lambda: _mlp("paddle", 1, bias=False),
-        lambda: _mlp("paddle", 1),
+        lambda: mlp_options("torch"),
+        lambda: mlp_options("paddle", 1, bias=False),
+        lambda: mlp_options("paddle", 1),
         ("'fc2' (Linear) has 2", "[weight, bias]", "but 'fc2' (Linear) has 1 [weight]", "bias="),
     ),
     "bias missing on base": (
-        lambda: _mlp("paddle", bias=False),
-        lambda: _mlp("torch", 1),
-        lambda: _mlp("torch", 1, bias=False),
+        lambda: mlp_options("paddle", bias=False),
+        lambda: mlp_options("torch", 1),
+        lambda: mlp_options("torch", 1, bias=False),
         ("'fc2' (Linear) has 1 parameters/buffers [weight]", "'fc2' (Linear) has 2 [weight, bias]"),
     ),
     "weight shape": (
-        lambda: _mlp("torch"),
-        lambda: _mlp("paddle", 1, width=9),
-        lambda: _mlp("paddle", 1),
+        lambda: mlp_options("torch"),
+        lambda: mlp_options("paddle", 1, width=9),
+        lambda: mlp_options("paddle", 1),
         ("shape mismatch", "'fc1.weight' [4, 8]", "'fc1.weight' [4, 9]", "different sizes"),
     ),
     "one layer more on raw": (
-        lambda: _mlp("torch"),
-        lambda: _mlp("paddle", 1, extra=True),
-        lambda: _mlp("paddle", 1),
+        lambda: mlp_options("torch"),
+        lambda: mlp_options("paddle", 1, extra=True),
+        lambda: mlp_options("paddle", 1),
         ("base has 2 layers with parameters but raw has 3", "raw 'extra'", "LayerMap"),
     ),
     "torch Conv1d against paddle Linear": (
-        lambda: _first("torch", "conv"),
-        lambda: _first("paddle", "linear", 1),
-        lambda: _first("paddle", "conv", 1),
+        lambda: first("torch", "conv"),
+        lambda: first("paddle", "linear", 1),
+        lambda: first("paddle", "conv", 1),
         ("'first' is a Conv1d", "'first' is a Linear", "LayerMap"),
     ),
 }
@@ -326,34 +277,14 @@ def test_a_structure_mismatch_raises_weight_transfer_error_naming_both_sides(cas
     # negative control: without the slip the same base passes
     report = checked_compare(base, make_fixed(), X)
     assert report.passed, str(report)
+    assert_compared(report, base)
 
 
 def test_the_layer_only_one_side_has_is_the_one_the_message_points_at():
-    _, message = _raises(padiff.WeightTransferError, _mlp("torch"), _mlp("paddle", 1, extra=True))
+    _, message = _raises(
+        padiff.WeightTransferError, mlp_options("torch"), mlp_options("paddle", 1, extra=True)
+    )
     assert "raw 'extra'" in message and "extra: Linear    <--- HERE" in message, message
-
-
-@functools.cache
-def _acts_class(framework: str) -> type:
-    nn, Layer = _lib(framework)
-
-    class Acts(Layer):
-        """A Linear, then a Sequential of parameter-free activations (given by class name)."""
-
-        def __init__(self, acts: tuple[str, ...]) -> None:
-            super().__init__()
-            self.fc = nn.Linear(4, 4)
-            self.acts = nn.Sequential(*(getattr(nn, a)() for a in acts))
-
-        def forward(self, x: Any) -> Any:
-            return self.acts(self.fc(x))
-
-    return Acts
-
-
-def _acts(framework: str, *acts: str, seed: int = 0) -> Any:
-    _seed(framework, seed)
-    return _acts_class(framework)(acts)
 
 
 NOT_COMPARED = "not compared: "
@@ -383,154 +314,72 @@ NOT_COMPARED = "not compared: "
 def test_different_counts_of_parameter_free_layers_are_a_report_not_an_error(
     base_acts, raw_acts, culprit, types, unmatched
 ):
-    report = checked_compare(_acts("torch", *base_acts), _acts("paddle", *raw_acts, seed=1), X)
+    report = checked_compare(acts("torch", *base_acts), acts("paddle", *raw_acts, seed=1), X)
     assert not report.passed
     found = report.first_diff
     assert found.phase.value == "forward" and found.base_path == found.raw_path == culprit, str(report)
     assert (found.base_type, found.raw_type) == types
     assert unmatched in report.notes, report.notes
     # negative control: the same counts pass and leave nothing unpaired
-    same = checked_compare(_acts("torch", *base_acts), _acts("paddle", *base_acts, seed=1), X)
+    same_base = acts("torch", *base_acts)
+    same = checked_compare(same_base, acts("paddle", *base_acts, seed=1), X)
     assert same.passed and not any("counterpart" in n for n in same.notes), str(same)
-
-
-def _sequential(framework: str, act: str, seed: int = 0) -> Any:
-    nn, _ = _lib(framework)
-    _seed(framework, seed)
-    return nn.Sequential(nn.Linear(4, 4), getattr(nn, act)())
+    assert_compared(same, same_base)
 
 
 def test_a_sequential_root_is_compared_layer_by_layer():
-    clean = checked_compare(_sequential("torch", "Tanh"), _sequential("paddle", "Tanh", seed=1), X)
+    base = sequential_root("torch", "Tanh")
+    clean = checked_compare(base, sequential_root("paddle", "Tanh", seed=1), X)
     assert clean.passed and any(d.raw_path == "1" for d in clean.diffs), str(clean)
-    planted = checked_compare(_sequential("torch", "Tanh"), _sequential("paddle", "Sigmoid", seed=1), X)
+    assert_compared(clean, base)
+    planted = checked_compare(
+        sequential_root("torch", "Tanh"), sequential_root("paddle", "Sigmoid", seed=1), X
+    )
     assert not planted.passed and planted.first_diff.raw_path == "1", str(planted)
 
 
 def test_the_same_layers_under_a_custom_root_are_compared():
     """Control for the test above: wrapped in a user class, the Sequential's layers are paired."""
-    planted = checked_compare(_acts("torch", "Tanh"), _acts("paddle", "Sigmoid", seed=1), X)
+    planted = checked_compare(acts("torch", "Tanh"), acts("paddle", "Sigmoid", seed=1), X)
     assert not planted.passed and planted.first_diff.raw_path == "acts.0", str(planted)
 
 
 # --- inputs --------------------------------------------------------------------------------------------
 
 
-@functools.cache
-def _scaled_class(framework: str) -> type:
-    nn, Layer = _lib(framework)
-
-    class Scaled(Layer):
-        def __init__(self, factor: float) -> None:
-            super().__init__()
-            self.fc = nn.Linear(4, 3)
-            self.act = nn.Tanh()
-            self.factor = factor
-
-        def forward(self, x: Any) -> Any:
-            return self.act(self.fc(x)) * self.factor
-
-    return Scaled
-
-
-def _float64(framework: str, factor: float = 1.0, seed: int = 0) -> Any:
-    _seed(framework, seed)
-    if framework == "torch":
-        return _scaled_class("torch")(factor).double()
-    saved = paddle.get_default_dtype()
-    paddle.set_default_dtype("float64")
-    try:
-        return _scaled_class("paddle")(factor)
-    finally:
-        paddle.set_default_dtype(saved)
-
-
 def test_float32_input_into_float64_models_is_cast_with_a_note_and_judged_at_float64():
-    report = checked_compare(_float64("torch"), _float64("paddle", seed=1), X)
+    base = scaled_float64("torch")
+    report = checked_compare(base, scaled_float64("paddle", seed=1), X)
     assert report.passed, str(report)
+    assert_compared(report, base)
     assert "float input cast float32 -> float64 (the model's parameter dtype)" in report.notes
     assert {d.diff.dtype for d in report.diffs} == {"float64"}
     # negative control: a change of 1e-6, invisible at float32's tolerance, is seen at float64's
-    report = checked_compare(_float64("torch"), _float64("paddle", factor=1 + 1e-6, seed=1), X)
+    report = checked_compare(scaled_float64("torch"), scaled_float64("paddle", factor=1 + 1e-6, seed=1), X)
     assert not report.passed and report.first_diff.raw_path == "", str(report)
-
-
-@functools.cache
-def _scaled_grad_class(framework: str) -> type:
-    nn, Layer = _lib(framework)
-    Function = torch.autograd.Function if framework == "torch" else paddle.autograd.PyLayer
-
-    def double(grad_factor: float) -> type:
-        class Double(Function):
-            """y = 2x, with a backward that multiplies by `grad_factor` (2 is right)."""
-
-            @staticmethod
-            def forward(ctx: Any, x: Any) -> Any:
-                return x * 2
-
-            @staticmethod
-            def backward(ctx: Any, grad: Any) -> Any:
-                return grad * grad_factor
-
-        return Double
-
-    class Net(Layer):
-        def __init__(self, grad_factor: float) -> None:
-            super().__init__()
-            self.fc1 = nn.Linear(4, 4)
-            self.fn = double(grad_factor)
-            self.fc2 = nn.Linear(4, 2)
-
-        def forward(self, x: Any) -> Any:
-            return self.fc2(self.fn.apply(self.fc1(x)))
-
-    return Net
-
-
-def _scaled_grad(framework: str, grad_factor: float = 2.0, seed: int = 0) -> Any:
-    _seed(framework, seed)
-    return _scaled_grad_class(framework)(grad_factor)
 
 
 def test_float_inputs_without_gradient_keep_their_flags_and_parameter_gradients_are_compared():
     base_x, raw_x = torch.tensor(X), paddle.to_tensor(X)
     assert not base_x.requires_grad and raw_x.stop_gradient
-    report = checked_compare(_scaled_grad("torch"), _scaled_grad("paddle", seed=1), (base_x, raw_x))
+    base = scaled_grad("torch")
+    report = checked_compare(base, scaled_grad("paddle", seed=1), (base_x, raw_x))
     assert report.passed, str(report)
+    assert_compared(report, base)
     assert {d.raw_path for d in report.diffs if d.where == "param"} == {"fc1", "fc2"}
     assert not base_x.requires_grad and raw_x.stop_gradient and base_x.grad is None and raw_x.grad is None
     # negative control: a wrong backward is still found, in the backward phase
-    wrong = _scaled_grad("paddle", grad_factor=3.0, seed=1)
-    report = checked_compare(_scaled_grad("torch"), wrong, (base_x, raw_x))
+    wrong = scaled_grad("paddle", grad_factor=3.0, seed=1)
+    report = checked_compare(scaled_grad("torch"), wrong, (base_x, raw_x))
     assert not report.passed and report.first_diff.phase.value == "backward", str(report)
-
-
-@functools.cache
-def _tokens_class(framework: str) -> type:
-    nn, Layer = _lib(framework)
-
-    class Tokens(Layer):
-        def __init__(self) -> None:
-            super().__init__()
-            self.embed = nn.Embedding(10, 4)
-            self.head = nn.Linear(4, 2)
-
-        def forward(self, ids: Any) -> Any:
-            return self.head(self.embed(ids))
-
-    return Tokens
-
-
-def _tokens(framework: str, seed: int = 0) -> Any:
-    _seed(framework, seed)
-    return _tokens_class(framework)()
 
 
 def test_token_ids_as_framework_tensors_pass_and_different_ids_are_the_inputs_fault():
     ids = np.array([[1, 2, 3], [4, 5, 9]], dtype=np.int64)
-    base, raw = _tokens("torch"), _tokens("paddle", seed=1)
+    base, raw = tokens("torch"), tokens("paddle", seed=1)
     report = checked_compare(base, raw, (torch.tensor(ids), paddle.to_tensor(ids)))
     assert report.passed, str(report)
+    assert_compared(report, base)
     assert any(d.where == "param" and d.raw_path == "embed" for d in report.diffs)
     # negative control: raw gets other ids
     report = checked_compare(base, raw, (torch.tensor(ids), paddle.to_tensor(ids[:, ::-1].copy())))
@@ -541,35 +390,11 @@ def test_token_ids_as_framework_tensors_pass_and_different_ids_are_the_inputs_fa
 # --- outputs -------------------------------------------------------------------------------------------
 
 
-@functools.cache
-def _outputs_class(framework: str) -> type:
-    nn, Layer = _lib(framework)
-
-    class Outputs(Layer):
-        """Returns (float, int64 argmax, bool mask, an empty slice, None); `plant` changes one leaf."""
-
-        def __init__(self, plant: str | None) -> None:
-            super().__init__()
-            self.fc = nn.Linear(4, 3)
-            self.plant = plant
-
-        def forward(self, x: Any) -> Any:
-            h = self.fc(x)
-            ids = h.argmax(-1) * (0 if self.plant == "int" else 1)
-            mask = h > (0.5 if self.plant == "bool" else 0.0)
-            return h, ids, mask, h[:, :0], None
-
-    return Outputs
-
-
-def _outputs(framework: str, plant: str | None = None, seed: int = 0) -> Any:
-    _seed(framework, seed)
-    return _outputs_class(framework)(plant)
-
-
 def test_integer_bool_empty_and_none_outputs_are_compared_leaf_by_leaf():
-    report = checked_compare(_outputs("torch"), _outputs("paddle", seed=1), X)
+    base = leaf_outputs("torch")
+    report = checked_compare(base, leaf_outputs("paddle", seed=1), X)
     assert report.passed, str(report)
+    assert_compared(report, base)
     leaves = {d.leaf: d.diff for d in report.diffs if d.base_path == "" and d.where == "output"}
     assert set(leaves) == {"[0]", "[1]", "[2]", "[3]"}, leaves  # None is no leaf
     assert leaves["[1]"].dtype == "int64" and leaves["[2]"].dtype == "bool"
@@ -579,7 +404,7 @@ def test_integer_bool_empty_and_none_outputs_are_compared_leaf_by_leaf():
 
 @pytest.mark.parametrize("plant, leaf", [("int", "[1]"), ("bool", "[2]")])
 def test_a_changed_integer_or_bool_output_is_an_exact_difference(plant, leaf):
-    report = checked_compare(_outputs("torch"), _outputs("paddle", plant=plant, seed=1), X)
+    report = checked_compare(leaf_outputs("torch"), leaf_outputs("paddle", plant=plant, seed=1), X)
     assert not report.passed
     found = report.first_diff
     assert found.raw_path == "" and found.evidence.leaf == leaf and "exact" in found.evidence.diff.note
@@ -588,48 +413,11 @@ def test_a_changed_integer_or_bool_output_is_an_exact_difference(plant, leaf):
 # --- NaN and Inf -------------------------------------------------------------------------------------------
 
 
-@functools.cache
-def _nonfinite_class(framework: str) -> type:
-    nn, Layer = _lib(framework)
-
-    class Blowup(Layer):
-        """Identity, or (armed) log -> NaN for negative inputs, or x * 1e38 * 1e38 -> +-Inf."""
-
-        def __init__(self, armed: str | None) -> None:
-            super().__init__()
-            self.armed = armed
-
-        def forward(self, x: Any) -> Any:
-            if self.armed == "nan":
-                return x.log()
-            if self.armed == "inf":
-                return x * 1e38 * 1e38
-            return x
-
-    class Net(Layer):
-        def __init__(self, armed: str | None) -> None:
-            super().__init__()
-            self.fc1 = nn.Linear(4, 4)
-            self.act = nn.Tanh()
-            self.blowup = Blowup(armed)
-            self.fc2 = nn.Linear(4, 2)
-
-        def forward(self, x: Any) -> Any:
-            return self.fc2(self.blowup(self.act(self.fc1(x))))
-
-    return Net
-
-
-def _nonfinite(framework: str, armed: str | None, seed: int = 0) -> Any:
-    _seed(framework, seed)
-    return _nonfinite_class(framework)(armed)
-
-
 @pytest.mark.parametrize("kind", ["nan", "inf"])
 @pytest.mark.parametrize("side", ["raw", "base"])
 def test_nan_or_inf_on_one_side_is_reported_at_the_layer_that_made_it(side, kind):
-    base = _nonfinite("torch", kind if side == "base" else None)
-    raw = _nonfinite("paddle", kind if side == "raw" else None, seed=1)
+    base = nonfinite("torch", kind if side == "base" else None)
+    raw = nonfinite("paddle", kind if side == "raw" else None, seed=1)
     report = checked_compare(base, raw, X)
     assert not report.passed
     found = report.first_diff
@@ -639,184 +427,72 @@ def test_nan_or_inf_on_one_side_is_reported_at_the_layer_that_made_it(side, kind
 
 @pytest.mark.parametrize("kind", ["nan", "inf"])
 def test_nan_or_inf_made_at_the_same_place_on_both_sides_agrees(kind):
-    report = checked_compare(_nonfinite("torch", kind), _nonfinite("paddle", kind, seed=1), X)
+    base = nonfinite("torch", kind)
+    report = checked_compare(base, nonfinite("paddle", kind, seed=1), X)
     assert report.passed, str(report)
+    assert_compared(report, base)
     special = [d for d in report.diffs if d.raw_path == "blowup" and d.where == "output"]
     assert special and "non-finite" in special[0].diff.note, "the values must really be there"
     # negative control: made on both sides but also changed elsewhere, the change is still found
-    assert not checked_compare(_nonfinite("torch", kind), _nonfinite("paddle", None, seed=1), X).passed
+    assert not checked_compare(nonfinite("torch", kind), nonfinite("paddle", None, seed=1), X).passed
 
 
 # --- models without parameters, shared parameters, loops --------------------------------------------
 
 
 def test_a_model_without_parameters_is_compared_forward_and_backward():
-    base, raw = _acts_free("torch", "Tanh", "Sigmoid"), _acts_free("paddle", "Tanh", "Sigmoid")
+    base, raw = free("torch", "Tanh", "Sigmoid"), free("paddle", "Tanh", "Sigmoid")
     report = checked_compare(base, raw, X)
     assert report.passed, str(report)
+    assert_compared(report, base, phases=["forward", "backward"])
     assert {d.phase.value for d in report.diffs} == {"forward", "backward"}  # no parameter gradients
     # negative control
-    report = checked_compare(base, _acts_free("paddle", "Tanh", "ReLU"), X)
+    report = checked_compare(base, free("paddle", "Tanh", "ReLU"), X)
     assert not report.passed and report.first_diff.raw_path == "second", str(report)
-
-
-@functools.cache
-def _free_class(framework: str) -> type:
-    nn, Layer = _lib(framework)
-
-    class Free(Layer):
-        def __init__(self, first: str, second: str) -> None:
-            super().__init__()
-            self.first, self.second = getattr(nn, first)(), getattr(nn, second)()
-
-        def forward(self, x: Any) -> Any:
-            return self.second(self.first(x))
-
-    return Free
-
-
-def _acts_free(framework: str, first: str, second: str) -> Any:
-    return _free_class(framework)(first, second)
-
-
-@functools.cache
-def _tied_class(framework: str) -> type:
-    nn, Layer = _lib(framework)
-
-    class Tied(Layer):
-        """fc2 uses fc1's weight (square, so the tie holds in both layouts); `act` can be changed."""
-
-        def __init__(self, act: str) -> None:
-            super().__init__()
-            self.fc1 = nn.Linear(4, 4)
-            self.act = getattr(nn, act)()
-            self.fc2 = nn.Linear(4, 4)
-            self.fc2.weight = self.fc1.weight
-
-        def forward(self, x: Any) -> Any:
-            return self.fc2(self.act(self.fc1(x)))
-
-    return Tied
-
-
-def _tied(framework: str, act: str = "Tanh", seed: int = 0) -> Any:
-    _seed(framework, seed)
-    return _tied_class(framework)(act)
 
 
 @pytest.mark.parametrize("base_fw, raw_fw", [("torch", "paddle"), ("paddle", "torch")])
 def test_a_parameter_shared_by_two_layers_stays_shared_and_is_compared_once_per_owner(base_fw, raw_fw):
-    base, raw = _tied(base_fw), _tied(raw_fw, seed=1)
+    base, raw = tied(base_fw), tied(raw_fw, seed=1)
     report = checked_compare(base, raw, X)
     assert report.passed, str(report)
+    assert_compared(report, base)
     assert raw.fc2.weight is raw.fc1.weight, "the transfer must keep raw's tie"
     assert [d.raw_path for d in report.diffs if d.where == "param"].count("fc1") == 2  # weight and bias
     # negative control
-    report = checked_compare(base, _tied(raw_fw, act="Sigmoid", seed=1), X)
+    report = checked_compare(base, tied(raw_fw, act="Sigmoid", seed=1), X)
     assert not report.passed and report.first_diff.raw_path == "act", str(report)
-
-
-@functools.cache
-def _lm_class(framework: str, tie: str) -> type:
-    nn, Layer = _lib(framework)
-
-    class TinyLM(Layer):
-        """Embedding -> LayerNorm -> logits over the vocabulary with the embedding matrix: as a head Linear
-        holding the embedding's weight (`tie="module"`, torch only) or as a matmul (`tie="matmul"`)."""
-
-        def __init__(self, shift: float) -> None:
-            super().__init__()
-            self.embed = nn.Embedding(12, 6)
-            self.norm = nn.LayerNorm(6)
-            self.shift = shift
-            if tie == "module":
-                self.head = nn.Linear(6, 12, bias=False)
-                self.head.weight = self.embed.weight
-
-        def forward(self, ids: Any) -> Any:
-            h = self.norm(self.embed(ids)) + self.shift
-            if tie == "module":
-                return self.head(h)
-            if framework == "torch":
-                return h @ self.embed.weight.T
-            return paddle.matmul(h, self.embed.weight, transpose_y=True)
-
-    return TinyLM
-
-
-def _lm(framework: str, tie: str, shift: float = 0.0, seed: int = 0) -> Any:
-    _seed(framework, seed)
-    return _lm_class(framework, tie)(shift)
 
 
 IDS = np.array([[1, 2, 3, 4], [5, 6, 7, 1]], dtype=np.int64)
 
 
 def test_embedding_and_head_tied_the_same_way_pass():
-    report = checked_compare(_lm("torch", "module"), _lm("torch", "module", seed=1), IDS)
-    assert report.passed, str(report)
-    report = checked_compare(_lm("torch", "matmul"), _lm("paddle", "matmul", seed=1), IDS)
-    assert report.passed, str(report)
+    for base_tie, raw_framework in (("module", "torch"), ("matmul", "paddle")):
+        base = tiny_lm("torch", base_tie)
+        report = checked_compare(base, tiny_lm(raw_framework, base_tie, seed=1), IDS)
+        assert report.passed, str(report)
+        assert_compared(report, base)
     # negative control: a change after the norm is found in the root's own code
-    report = checked_compare(_lm("torch", "matmul"), _lm("paddle", "matmul", shift=0.1, seed=1), IDS)
+    report = checked_compare(tiny_lm("torch", "matmul"), tiny_lm("paddle", "matmul", shift=0.1, seed=1), IDS)
     assert not report.passed and report.first_diff.raw_path == "", str(report)
 
 
 def test_a_head_tied_to_the_embedding_as_a_module_pairs_with_a_tie_by_matmul():
-    report = checked_compare(_lm("torch", "module"), _lm("paddle", "matmul", seed=1), IDS)
+    report = checked_compare(tiny_lm("torch", "module"), tiny_lm("paddle", "matmul", seed=1), IDS)
     assert report.passed, str(report)
+    assert_compared(report, pairs=["embed", "norm"])
     assert any("head" in n for n in report.notes), report.notes  # base's head has no counterpart
 
 
-@functools.cache
-def _loop_class(framework: str) -> type:
-    nn, Layer = _lib(framework)
-
-    class Cell(Layer):
-        def __init__(self, plant_call: int | None) -> None:
-            super().__init__()
-            self.fc = nn.Linear(4, 4)
-            self.act = nn.Tanh()
-            self.plant_call, self.calls = plant_call, 0
-
-        def forward(self, x: Any) -> Any:
-            out = self.act(self.fc(x))
-            if self.calls == self.plant_call:
-                out = out * 1.01
-            self.calls += 1
-            return out
-
-    class Loop(Layer):
-        """A recurrent-style loop: one cell applied four times with a residual. The cell's call count
-        starts again at every forward, unless `stateful` (then the plant fires only in the first run)."""
-
-        def __init__(self, plant_call: int | None, stateful: bool) -> None:
-            super().__init__()
-            self.cell = Cell(plant_call)
-            self.head = nn.Linear(4, 2)
-            self.stateful = stateful
-
-        def forward(self, x: Any) -> Any:
-            if not self.stateful:
-                self.cell.calls = 0
-            for _ in range(4):
-                x = x + self.cell(x)
-            return self.head(x)
-
-    return Loop
-
-
-def _loop(framework: str, plant_call: int | None = None, stateful: bool = False, seed: int = 0) -> Any:
-    _seed(framework, seed)
-    return _loop_class(framework)(plant_call, stateful)
-
-
 def test_a_layer_called_in_a_loop_is_compared_at_every_call_and_the_changed_call_is_named():
-    report = checked_compare(_loop("torch"), _loop("paddle", seed=1), X)
+    base = loop("torch")
+    report = checked_compare(base, loop("paddle", seed=1), X)
     assert report.passed, str(report)
+    assert_compared(report, base)
     for path in ("cell", "cell.fc", "cell.act"):
         assert {d.call for d in report.diffs if d.raw_path == path and d.where == "output"} == {0, 1, 2, 3}
-    report = checked_compare(_loop("torch"), _loop("paddle", plant_call=2, seed=1), X)
+    report = checked_compare(loop("torch"), loop("paddle", plant_call=2, seed=1), X)
     assert not report.passed
     found = report.first_diff
     assert found.raw_path == "cell" and found.evidence.call == 2, str(report)
@@ -827,7 +503,7 @@ def test_a_layer_called_in_a_loop_is_compared_at_every_call_and_the_changed_call
 def test_a_difference_the_models_do_not_repeat_on_a_second_run_is_not_explained_away():
     """A failing run is confirmed by running the models again; a stateful model that does not repeat
     its difference keeps the first run's verdict, and the report says why."""
-    report = checked_compare(_loop("torch"), _loop("paddle", plant_call=2, stateful=True, seed=1), X)
+    report = checked_compare(loop("torch"), loop("paddle", plant_call=2, stateful=True, seed=1), X)
     assert not report.passed, str(report)
     assert report.first_diff.raw_path == "cell" and report.first_diff.evidence.call == 2
     assert "did not come back" in report.notes[0]
@@ -835,89 +511,30 @@ def test_a_difference_the_models_do_not_repeat_on_a_second_run_is_not_explained_
 
 def test_without_confirmation_the_first_run_of_a_stateful_model_is_reported():
     """Control for the test above: without confirmation the first run's verdict stands as is."""
-    raw = _loop("paddle", plant_call=2, stateful=True, seed=1)
-    report = checked_compare(_loop("torch"), raw, X, confirm=False)
+    raw = loop("paddle", plant_call=2, stateful=True, seed=1)
+    report = checked_compare(loop("torch"), raw, X, confirm=False)
     assert not report.passed and report.first_diff.raw_path == "cell" and report.first_diff.evidence.call == 2
 
 
 # --- in-place operations ---------------------------------------------------------------------------------
 
 
-def _add_(tensor: Any, value: float) -> Any:
-    """tensor += value in place (paddle's add_ takes a tensor)."""
-    if isinstance(tensor, torch.Tensor):
-        return tensor.add_(value)
-    return tensor.add_(paddle.full_like(tensor, value))
-
-
-@functools.cache
-def _inplace_class(framework: str) -> type:
-    nn, Layer = _lib(framework)
-
-    class AddInPlace(Layer):
-        """Adds `amount` to its input in place and returns it."""
-
-        def __init__(self, amount: float) -> None:
-            super().__init__()
-            self.amount = amount
-
-        def forward(self, x: Any) -> Any:
-            return _add_(x, self.amount)
-
-    class Inplace(Layer):
-        """fc1 -> (shift in place, in this layer's own code) -> [add: AddInPlace] -> relu -> fc2.
-
-        relu is torch's ReLU(inplace=True); paddle has no such flag: a plain ReLU (or `relu` by name)."""
-
-        def __init__(self, shift: float, relu: str, add: float | None, input_shift: float) -> None:
-            super().__init__()
-            self.fc1 = nn.Linear(4, 4)
-            self.relu = (
-                nn.ReLU(inplace=True) if relu == "ReLU" and framework == "torch" else getattr(nn, relu)()
-            )
-            self.add = AddInPlace(add) if add is not None else None
-            self.fc2 = nn.Linear(4, 2)
-            self.shift, self.input_shift = shift, input_shift
-
-        def forward(self, x: Any) -> Any:
-            if self.input_shift:
-                _add_(x, self.input_shift)
-            h = self.fc1(x)
-            _add_(h, self.shift)
-            if self.add is not None:
-                h = self.add(h)
-            return self.fc2(self.relu(h))
-
-    return Inplace
-
-
-def _inplace(
-    framework: str,
-    shift: float = 0.5,
-    relu: str = "ReLU",
-    add: float | None = None,
-    input_shift: float = 0.0,
-    seed: int = 0,
-) -> Any:
-    _seed(framework, seed)
-    return _inplace_class(framework)(shift, relu, add, input_shift)
-
-
 def test_an_inplace_relu_and_an_inplace_shift_between_layers_pass():
-    base = _inplace("torch")
+    base = inplace("torch")
     assert base.relu.inplace is True
-    report = checked_compare(base, _inplace("paddle", seed=1), X)  # the check keeps inplace=True
+    report = checked_compare(base, inplace("paddle", seed=1), X)  # the check keeps inplace=True
     assert report.passed, str(report)
+    assert_compared(report, base)
     # fc1's output is compared as fc1 produced it, before the in-place shift and relu changed it
     fc1 = [d for d in report.diffs if d.raw_path == "fc1" and d.where == "output"]
     assert fc1 and fc1[0].passed
     # negative control: a different activation on raw is found at relu
-    report = checked_compare(base, _inplace("paddle", relu="LeakyReLU", seed=1), X)
+    report = checked_compare(base, inplace("paddle", relu="LeakyReLU", seed=1), X)
     assert not report.passed and report.first_diff.raw_path == "relu", str(report)
 
 
 def test_a_different_inplace_shift_in_the_parents_code_is_the_parents_fault():
-    report = checked_compare(_inplace("torch"), _inplace("paddle", shift=0.6, seed=1), X)
+    report = checked_compare(inplace("torch"), inplace("paddle", shift=0.6, seed=1), X)
     assert not report.passed
     assert report.first_diff.raw_path == "", str(report)  # the root's own code did it
     assert "first seen as the input of 'relu'" in report.first_diff.reason
@@ -925,110 +542,61 @@ def test_a_different_inplace_shift_in_the_parents_code_is_the_parents_fault():
 
 @pytest.mark.parametrize("raw_fw", FRAMEWORKS)
 def test_a_layer_that_changes_its_input_in_place_and_returns_it_passes(raw_fw):
-    report = checked_compare(_inplace("torch", add=1.0), _inplace(raw_fw, add=1.0, seed=1), X)
+    base = inplace("torch", add=1.0)
+    report = checked_compare(base, inplace(raw_fw, add=1.0, seed=1), X)
     assert report.passed, str(report)
+    assert_compared(report, base)
 
 
 def test_a_layer_that_changes_its_input_in_place_is_found_when_it_differs():
     """Negative control of the test above."""
-    report = checked_compare(_inplace("torch", add=1.0), _inplace("paddle", add=1.5, seed=1), X)
+    report = checked_compare(inplace("torch", add=1.0), inplace("paddle", add=1.5, seed=1), X)
     assert not report.passed and report.first_diff.raw_path == "add", str(report)
 
 
-def test_a_model_that_changes_its_input_in_place_runs_under_padiff():
-    base = _inplace("torch", input_shift=1.0)
-    base(torch.tensor(X))  # it runs on a plain tensor
-    report = checked_compare(base, _inplace("paddle", input_shift=1.0, seed=1), X)
+@pytest.mark.parametrize("base_fw", FRAMEWORKS)
+def test_a_model_that_changes_its_input_in_place_runs_under_padiff(base_fw):
+    base = inplace(base_fw, input_shift=1.0)
+    if base_fw == "torch":
+        base(torch.tensor(X))  # it runs on a plain tensor
+    report = checked_compare(base, inplace("paddle", input_shift=1.0, seed=1), X)
     assert report.passed, str(report)
-
-
-def test_a_paddle_model_that_changes_its_input_in_place_runs_under_padiff():
-    """Control for the test above: paddle allows it."""
-    base, raw = _inplace("paddle", input_shift=1.0), _inplace("paddle", input_shift=1.0, seed=1)
-    report = checked_compare(base, raw, X)
-    assert report.passed, str(report)
-    planted = checked_compare(base, _inplace("paddle", input_shift=2.0, seed=1), X)
+    assert_compared(report, base)
+    # negative control: a different shift of the input is found
+    planted = checked_compare(base, inplace("paddle", input_shift=2.0, seed=1), X)
     assert not planted.passed
 
 
 # --- models that raise -----------------------------------------------------------------------------------
 
 
-@functools.cache
-def _reshaping_class(framework: str) -> type:
-    nn, Layer = _lib(framework)
-
-    class Reshaping(Layer):
-        """Its own code reshapes fc1's output; armed, to a shape that cannot hold it."""
-
-        def __init__(self, armed: bool) -> None:
-            super().__init__()
-            self.fc1 = nn.Linear(4, 4)
-            self.fc2 = nn.Linear(4, 2)
-            self.armed = armed
-
-        def forward(self, x: Any) -> Any:
-            h = self.fc1(x)
-            return self.fc2(h.reshape([5, -1]) if self.armed else h)
-
-    return Reshaping
-
-
-def _reshaping(framework: str, armed: bool = False, seed: int = 0) -> Any:
-    _seed(framework, seed)
-    return _reshaping_class(framework)(armed)
-
-
 @pytest.mark.parametrize("armed", ["base", "raw"])
 def test_a_forward_raising_in_the_roots_own_code_is_a_run_error_naming_it(armed):
     frameworks = {"base": "torch", "raw": "paddle"}
-    models = {role: _reshaping(fw, armed=role == armed) for role, fw in frameworks.items()}
+    models = {role: reshaping(fw, armed=role == armed) for role, fw in frameworks.items()}
     error, message = _raises(padiff.RunError, models["base"], models["raw"], raw_kept=False)
     assert f"{armed} model ({frameworks[armed]}) raised in layer '(root)'" in message, message
     assert "layers finished before it: 1 (last: fc1)" in message, message
     assert error.__cause__ is not None and "5" in str(error.__cause__)
     # negative control
-    assert checked_compare(_reshaping("torch"), _reshaping("paddle", seed=1), X).passed
-
-
-@functools.cache
-def _failing_backward_class(framework: str) -> type:
-    nn, Layer = _lib(framework)
-    Function = torch.autograd.Function if framework == "torch" else paddle.autograd.PyLayer
-
-    class Fragile(Function):
-        @staticmethod
-        def forward(ctx: Any, x: Any) -> Any:
-            return x * 2
-
-        @staticmethod
-        def backward(ctx: Any, grad: Any) -> Any:
-            raise ValueError("boom in backward")
-
-    class Net(Layer):
-        def __init__(self, armed: bool) -> None:
-            super().__init__()
-            self.fc = nn.Linear(4, 2)
-            self.armed = armed
-
-        def forward(self, x: Any) -> Any:
-            h = self.fc(x)
-            return Fragile.apply(h) if self.armed else h * 2
-
-    return Net
+    base = reshaping("torch")
+    report = checked_compare(base, reshaping("paddle", seed=1), X)
+    assert report.passed, str(report)
+    assert_compared(report, base)
 
 
 @pytest.mark.parametrize("armed", ["base", "raw"])
 def test_a_backward_that_raises_is_a_run_error_with_the_original_chained(armed):
     frameworks = {"base": "torch", "raw": "paddle"}
-    models = {role: _failing_backward_class(fw)(role == armed) for role, fw in frameworks.items()}
+    models = {role: fragile(fw, role == armed) for role, fw in frameworks.items()}
     error, message = _raises(padiff.RunError, models["base"], models["raw"], raw_kept=False)
     assert f"{armed} model ({frameworks[armed]}) raised in backward" in message, message
     assert "boom in backward" in message and "boom in backward" in str(error.__cause__)
     # negative control: the same models, unarmed, pass
-    assert checked_compare(
-        _failing_backward_class("torch")(False), _failing_backward_class("paddle")(False), X
-    )
+    base = fragile("torch", False)
+    report = checked_compare(base, fragile("paddle", False), X)
+    assert report.passed, str(report)
+    assert_compared(report, base)
 
 
 # --- loss_fn --------------------------------------------------------------------------------------------
@@ -1049,10 +617,15 @@ def _mean(out: Any) -> Any:
     ids=["base-tensor", "raw-tensor", "base-integer", "raw-python-float"],
 )
 def test_a_loss_fn_that_returns_no_scalar_is_an_input_error(loss_fn, role, fragment):
-    _, message = _raises(padiff.InputError, _mlp("torch"), _mlp("paddle", 1), raw_kept=False, loss_fn=loss_fn)
+    _, message = _raises(
+        padiff.InputError, mlp_options("torch"), mlp_options("paddle", 1), raw_kept=False, loss_fn=loss_fn
+    )
     assert fragment in message and ".mean()" in message, message
     # negative control: scalar losses pass
-    assert checked_compare(_mlp("torch"), _mlp("paddle", 1), X, loss_fn=(_mean, _mean)).passed
+    base = mlp_options("torch")
+    report = checked_compare(base, mlp_options("paddle", 1), X, loss_fn=(_mean, _mean))
+    assert report.passed, str(report)
+    assert_compared(report, base)
 
 
 @pytest.mark.parametrize(
@@ -1061,7 +634,7 @@ def test_a_loss_fn_that_returns_no_scalar_is_an_input_error(loss_fn, role, fragm
     ids=["one-function", "1-tuple", "3-tuple", "not-callable", "dict"],
 )
 def test_a_loss_fn_that_is_not_a_pair_of_callables_is_an_input_error(loss_fn):
-    _, message = _raises(padiff.InputError, _mlp("torch"), _mlp("paddle", 1), loss_fn=loss_fn)
+    _, message = _raises(padiff.InputError, mlp_options("torch"), mlp_options("paddle", 1), loss_fn=loss_fn)
     assert "pair (base_fn, raw_fn) of callables" in message, message
 
 
@@ -1070,7 +643,11 @@ def test_a_loss_fn_that_raises_is_a_run_error_with_the_original_chained():
         raise KeyError("logits")
 
     error, message = _raises(
-        padiff.RunError, _mlp("torch"), _mlp("paddle", 1), raw_kept=False, loss_fn=(_mean, broken)
+        padiff.RunError,
+        mlp_options("torch"),
+        mlp_options("paddle", 1),
+        raw_kept=False,
+        loss_fn=(_mean, broken),
     )
     assert "raw loss_fn raised: KeyError" in message and isinstance(error.__cause__, KeyError)
 
@@ -1090,7 +667,7 @@ def test_a_loss_fn_that_raises_is_a_run_error_with_the_original_chained():
     ids=["function", "None", "str", "tensor", "class"],
 )
 def test_something_that_is_not_a_model_is_an_input_error(role, thing, shown):
-    models = {"base": _mlp("torch"), "raw": _mlp("paddle", 1)}
+    models = {"base": mlp_options("torch"), "raw": mlp_options("paddle", 1)}
     models[role] = thing
     _, message = _raises(padiff.InputError, models["base"], models["raw"])
     assert message.startswith(f"{role} is a {shown}, not a torch.nn.Module or paddle.nn.Layer"), message

@@ -10,7 +10,17 @@ import torch
 import padiff
 import padiff.weights.registry
 from padiff import LayerMap
-from tests.models import build, example_input
+from tests.checks import assert_compared, spy_reports
+from tests.models import (
+    block_head,
+    build,
+    example_input,
+    fc_act_head,
+    norm_block,
+    paddle_fused,
+    torch_blocks,
+    wrapped_act,
+)
 
 RNG = np.random.default_rng(11)
 
@@ -32,10 +42,12 @@ def special_inits(monkeypatch):
 
 
 @pytest.mark.parametrize("twin, arg, plant", [("mlp", "x", "activation"), ("embedding", "ids", "pool_sum")])
-def test_auto_diff_true_for_clean_twin_and_false_for_planted(capsys, twin, arg, plant):
+def test_auto_diff_true_for_clean_twin_and_false_for_planted(capsys, monkeypatch, twin, arg, plant):
+    reports = spy_reports(monkeypatch)
     module = build(twin, "torch")
     layer = build(twin, "paddle", seed=5)
     assert padiff.auto_diff(layer, module, _inputs_for(twin, arg), options={"atol": 1e-5}) is True
+    assert_compared(reports[-1], module)
     clean = capsys.readouterr().out
     assert "PASSED" in clean and "FAILED" not in clean
     planted = build(twin, "paddle", plant=plant, seed=5)
@@ -44,18 +56,22 @@ def test_auto_diff_true_for_clean_twin_and_false_for_planted(capsys, twin, arg, 
     assert "FAILED" in printed and "<--- HERE" in printed
 
 
-def test_auto_diff_without_auto_weights_fails_for_differently_initialised_twins(capsys):
+def test_auto_diff_without_auto_weights_fails_for_differently_initialised_twins(capsys, monkeypatch):
+    reports = spy_reports(monkeypatch)
     module, layer = build("mlp", "torch", seed=1), build("mlp", "paddle", seed=2)
     assert padiff.auto_diff(layer, module, _inputs_for("mlp", "x"), auto_weights=False) is False
     assert padiff.auto_diff(layer, module, _inputs_for("mlp", "x"), auto_weights=True) is True
+    assert_compared(reports[-1], module)
     capsys.readouterr()
 
 
-def test_auto_diff_atol_option_is_used(capsys):
+def test_auto_diff_atol_option_is_used(capsys, monkeypatch):
     """A huge absolute tolerance passes even a planted activation; the default does not."""
+    reports = spy_reports(monkeypatch)
     module = build("mlp", "torch")
     planted = build("mlp", "paddle", plant="activation")
     assert padiff.auto_diff(planted, module, _inputs_for("mlp", "x"), options={"atol": 1e3}) is True
+    assert_compared(reports[-1], module)
     assert padiff.auto_diff(planted, module, _inputs_for("mlp", "x"), options={}) is False
     capsys.readouterr()
 
@@ -68,14 +84,16 @@ def test_auto_diff_unknown_option_raises_input_error():
     assert "atoll" in str(caught.value)
 
 
-def test_auto_diff_diff_phase_option_selects_what_is_judged(capsys):
+def test_auto_diff_diff_phase_option_selects_what_is_judged(capsys, monkeypatch):
     """A wrong custom backward is invisible to a forward-only check and caught by a backward one."""
+    reports = spy_reports(monkeypatch)
     module = build("custom_grad", "torch")
     planted = build("custom_grad", "paddle", plant="wrong_backward")
     inputs = _inputs_for("custom_grad", "x")
     inputs[0]["x"].stop_gradient = False
     inputs[1]["x"].requires_grad_(True)
     assert padiff.auto_diff(planted, module, inputs, options={"diff_phase": "forward"}) is True
+    assert_compared(reports[-1], module, phases=["forward"])
     assert padiff.auto_diff(planted, module, inputs, options={"diff_phase": "backward"}) is False
     assert padiff.auto_diff(planted, module, inputs, options={"diff_phase": "both"}) is False
     capsys.readouterr()
@@ -93,41 +111,22 @@ def test_auto_diff_unknown_compare_mode_raises_input_error():
         padiff.auto_diff(layer, module, _inputs_for("mlp", "x"), options={"compare_mode": "median"})
 
 
-def test_auto_diff_with_numpy_inputs_given_once(capsys):
+def test_auto_diff_with_numpy_inputs_given_once(capsys, monkeypatch):
+    reports = spy_reports(monkeypatch)
     module, layer = build("mlp", "torch"), build("mlp", "paddle")
     assert padiff.auto_diff(layer, module, example_input("mlp")) is True
+    assert_compared(reports[-1], module)
     assert "PASSED" in capsys.readouterr().out
 
 
 # --- add_special_init with LayerMap.map ---------------------------------------------------------------
 
 
-class _TorchNet(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc = torch.nn.Linear(6, 6)  # square: a by-shape copy cannot tell it needs a transpose
-        self.act = torch.nn.ReLU()
-        self.head = torch.nn.Linear(6, 2)
-
-    def forward(self, x):
-        return self.head(self.act(self.fc(x)))
-
-
-class _PaddleNet(paddle.nn.Layer):
-    def __init__(self):
-        super().__init__()
-        self.fc = paddle.nn.Linear(6, 6)
-        self.act = paddle.nn.ReLU()
-        self.head = paddle.nn.Linear(6, 2)
-
-    def forward(self, x):
-        return self.head(self.act(self.fc(x)))
-
-
 def _models():
+    """fc is square: a by-shape copy cannot tell it needs a transpose."""
     torch.manual_seed(0)
     paddle.seed(1)
-    return _TorchNet(), _PaddleNet(), RNG.standard_normal((3, 6)).astype(np.float32)
+    return fc_act_head("torch"), fc_act_head("paddle"), RNG.standard_normal((3, 6)).astype(np.float32)
 
 
 def test_special_init_is_called_for_a_mapped_pair(special_inits):
@@ -145,6 +144,7 @@ def test_special_init_is_called_for_a_mapped_pair(special_inits):
     report = padiff.compare(module, layer, x, layer_map=layer_map)
     assert (layer.fc, module.fc) in [(p, t) for p, t in calls]  # paddle first
     assert report.passed, str(report)
+    assert_compared(report, module)
     assert np.array_equal(layer.fc.weight.numpy(), module.fc.weight.detach().numpy().T)
 
 
@@ -175,7 +175,9 @@ def test_special_init_is_used_for_unmapped_pairs_of_its_classes_too(special_init
 
     padiff.add_special_init("Linear", "Linear", init)
     module, layer, x = _models()
-    assert padiff.compare(module, layer, x).passed
+    report = padiff.compare(module, layer, x)
+    assert report.passed, str(report)
+    assert_compared(report, module)
     assert calls == [layer.fc, layer.head]
 
 
@@ -185,7 +187,9 @@ def test_special_init_registered_for_other_class_names_is_not_used(special_inits
     module, layer, x = _models()
     layer_map = LayerMap()
     layer_map.map = {module.head: layer.head}  # either order; head is not square, so by-position works
-    assert padiff.compare(module, layer, x, layer_map=layer_map).passed
+    report = padiff.compare(module, layer, x, layer_map=layer_map)
+    assert report.passed, str(report)
+    assert_compared(report, module)
     assert calls == []
 
 
@@ -195,32 +199,11 @@ def test_mapped_square_linear_without_special_init_is_transposed(special_inits):
     layer_map.map = {layer.fc: module.fc}
     report = padiff.compare(module, layer, x, layer_map=layer_map)
     assert np.array_equal(layer.fc.weight.numpy(), module.fc.weight.detach().numpy().T)
-    assert report.passed
+    assert report.passed, str(report)
+    assert_compared(report, module)
 
 
 # --- LayerMap.ignore ------------------------------------------------------------------------------------
-
-
-class _Wrap(paddle.nn.Layer):
-    """A wrapper that exists in the port only."""
-
-    def __init__(self):
-        super().__init__()
-        self.act = paddle.nn.ReLU()
-
-    def forward(self, x):
-        return self.act(x)
-
-
-class _PaddleWrapped(paddle.nn.Layer):
-    def __init__(self):
-        super().__init__()
-        self.fc = paddle.nn.Linear(6, 6)
-        self.wrap = _Wrap()
-        self.head = paddle.nn.Linear(6, 2)
-
-    def forward(self, x):
-        return self.head(self.wrap(self.fc(x)))
 
 
 def _pairs(report) -> set[tuple[str, str]]:
@@ -229,7 +212,7 @@ def _pairs(report) -> set[tuple[str, str]]:
 
 def test_ignore_a_layer_present_on_one_side_only():
     module, _, x = _models()
-    layer = _PaddleWrapped()
+    layer = wrapped_act("paddle")
     unmapped = padiff.compare(module, layer, x)
     # without ignore padiff looks through the wrapper by itself, and says so
     assert any("looked through" in note and "wrap" in note for note in unmapped.notes), unmapped.notes
@@ -238,13 +221,14 @@ def test_ignore_a_layer_present_on_one_side_only():
     layer_map.ignore(layer.wrap)
     report = padiff.compare(module, layer, x, layer_map=layer_map)
     assert report.passed, str(report)
+    assert_compared(report, pairs=["fc", ("act", "wrap.act"), "head"])
     assert not any("counterpart" in note for note in report.notes), report.notes
     assert ("act", "wrap.act") in _pairs(report)
 
 
 def test_ignore_still_reports_a_planted_difference_inside():
     module, _, x = _models()
-    layer = _PaddleWrapped()
+    layer = wrapped_act("paddle")
     layer.wrap.act = paddle.nn.Tanh()
     layer_map = LayerMap()
     layer_map.ignore(layer.wrap)
@@ -256,53 +240,15 @@ def test_ignore_still_reports_a_planted_difference_inside():
 # --- LayerMap.map on differently structured blocks ---------------------------------------------------
 
 
-class _TorchBlock(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc = torch.nn.Linear(4, 8)
-        self.act = torch.nn.ReLU()
-
-    def forward(self, x):
-        return self.act(self.fc(x))
-
-
-class _TorchBlockNet(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.block = _TorchBlock()
-        self.head = torch.nn.Linear(8, 2)
-
-    def forward(self, x):
-        return self.head(self.block(x))
-
-
-class _FusedLinearRelu(paddle.nn.Layer):
-    """The same math as Linear + ReLU, in one layer with its own parameters."""
-
-    def __init__(self, relu: bool = True):
-        super().__init__()
-        self.w = self.create_parameter([4, 8])
-        self.b = self.create_parameter([8], is_bias=True)
-        self.relu = relu
-
-    def forward(self, x):
-        out = paddle.matmul(x, self.w) + self.b
-        return paddle.nn.functional.relu(out) if self.relu else out
-
-
-class _PaddleFusedNet(paddle.nn.Layer):
-    def __init__(self, relu: bool = True):
-        super().__init__()
-        self.block = _FusedLinearRelu(relu)
-        self.head = paddle.nn.Linear(8, 2)
-
-    def forward(self, x):
-        return self.head(self.block(x))
+def _fused_nets(relu: bool = True):
+    """The torch block (Linear + ReLU) and the paddle layer fusing them, each followed by a head."""
+    module = block_head("torch", torch_blocks().TorchFusedBlock())
+    return module, block_head("paddle", paddle_fused().FusedLinearRelu(relu))
 
 
 def test_map_pairs_differently_structured_blocks():
     torch.manual_seed(0)
-    module, layer = _TorchBlockNet(), _PaddleFusedNet()
+    module, layer = _fused_nets()
     x = RNG.standard_normal((3, 4)).astype(np.float32)
     # negative control: without the map the torch block's inner layers are reported as unmatched
     unmapped = padiff.compare(module, layer, x)
@@ -311,6 +257,7 @@ def test_map_pairs_differently_structured_blocks():
     layer_map.map = {layer.block: module.block}
     report = padiff.compare(module, layer, x, layer_map=layer_map)
     assert report.passed, str(report)
+    assert_compared(report, pairs=["block", "head"])
     assert report.notes == []
     assert ("block", "block") in _pairs(report)
     assert np.array_equal(layer.block.w.numpy(), module.block.fc.weight.detach().numpy().T)
@@ -318,7 +265,7 @@ def test_map_pairs_differently_structured_blocks():
 
 def test_map_reports_a_mapped_block_that_differs():
     torch.manual_seed(0)
-    module, layer = _TorchBlockNet(), _PaddleFusedNet(relu=False)
+    module, layer = _fused_nets(relu=False)
     layer_map = LayerMap()
     layer_map.map = {module.block: layer.block}
     report = padiff.compare(
@@ -328,47 +275,8 @@ def test_map_reports_a_mapped_block_that_differs():
     assert (report.first_diff.base_path, report.first_diff.raw_path) == ("block", "block")
 
 
-class _TorchNormBlock(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.bn = torch.nn.BatchNorm1d(4)
-        self.fc = torch.nn.Linear(4, 3)
-
-    def forward(self, x):
-        return self.fc(self.bn(x))
-
-
-class _PaddleNormBlock(paddle.nn.Layer):
-    def __init__(self):
-        super().__init__()
-        self.bn = paddle.nn.BatchNorm1D(4)
-        self.fc = paddle.nn.Linear(4, 3)
-
-    def forward(self, x):
-        return self.fc(self.bn(x))
-
-
-class _TorchTwoBlocks(torch.nn.Module):
-    def __init__(self, block):
-        super().__init__()
-        self.block = block
-
-    def forward(self, x):
-        return self.block(x)
-
-
-class _PaddleTwoBlocks(paddle.nn.Layer):
-    def __init__(self, block):
-        super().__init__()
-        self.block = block
-
-    def forward(self, x):
-        return self.block(x)
-
-
 def _norm_block_models():
-    module = _TorchTwoBlocks(_TorchNormBlock())
-    layer = _PaddleTwoBlocks(_PaddleNormBlock())
+    module, layer = norm_block("torch"), norm_block("paddle")
     module.eval()
     layer.eval()
     return module, layer, RNG.standard_normal((5, 4)).astype(np.float32)
@@ -377,18 +285,22 @@ def _norm_block_models():
 def test_same_norm_blocks_unmapped_pass():
     """Control for the test below: the generic transfer handles BatchNorm + Linear."""
     module, layer, x = _norm_block_models()
-    assert padiff.compare(module, layer, x).passed
+    report = padiff.compare(module, layer, x)
+    assert report.passed, str(report)
+    assert_compared(report, module)
 
 
 def test_mapped_blocks_with_batchnorm_and_linear_transfer(special_inits):
     module, layer, x = _norm_block_models()
     layer_map = LayerMap()
     layer_map.map = {layer.block: module.block}
-    assert padiff.compare(module, layer, x, layer_map=layer_map).passed
+    report = padiff.compare(module, layer, x, layer_map=layer_map)
+    assert report.passed, str(report)
+    assert_compared(report, pairs=["block"])
 
 
 def test_map_with_a_layer_of_neither_model_raises_input_error():
-    module, layer = _TorchBlockNet(), _PaddleFusedNet()
+    module, layer = _fused_nets()
     layer_map = LayerMap()
     layer_map.map = {torch.nn.Linear(2, 2): layer.block}
     with pytest.raises(padiff.InputError):

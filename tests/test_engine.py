@@ -4,9 +4,8 @@ sharing, and diff_phase."""
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 from contextlib import nullcontext
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -15,7 +14,19 @@ import pytest
 import torch
 
 import padiff
-from tests.models import PLANTS, TWINS, build, example_input
+from tests.checks import assert_compared
+from tests.models import (
+    PLANTS,
+    TWINS,
+    build,
+    example_input,
+    faulty,
+    net,
+    outputs,
+    shared,
+    short_mlp,
+    two_inputs,
+)
 
 PAIRS = [("torch", "paddle"), ("paddle", "torch"), ("torch", "torch"), ("paddle", "paddle")]
 PAIR_IDS = [f"{base}->{raw}" for base, raw in PAIRS]
@@ -29,11 +40,6 @@ def _np(tensor: Any) -> np.ndarray:
     if isinstance(tensor, torch.Tensor):
         return tensor.detach().cpu().numpy().copy()
     return np.array(tensor.numpy(), copy=True)
-
-
-def _lib(framework: str) -> tuple[Any, type]:
-    """(nn namespace, layer base class) of a framework."""
-    return (torch.nn, torch.nn.Module) if framework == "torch" else (paddle.nn, paddle.nn.Layer)
 
 
 def _sublayers(model: Any) -> list[tuple[str, Any]]:
@@ -109,8 +115,27 @@ def test_clean_twin_passes(twin, base_fw, raw_fw, mode):
     assert report.first_diff is None
     assert report.diffs and all(d.passed for d in report.diffs)
     assert {"forward", "backward", "grad"} <= {d.phase.value for d in report.diffs}
+    assert_compared(report, base)
     assert (report.base_framework, report.raw_framework) == (base_fw, raw_fw)
     assert np.array_equal(_float_values(base), _float_values(raw)), "raw must now hold base's weights"
+
+
+@pytest.mark.parametrize(
+    "hollow",
+    ["nothing compared", "no gradients", "a layer skipped"],
+)
+def test_the_compared_check_fails_on_a_hollow_pass(hollow):
+    """Negative control for `assert_compared`, which every passing test calls."""
+    base = build("mlp", "torch")
+    report = padiff.compare(base, build("mlp", "paddle", seed=1), example_input("mlp"))
+    assert_compared(report, base)
+    keep = {
+        "nothing compared": lambda d: False,
+        "no gradients": lambda d: d.phase.value != "grad",
+        "a layer skipped": lambda d: d.raw_path != "act2",
+    }[hollow]
+    with pytest.raises(AssertionError):
+        assert_compared(SimpleNamespace(diffs=[d for d in report.diffs if keep(d)]), base)
 
 
 def _check_plant(report: padiff.Report, plant) -> None:
@@ -123,18 +148,12 @@ def _check_plant(report: padiff.Report, plant) -> None:
 
 @pytest.mark.parametrize("mode", ["eval", "train"])
 @pytest.mark.parametrize("base_fw, raw_fw", PAIRS, ids=PAIR_IDS)
+@pytest.mark.parametrize("side", ["raw", "base"])
 @pytest.mark.parametrize("plant", PLANTS, ids=lambda p: f"{p.twin}.{p.name}")
-def test_plant_on_raw_side_is_found(plant, base_fw, raw_fw, mode):
-    base = _set_mode(build(plant.twin, base_fw, seed=0), mode)
-    raw = _set_mode(build(plant.twin, raw_fw, plant=plant.name, seed=1), mode)
-    _check_plant(padiff.compare(base, raw, example_input(plant.twin)), plant)
-
-
-@pytest.mark.parametrize("plant", PLANTS, ids=lambda p: f"{p.twin}.{p.name}")
-def test_plant_on_base_side_is_found(plant):
-    base = build(plant.twin, "torch", plant=plant.name, seed=0).eval()
-    raw = build(plant.twin, "paddle", seed=1)
-    raw.eval()
+def test_a_plant_on_either_side_is_found(plant, side, base_fw, raw_fw, mode):
+    base_plant, raw_plant = (None, plant.name) if side == "raw" else (plant.name, None)
+    base = _set_mode(build(plant.twin, base_fw, plant=base_plant, seed=0), mode)
+    raw = _set_mode(build(plant.twin, raw_fw, plant=raw_plant, seed=1), mode)
     _check_plant(padiff.compare(base, raw, example_input(plant.twin)), plant)
 
 
@@ -145,101 +164,25 @@ def _dropout_notes(report: padiff.Report) -> list[str]:
     return [n for n in report.notes if "dropout" in n]
 
 
+@pytest.mark.parametrize("mode", ["train", "eval"])
 @pytest.mark.parametrize("base_fw, raw_fw", PAIRS[:2], ids=PAIR_IDS[:2])
-def test_train_mode_notes_that_dropout_was_switched_off(base_fw, raw_fw):
-    base = build("transformer", base_fw, seed=0)
-    raw = build("transformer", raw_fw, seed=1)
-    base.train()
-    raw.train()
+def test_dropout_is_switched_off_in_train_mode_and_the_report_says_so(base_fw, raw_fw, mode):
+    base = _set_mode(build("transformer", base_fw, seed=0), mode)
+    raw = _set_mode(build("transformer", raw_fw, seed=1), mode)
     report = padiff.compare(base, raw, example_input("transformer"))
     assert report.passed, str(report)
+    assert_compared(report, base)
     notes = _dropout_notes(report)
+    if mode == "eval":  # negative control: nothing switched off, nothing said
+        assert notes == []
+        return
     assert any(n.startswith("base") and "2 dropout" in n and "switched off" in n for n in notes), notes
     assert any(n.startswith("raw") and "2 dropout" in n and "switched off" in n for n in notes), notes
     dropouts = [layer for model in (base, raw) for path, layer in _sublayers(model) if "drop" in path]
     assert len(dropouts) == 4 and all(layer.training for layer in dropouts), "dropout must be back on"
 
 
-@pytest.mark.parametrize("base_fw, raw_fw", PAIRS[:2], ids=PAIR_IDS[:2])
-def test_eval_mode_has_no_dropout_note(base_fw, raw_fw):
-    base = build("transformer", base_fw, seed=0)
-    raw = build("transformer", raw_fw, seed=1)
-    base.eval()
-    raw.eval()
-    report = padiff.compare(base, raw, example_input("transformer"))
-    assert report.passed, str(report)
-    assert _dropout_notes(report) == []
-
-
 # --- 4. everything is restored after a forward that raises -----------------------------------------------
-
-
-class BoomError(RuntimeError):
-    pass
-
-
-@functools.cache
-def _faulty_class(framework: str) -> type:
-    nn, Layer = _lib(framework)
-
-    class Boom(Layer):
-        """Raises when armed; keeps the exception so the test can check the chain."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.armed = False
-            self.raised: BaseException | None = None
-
-        def forward(self, x: Any) -> Any:
-            if self.armed:
-                self.raised = BoomError("boom in the middle of the forward")
-                raise self.raised
-            return x * 2
-
-    class InplaceRelu(Layer):
-        """paddle has no ReLU(inplace=True): a user layer with the same flag."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.inplace = True
-
-        def forward(self, x: Any) -> Any:
-            return nn.functional.relu_(x) if self.inplace else nn.functional.relu(x)
-
-    def relu() -> Any:
-        return nn.ReLU(inplace=True) if framework == "torch" else InplaceRelu()
-
-    class Inner(Layer):
-        def __init__(self) -> None:
-            super().__init__()
-            self.fc = nn.Linear(8, 8)
-            self.relu = relu()
-            self.boom = Boom()
-            self.drop = nn.Dropout(0.5)
-
-        def forward(self, x: Any) -> Any:
-            return self.drop(self.boom(self.relu(self.fc(x))))
-
-    class Faulty(Layer):
-        def __init__(self) -> None:
-            super().__init__()
-            self.fc = nn.Linear(4, 8)
-            self.act = relu()
-            self.inner = Inner()
-            self.drop = nn.Dropout(0.5)
-            self.head = nn.Linear(8, 2)
-
-        def forward(self, x: Any) -> Any:
-            return self.head(self.drop(self.inner(self.act(self.fc(x)))))
-
-    return Faulty
-
-
-def _faulty(framework: str) -> Any:
-    model = _faulty_class(framework)()
-    model.train()
-    model.head.eval()  # a mix: root (and both dropouts) in train mode, one child in eval mode
-    return model
 
 
 def _inplace_flags(model: Any) -> dict[str, bool]:
@@ -263,7 +206,7 @@ GRAD_CONTEXTS = {"grad-on": nullcontext, "torch.no_grad": torch.no_grad, "paddle
     ids=lambda v: str(v),
 )
 def test_everything_is_restored_after_a_forward_that_raises(base_fw, raw_fw, armed, grad_context):
-    base, raw = _faulty(base_fw), _faulty(raw_fw)
+    base, raw = faulty(base_fw), faulty(raw_fw)
     failing = (base if armed == "base" else raw).inner.boom
     failing.armed = True
     models = {"base": base, "raw": raw}
@@ -295,6 +238,7 @@ def test_everything_is_restored_after_a_forward_that_raises(base_fw, raw_fw, arm
     failing.armed = False
     report = padiff.compare(base, raw, x)
     assert report.passed, str(report)
+    assert_compared(report, base)
     assert any("dropout" in n for n in report.notes)
 
 
@@ -320,6 +264,8 @@ def test_a_run_leaves_models_as_it_found_them(base_fw, raw_fw, outcome):
     before = _state(base)
     report = padiff.compare(base, raw, x)
     assert report.passed is (outcome == "pass"), str(report)
+    if outcome == "pass":
+        assert_compared(report, base)
     for role, model in (("base", base), ("raw", raw)):
         assert _hooks_left(model) == [], role
         assert _training(model) == training[role], role
@@ -371,6 +317,7 @@ def test_user_gradients_on_base_are_restored(base_fw, raw_fw, user_grads):
     assert all((g is not None) is (user_grads == "set") for n, g in before.items() if n in _trainable(base))
     report = padiff.compare(base, raw, x)
     assert report.passed, str(report)
+    assert_compared(report, base)
     after = _grads(base)
     assert after.keys() == before.keys()
     for name, grad in before.items():
@@ -383,28 +330,15 @@ def test_user_gradients_on_base_are_restored(base_fw, raw_fw, user_grads):
 )
 def test_compare_under_no_grad_still_checks_the_backward(framework, no_grad):
     with no_grad():
-        report = padiff.compare(
-            build("mlp", framework), build("mlp", framework, seed=1), example_input("mlp")
-        )
+        base = build("mlp", framework)
+        report = padiff.compare(base, build("mlp", framework, seed=1), example_input("mlp"))
         assert not _grad_enabled()[0 if framework == "torch" else 1], "grad mode must stay disabled"
     assert report.passed, str(report)
     assert {"forward", "backward", "grad"} <= {d.phase.value for d in report.diffs}
+    assert_compared(report, base)
 
 
 # --- 6. structure mismatch ---------------------------------------------------------------------------------
-
-
-class PaddleShortMlp(paddle.nn.Layer):
-    """The mlp twin with one Linear fewer."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.fc1 = paddle.nn.Linear(16, 32)
-        self.act1 = paddle.nn.ReLU()
-        self.fc2 = paddle.nn.Linear(32, 8)
-
-    def forward(self, x: Any) -> Any:
-        return self.fc2(self.act1(self.fc1(x)))
 
 
 def _transfer_error(base: Any, raw: Any, x: np.ndarray) -> str:
@@ -418,35 +352,17 @@ def _transfer_error(base: Any, raw: Any, x: np.ndarray) -> str:
 
 
 def test_one_linear_fewer_raises_weight_transfer_error_naming_both_sides():
-    message = _transfer_error(build("mlp", "torch"), PaddleShortMlp(), example_input("mlp"))
+    message = _transfer_error(build("mlp", "torch"), short_mlp("paddle"), example_input("mlp"))
     assert "'fc3'" in message and "'fc2'" in message, message
     assert "<--- HERE" in message
     assert "base (torch) tree" in message and "raw (paddle) tree" in message, message
 
 
-class PaddleConvFirst(paddle.nn.Layer):
-    def __init__(self) -> None:
-        super().__init__()
-        self.first = paddle.nn.Conv2D(4, 4, 1)
-        self.second = paddle.nn.Linear(4, 4)
-
-    def forward(self, x: Any) -> Any:
-        return self.second(self.first(x))
-
-
-class TorchLinearFirst(torch.nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.first = torch.nn.Linear(4, 4)
-        self.second = torch.nn.Linear(4, 4)
-
-    def forward(self, x: Any) -> Any:
-        return self.second(self.first(x))
-
-
 def test_conv_against_linear_at_the_same_position_raises_weight_transfer_error():
     x = RNG.standard_normal((2, 4, 3, 4)).astype(np.float32)
-    message = _transfer_error(PaddleConvFirst(), TorchLinearFirst(), x)
+    conv_first = net("paddle", first=paddle.nn.Conv2D(4, 4, 1), second=paddle.nn.Linear(4, 4))
+    linear_first = net("torch", first=torch.nn.Linear(4, 4), second=torch.nn.Linear(4, 4))
+    message = _transfer_error(conv_first, linear_first, x)
     assert "'first'" in message and "Conv2D" in message and "Linear" in message, message
     assert "<--- HERE" in message
 
@@ -454,53 +370,23 @@ def test_conv_against_linear_at_the_same_position_raises_weight_transfer_error()
 # --- 7. input forms ----------------------------------------------------------------------------------------
 
 
-@functools.cache
-def _two_input_classes(framework: str) -> dict[tuple[str, str], type]:
-    """forward(<a>, <b>) computing fc(a) * tanh(b) - b, under several parameter names: order matters."""
-    nn, Layer = _lib(framework)
-
-    class TwoInputs(Layer):
-        def __init__(self) -> None:
-            super().__init__()
-            self.fc = nn.Linear(5, 5)
-            self.act = nn.Tanh()
-
-        def body(self, a: Any, b: Any) -> Any:
-            return self.fc(a) * self.act(b) - b
-
-    class XY(TwoInputs):
-        def forward(self, x: Any, y: Any) -> Any:
-            return self.body(x, y)
-
-    class YX(TwoInputs):
-        def forward(self, y: Any, x: Any) -> Any:  # the same parameters declared in the other order
-            return self.body(x, y)
-
-    class InputsOther(TwoInputs):
-        def forward(self, inputs: Any, other: Any) -> Any:
-            return self.body(inputs, other)
-
-    return {("x", "y"): XY, ("y", "x"): YX, ("inputs", "other"): InputsOther}
-
-
-def _two_inputs(framework: str, *names: str) -> Any:
-    return _two_input_classes(framework)[names]()
-
-
 A = RNG.standard_normal((3, 5)).astype(np.float32)
 B = RNG.standard_normal((3, 5)).astype(np.float32)
 
 
 def test_tuple_of_arrays_goes_positionally_to_differently_named_parameters():
-    report = padiff.compare(_two_inputs("torch", "x", "y"), _two_inputs("paddle", "inputs", "other"), (A, B))
+    base = two_inputs("torch", "x", "y")
+    report = padiff.compare(base, two_inputs("paddle", "inputs", "other"), (A, B))
     assert report.passed, str(report)
+    assert_compared(report, base)
 
 
 def test_dict_of_arrays_goes_by_keyword():
     # raw declares the parameters in the other order: only passing by keyword makes the models agree
-    base, raw = _two_inputs("torch", "x", "y"), _two_inputs("paddle", "y", "x")
+    base, raw = two_inputs("torch", "x", "y"), two_inputs("paddle", "y", "x")
     report = padiff.compare(base, raw, {"x": A, "y": B})
     assert report.passed, str(report)
+    assert_compared(report, base)
     # negative control: the same call positionally hands raw its inputs swapped
     assert not padiff.compare(base, raw, (A, B)).passed
 
@@ -510,6 +396,7 @@ def test_pair_of_framework_tensors_is_used_as_given():
     x = example_input("mlp")
     report = padiff.compare(base, raw, (torch.tensor(x), paddle.to_tensor(x)))
     assert report.passed, str(report)
+    assert_compared(report, base)
     # negative control: different values on the two sides are seen
     report = padiff.compare(base, raw, (torch.tensor(x), paddle.to_tensor(x + 0.5)))
     assert not report.passed and report.first_diff.base_path == ""
@@ -517,8 +404,10 @@ def test_pair_of_framework_tensors_is_used_as_given():
 
 def test_float64_input_is_cast_to_float32_models_with_a_note():
     x = example_input("mlp").astype(np.float64)
-    report = padiff.compare(build("mlp", "torch"), build("mlp", "paddle", seed=1), x)
+    base = build("mlp", "torch")
+    report = padiff.compare(base, build("mlp", "paddle", seed=1), x)
     assert report.passed, str(report)
+    assert_compared(report, base)
     casts = [n for n in report.notes if "cast" in n]
     assert casts and "float64" in casts[0] and "float32" in casts[0], report.notes
 
@@ -526,8 +415,10 @@ def test_float64_input_is_cast_to_float32_models_with_a_note():
 def test_int64_token_ids_pass_without_a_cast():
     ids = example_input("embedding")
     assert ids.dtype == np.int64
-    report = padiff.compare(build("embedding", "torch"), build("embedding", "paddle", seed=1), ids)
+    base = build("embedding", "torch")
+    report = padiff.compare(base, build("embedding", "paddle", seed=1), ids)
     assert report.passed, str(report)
+    assert_compared(report, base)
     assert not any("cast" in n for n in report.notes), report.notes
     assert any(d.where == "input" and d.base_path == "" and d.diff.dtype == "int64" for d in report.diffs)
 
@@ -535,64 +426,20 @@ def test_int64_token_ids_pass_without_a_cast():
 # --- 8. output forms ---------------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass
-class Output:
-    hidden: Any
-    logits: Any
-    count: int
-    cache: Any = None
-
-
-def _pack(form: str, hidden: Any, logits: Any) -> Any:
-    if form == "dict":
-        return {"hidden": hidden, "logits": logits, "count": 3, "cache": None}
-    if form == "tuple":
-        return (hidden, 3, logits, None)
-    if form == "plain_dict":
-        return {"hidden": hidden, "logits": logits}
-    if form == "plain_tuple":
-        return (hidden, logits)
-    return Output(hidden, logits, 3)
-
-
-@functools.cache
-def _outputs_class(framework: str) -> type:
-    nn, Layer = _lib(framework)
-
-    class Outputs(Layer):
-        def __init__(self, form: str, plant: bool) -> None:
-            super().__init__()
-            self.form, self.plant = form, plant
-            self.fc = nn.Linear(6, 4)
-            self.head = nn.Linear(4, 3)
-
-        def forward(self, x: Any) -> Any:
-            hidden = self.fc(x).tanh()
-            logits = self.head(hidden)
-            if self.plant:
-                logits = logits * 1.01  # the root's own code changes one leaf only
-            return _pack(self.form, hidden, logits)
-
-    return Outputs
-
-
-def _outputs(framework: str, form: str, plant: bool = False, seed: int = 0) -> Any:
-    (torch.manual_seed if framework == "torch" else paddle.seed)(seed)
-    return _outputs_class(framework)(form, plant)
-
-
 X6 = RNG.standard_normal((4, 6)).astype(np.float32)
 
 
 @pytest.mark.parametrize("form", ["dict", "tuple", "dataclass"])
 def test_nested_outputs_with_non_tensors_pass_and_a_changed_leaf_is_found(form):
-    report = padiff.compare(_outputs("torch", form), _outputs("paddle", form, seed=1), X6)
+    base = outputs("torch", form)
+    report = padiff.compare(base, outputs("paddle", form, seed=1), X6)
     assert report.passed, str(report)
+    assert_compared(report, base)
     assert any("non-tensor" in n for n in report.notes), report.notes
     root_outputs = [d for d in report.diffs if d.base_path == "" and d.where == "output"]
     assert len(root_outputs) == 2  # hidden and logits; the int and None are not compared
 
-    report = padiff.compare(_outputs("torch", form), _outputs("paddle", form, plant=True, seed=1), X6)
+    report = padiff.compare(outputs("torch", form), outputs("paddle", form, plant=True, seed=1), X6)
     assert not report.passed
     culprit = report.first_diff
     assert culprit.phase.value == "forward" and culprit.base_path == culprit.raw_path == ""
@@ -604,68 +451,17 @@ def test_nested_outputs_with_non_tensors_pass_and_a_changed_leaf_is_found(form):
 
 
 def test_dict_against_tuple_of_the_same_tensors_passes():
-    report = padiff.compare(_outputs("torch", "plain_dict"), _outputs("paddle", "plain_tuple", seed=1), X6)
+    base = outputs("torch", "plain_dict")
+    report = padiff.compare(base, outputs("paddle", "plain_tuple", seed=1), X6)
     assert report.passed, str(report)
+    assert_compared(report, base)
     assert len([d for d in report.diffs if d.base_path == "" and d.where == "output"]) == 2
     # negative control: the leaves are still compared
-    planted = _outputs("paddle", "plain_tuple", plant=True, seed=1)
-    assert not padiff.compare(_outputs("torch", "plain_dict"), planted, X6).passed
+    planted = outputs("paddle", "plain_tuple", plant=True, seed=1)
+    assert not padiff.compare(outputs("torch", "plain_dict"), planted, X6).passed
 
 
 # --- 9. a layer called twice -------------------------------------------------------------------------------
-
-
-@functools.cache
-def _shared_class(framework: str) -> type:
-    nn, Layer = _lib(framework)
-
-    class Proj(Layer):
-        """A user layer wrapping a Linear; planted, it changes its own output on every second call."""
-
-        def __init__(self, plant: str | None) -> None:
-            super().__init__()
-            self.lin = nn.Linear(8, 8)
-            self.plant = plant
-            self.calls = 0
-
-        def forward(self, x: Any) -> Any:
-            out = self.lin(x)
-            if self.plant == "inside_second" and self.calls % 2 == 1:
-                out = out * 1.01
-            self.calls += 1
-            return out
-
-    class Block(Layer):
-        def __init__(self, plant: str | None) -> None:
-            super().__init__()
-            self.fc = Proj(plant)  # applied twice: weight sharing
-            self.act = nn.Tanh()
-            self.plant = plant
-
-        def forward(self, x: Any) -> Any:
-            h = self.act(self.fc(x))
-            if self.plant == "before_second":
-                h = h * 1.01
-            out = self.fc(h)
-            if self.plant == "after_second":
-                out = out + 0.01
-            return out
-
-    class Shared(Layer):
-        def __init__(self, plant: str | None) -> None:
-            super().__init__()
-            self.block = Block(plant)
-            self.head = nn.Linear(8, 2)
-
-        def forward(self, x: Any) -> Any:
-            return self.head(self.block(x))
-
-    return Shared
-
-
-def _shared(framework: str, plant: str | None = None, seed: int = 0) -> Any:
-    (torch.manual_seed if framework == "torch" else paddle.seed)(seed)
-    return _shared_class(framework)(plant)
 
 
 X8 = RNG.standard_normal((3, 8)).astype(np.float32)
@@ -673,8 +469,10 @@ X8 = RNG.standard_normal((3, 8)).astype(np.float32)
 
 @pytest.mark.parametrize("base_fw, raw_fw", PAIRS[:2], ids=PAIR_IDS[:2])
 def test_layer_called_twice_passes(base_fw, raw_fw):
-    report = padiff.compare(_shared(base_fw), _shared(raw_fw, seed=1), X8)
+    base = shared(base_fw)
+    report = padiff.compare(base, shared(raw_fw, seed=1), X8)
     assert report.passed, str(report)
+    assert_compared(report, base)
     calls = {d.call for d in report.diffs if d.raw_path == "block.fc" and d.where == "output"}
     assert calls == {0, 1}, "both calls of the shared layer are compared"
     shared_grads = [d for d in report.diffs if d.phase.value == "grad" and d.raw_path == "block.fc.lin"]
@@ -696,7 +494,7 @@ def test_layer_called_twice_passes(base_fw, raw_fw):
 def test_change_on_the_second_call_names_the_culprit_localize_promises(
     base_fw, raw_fw, plant, culprit_path, where, evidence_path
 ):
-    report = padiff.compare(_shared(base_fw), _shared(raw_fw, plant=plant, seed=1), X8)
+    report = padiff.compare(shared(base_fw), shared(raw_fw, plant=plant, seed=1), X8)
     assert not report.passed
     culprit = report.first_diff
     assert culprit.phase.value == "forward"
@@ -721,16 +519,17 @@ def test_change_on_the_second_call_names_the_culprit_localize_promises(
 def test_diff_phase_forward_ignores_a_wrong_backward(base_fw, raw_fw):
     x = example_input("custom_grad")
 
-    def run(diff_phase: str) -> padiff.Report:
+    def run(diff_phase: str) -> tuple[Any, padiff.Report]:
         base = build("custom_grad", base_fw, seed=0)
         raw = build("custom_grad", raw_fw, plant="wrong_backward", seed=1)
-        return padiff.compare(base, raw, x, diff_phase=diff_phase)
+        return base, padiff.compare(base, raw, x, diff_phase=diff_phase)
 
-    forward = run("forward")
+    base, forward = run("forward")
     assert forward.passed, str(forward)
+    assert_compared(forward, base, phases=["forward"])
     assert forward.diffs and {d.phase.value for d in forward.diffs} == {"forward"}
     for diff_phase in ("both", "backward"):  # negative control
-        report = run(diff_phase)
+        _, report = run(diff_phase)
         assert not report.passed
         assert report.first_diff.phase.value == "backward"
         assert report.first_diff.base_path == report.first_diff.raw_path == "custom"

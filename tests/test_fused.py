@@ -3,47 +3,25 @@
 from __future__ import annotations
 
 import numpy as np
-import paddle
 import pytest
-import torch
 
 import padiff
+from tests.checks import assert_compared
+from tests.models import fused_activation, separate_activation
 
 X = np.random.default_rng(0).standard_normal((2, 3, 8, 8)).astype("float32")
-
-
-class _TorchSeparate(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = torch.nn.Conv2d(3, 4, 3)
-        self.norm = torch.nn.BatchNorm2d(4)
-        self.relu = torch.nn.ReLU()
-        self.head = torch.nn.Conv2d(4, 2, 1)
-
-    def forward(self, x):
-        return self.head(self.relu(self.norm(self.conv(x))))
-
-
-class _PaddleFused(paddle.nn.Layer):
-    def __init__(self, eps=1e-5):
-        super().__init__()
-        self.conv = paddle.nn.Conv2D(3, 4, 3)
-        self.norm = paddle.nn.BatchNorm(4, act="relu", epsilon=eps)
-        self.head = paddle.nn.Conv2D(4, 2, 1)
-
-    def forward(self, x):
-        return self.head(self.norm(self.conv(x)))
 
 
 @pytest.mark.parametrize("mode", ["eval", "train"])
 @pytest.mark.parametrize("torch_is_base", [True, False], ids=["torch-base", "paddle-base"])
 def test_a_fused_activation_pairs_with_the_separate_one(mode, torch_is_base):
-    torch_model, paddle_model = _TorchSeparate(), _PaddleFused()
+    torch_model, paddle_model = separate_activation("torch"), fused_activation()
     getattr(torch_model, mode)()
     getattr(paddle_model, mode)()
     base, raw = (torch_model, paddle_model) if torch_is_base else (paddle_model, torch_model)
     report = padiff.compare(base, raw, X)
     assert report.passed, str(report)
+    assert_compared(report, pairs=["conv", "norm", "head"])
     assert any("fused relu activation" in note for note in report.notes)
     if torch_is_base:  # the fused layer's output is compared against the separate activation's
         assert [d for d in report.diffs if d.where == "output" and d.raw_path == "norm"]
@@ -52,5 +30,5 @@ def test_a_fused_activation_pairs_with_the_separate_one(mode, torch_is_base):
 
 
 def test_a_difference_in_the_fused_layer_is_found_there():
-    report = padiff.compare(_TorchSeparate().eval(), _PaddleFused(eps=1e-1).eval(), X)
+    report = padiff.compare(separate_activation("torch").eval(), fused_activation(eps=1e-1).eval(), X)
     assert report.first_diff is not None and report.first_diff.raw_path == "norm", str(report)

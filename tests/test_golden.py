@@ -14,6 +14,7 @@ import pytest
 
 import padiff
 from padiff.cli import main as cli_main
+from tests.checks import assert_compared
 from tests.models import build, example_input
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -51,7 +52,9 @@ def test_terminal_report_of_a_planted_bug(update):
 
 
 def test_terminal_report_of_a_clean_twin(update):
-    report = padiff.compare(build("mlp", "torch"), build("mlp", "paddle", seed=1), example_input("mlp"))
+    base = build("mlp", "torch")
+    report = padiff.compare(base, build("mlp", "paddle", seed=1), example_input("mlp"))
+    assert_compared(report, base)
     _check("mlp_clean.txt", _mask(str(report)) + "\n", update)
 
 
@@ -69,7 +72,9 @@ def test_cli_prints_a_saved_report_and_exits_with_its_verdict(tmp_path, capsys):
     failing = _planted_report().save(tmp_path / "failing")
     assert cli_main(["show", str(failing)]) == 1
     assert "<--- HERE" in capsys.readouterr().out
-    passing = padiff.compare(build("mlp", "torch"), build("mlp", "paddle", seed=1), example_input("mlp"))
+    base = build("mlp", "torch")
+    passing = padiff.compare(base, build("mlp", "paddle", seed=1), example_input("mlp"))
+    assert_compared(passing, base)
     assert cli_main(["show", str(passing.save(tmp_path / "passing") / "report.json")]) == 0
     assert cli_main(["html", str(failing), str(tmp_path / "page.html")]) == 1
     page = (tmp_path / "page.html").read_text()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import paddle
 import pytest
 import torch
 
@@ -11,6 +10,19 @@ import padiff
 import padiff.weights.registry
 from padiff import LayerMap
 from padiff.judge.records import Phase
+from tests.checks import assert_compared
+from tests.models import (
+    block_head,
+    enc_dec,
+    fc_act_head,
+    paddle_fused,
+    reordered_enc_dec,
+    seq,
+    square_block,
+    torch_blocks,
+    traced_mlp,
+    wrappers,
+)
 
 RNG = np.random.default_rng(23)
 
@@ -26,60 +38,19 @@ def _grads_of(report, raw_path: str) -> list[str]:
 # --- map: a block whose inside differs ---------------------------------------------------------------
 
 
-class TorchTwoLinears(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc1 = torch.nn.Linear(4, 8)
-        self.act = torch.nn.ReLU()
-        self.fc2 = torch.nn.Linear(8, 8)  # square: only the layer rule knows it needs a transpose
-
-    def forward(self, x):
-        return self.fc2(self.act(self.fc1(x)))
-
-
-class PaddleFusedMLP(paddle.nn.Layer):
-    """The same math in one layer with four parameters of its own, stored as paddle's [in, out]."""
-
-    def __init__(self, relu: bool = True):
-        super().__init__()
-        self.w1 = self.create_parameter([4, 8])
-        self.b1 = self.create_parameter([8], is_bias=True)
-        self.w2 = self.create_parameter([8, 8])
-        self.b2 = self.create_parameter([8], is_bias=True)
-        self.relu = relu
-
-    def forward(self, x):
-        hidden = paddle.matmul(x, self.w1) + self.b1
-        hidden = paddle.nn.functional.relu(hidden) if self.relu else hidden
-        return paddle.matmul(hidden, self.w2) + self.b2
-
-
-class TorchNet(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.block = TorchTwoLinears()
-        self.head = torch.nn.Linear(8, 2)
-
-    def forward(self, x):
-        return self.head(self.block(x))
-
-
-class PaddleNet(paddle.nn.Layer):
-    def __init__(self, relu: bool = True):
-        super().__init__()
-        self.block = PaddleFusedMLP(relu)
-        self.head = paddle.nn.Linear(8, 2)
-
-    def forward(self, x):
-        return self.head(self.block(x))
+def _fused_mlps(relu: bool = True):
+    """TorchTwoLinears (fc1, ReLU, fc2) and PaddleFusedMLP (the same in one layer), each before a head."""
+    module = block_head("torch", torch_blocks().TorchTwoLinears())
+    return module, block_head("paddle", paddle_fused().PaddleFusedMLP(relu))
 
 
 def test_mapped_block_with_a_different_inside_passes_with_its_gradients_compared():
-    module, layer = TorchNet(), PaddleNet()
+    module, layer = _fused_mlps()
     layer_map = LayerMap()
     layer_map.map = {layer.block: module.block}
     report = padiff.compare(module, layer, _x(3, 4), layer_map=layer_map)
     assert report.passed, str(report)
+    assert_compared(report, pairs=["block", "head"])
     assert np.array_equal(layer.block.w2.numpy(), module.block.fc2.weight.detach().numpy().T)
     expected = ["fc1.bias <-> b1", "fc1.weight <-> w1", "fc2.bias <-> b2", "fc2.weight <-> w2"]
     assert _grads_of(report, "block") == expected
@@ -87,11 +58,11 @@ def test_mapped_block_with_a_different_inside_passes_with_its_gradients_compared
 
 def test_without_the_map_the_block_does_not_transfer():
     with pytest.raises(padiff.WeightTransferError, match="layers with parameters"):
-        padiff.compare(TorchNet(), PaddleNet(), _x(3, 4))
+        padiff.compare(*_fused_mlps(), _x(3, 4))
 
 
 def test_a_mapped_block_that_computes_something_else_is_named():
-    module, layer = TorchNet(), PaddleNet(relu=False)
+    module, layer = _fused_mlps(relu=False)
     layer_map = LayerMap()
     layer_map.map = {module.block: layer.block}  # either order
     report = padiff.compare(module, layer, _x(3, 4), layer_map=layer_map)
@@ -102,54 +73,22 @@ def test_a_mapped_block_that_computes_something_else_is_named():
 # --- ignore_class -----------------------------------------------------------------------------------
 
 
-class Trace(paddle.nn.Layer):
-    """A wrapper only the port has (say, for logging)."""
-
-    def __init__(self, inner: paddle.nn.Layer):
-        super().__init__()
-        self.inner = inner
-
-    def forward(self, x):
-        return self.inner(x)
-
-
-class TorchMLP(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc = torch.nn.Linear(4, 6)
-        self.act = torch.nn.Tanh()
-        self.head = torch.nn.Linear(6, 2)
-
-    def forward(self, x):
-        return self.head(self.act(self.fc(x)))
-
-
-class PaddleTracedMLP(paddle.nn.Layer):
-    def __init__(self):
-        super().__init__()
-        self.fc = Trace(paddle.nn.Linear(4, 6))
-        self.act = Trace(paddle.nn.Tanh())
-        self.head = paddle.nn.Linear(6, 2)
-
-    def forward(self, x):
-        return self.head(self.act(self.fc(x)))
-
-
 def test_ignore_class_makes_every_wrapper_of_that_class_transparent():
-    module, layer = TorchMLP(), PaddleTracedMLP()
+    module, layer = fc_act_head("torch", (4, 6, 2), "Tanh"), traced_mlp("paddle")
     plain = padiff.compare(module, layer, _x(3, 4))
     assert any("without counterpart" in note for note in plain.notes), plain.notes  # negative control
     layer_map = LayerMap()
-    layer_map.ignore_class(layer, Trace)
+    layer_map.ignore_class(layer, wrappers("paddle").Trace)
     report = padiff.compare(module, layer, _x(3, 4), layer_map=layer_map)
     assert report.passed, str(report)
+    assert_compared(report, pairs=[("fc", "fc.inner"), ("act", "act.inner"), "head"])
     assert not any("without counterpart" in note for note in report.notes), report.notes
     pairs = {(d.base_path, d.raw_path) for d in report.diffs}
     assert ("fc", "fc.inner") in pairs and ("act", "act.inner") in pairs
 
 
 def test_ignore_class_without_classes_ignores_nothing():
-    module, layer = TorchMLP(), PaddleTracedMLP()
+    module, layer = fc_act_head("torch", (4, 6, 2), "Tanh"), traced_mlp("paddle")
     layer_map = LayerMap()
     layer_map.ignore_class(layer)
     report = padiff.compare(module, layer, _x(3, 4), layer_map=layer_map)
@@ -159,60 +98,34 @@ def test_ignore_class_without_classes_ignores_nothing():
 # --- auto ---------------------------------------------------------------------------------------------
 
 
-class TorchSeq(torch.nn.Module):
-    def __init__(self, recurrent: type = torch.nn.LSTM):
-        super().__init__()
-        self.embed = torch.nn.Linear(3, 8)
-        self.attn = torch.nn.MultiheadAttention(8, 2, batch_first=True)
-        self.rnn = recurrent(8, 4, batch_first=True)
-
-    def forward(self, x):
-        h = self.embed(x)
-        h = self.attn(h, h, h, need_weights=False)[0]
-        return self.rnn(h)[0]
-
-
-class PaddleSeq(paddle.nn.Layer):
-    def __init__(self, extra_lstm: bool = False):
-        super().__init__()
-        self.embed = paddle.nn.Linear(3, 8)
-        self.attn = paddle.nn.MultiHeadAttention(8, 2)
-        self.rnn = paddle.nn.LSTM(8, 4)
-        self.extra = paddle.nn.LSTM(4, 4) if extra_lstm else None
-
-    def forward(self, x):
-        h = self.embed(x)
-        out = self.rnn(self.attn(h, h, h))[0]
-        return self.extra(out)[0] if self.extra is not None else out
-
-
 @pytest.mark.parametrize("order", ["paddle first", "torch first"])
 def test_auto_maps_attention_and_recurrent_layers_in_definition_order(order):
-    module, layer = TorchSeq(), PaddleSeq()
+    module, layer = seq("torch"), seq("paddle")
     layer_map = LayerMap()
     layer_map.auto(layer, module) if order == "paddle first" else layer_map.auto(module, layer)
     assert layer_map.map == {layer.attn: module.attn, layer.rnn: module.rnn}
     report = padiff.compare(module, layer, _x(2, 5, 3), layer_map=layer_map)
     assert report.passed, str(report)
+    assert_compared(report, pairs=["embed", "attn", "rnn"])
     assert len(_grads_of(report, "attn")) == 8 and len(_grads_of(report, "rnn")) == 4
 
 
 def test_auto_with_one_recurrent_layer_more_raises_structure_error():
     layer_map = LayerMap()
     with pytest.raises(padiff.StructureError, match="3 paddle layers") as caught:
-        layer_map.auto(PaddleSeq(extra_lstm=True), TorchSeq())
+        layer_map.auto(seq("paddle", extra_lstm=True), seq("torch"))
     assert "extra (LSTM)" in str(caught.value)
     assert layer_map.map == {}
 
 
 def test_auto_with_different_classes_at_the_same_place_raises_structure_error():
     with pytest.raises(padiff.StructureError, match="'rnn' \\(LSTM\\) with torch 'rnn' \\(GRU\\)"):
-        LayerMap().auto(PaddleSeq(), TorchSeq(recurrent=torch.nn.GRU))
+        LayerMap().auto(seq("paddle"), seq("torch", recurrent="GRU"))
 
 
 def test_auto_includes_classes_with_a_registered_special_init(monkeypatch):
     monkeypatch.setattr(padiff.weights.registry, "_SPECIAL_INITS", {})
-    module, layer = TorchNet(), PaddleNet()
+    module, layer = _fused_mlps()
     layer_map = LayerMap()
     layer_map.auto(layer, module)
     assert layer_map.map == {}  # negative control: nothing registered for these classes
@@ -222,7 +135,7 @@ def test_auto_includes_classes_with_a_registered_special_init(monkeypatch):
 
 
 def test_auto_skips_layers_ignored_recursively():
-    module, layer = TorchSeq(), PaddleSeq(extra_lstm=True)
+    module, layer = seq("torch"), seq("paddle", extra_lstm=True)
     layer_map = LayerMap()
     layer_map.ignore_recursively(layer.extra)
     layer_map.auto(layer, module)
@@ -230,32 +143,6 @@ def test_auto_skips_layers_ignored_recursively():
 
 
 # --- rename_params --------------------------------------------------------------------------------
-
-
-class TorchEncDec(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.encoder = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU())
-        self.decoder = torch.nn.Linear(8, 8)
-        self.norm = torch.nn.BatchNorm1d(8)
-        self.out = torch.nn.Linear(8, 2)
-
-    def forward(self, x):
-        return self.out(self.norm(self.decoder(self.encoder(x))))
-
-
-class PaddleEncDec(paddle.nn.Layer):
-    """The same network, its layers named and defined in another order."""
-
-    def __init__(self):
-        super().__init__()
-        self.out_proj = paddle.nn.Linear(8, 2)
-        self.norm = paddle.nn.BatchNorm1D(8)
-        self.dec = paddle.nn.Linear(8, 8)
-        self.enc_fc = paddle.nn.Linear(4, 8)
-
-    def forward(self, x):
-        return self.out_proj(self.norm(self.dec(paddle.nn.functional.relu(self.enc_fc(x)))))
 
 
 RENAMES = {
@@ -268,8 +155,8 @@ RENAMES = {
 }  # norm.* keep their names; paddle's norm._mean finds torch's norm.running_mean by itself
 
 
-def _enc_dec() -> tuple[TorchEncDec, PaddleEncDec]:
-    module, layer = TorchEncDec(), PaddleEncDec()
+def _enc_dec() -> tuple:
+    module, layer = enc_dec("torch"), reordered_enc_dec("paddle")
     with torch.no_grad():
         module.norm.running_mean.uniform_(-1, 1)
         module.norm.running_var.uniform_(0.5, 2)
@@ -291,6 +178,8 @@ def test_renamed_params_pair_by_name(form):
     layer_map.rename_params(RENAMES if form == "dict" else lambda name: RENAMES.get(name, name))
     report = padiff.compare(module, layer, _x(3, 4), layer_map=layer_map)
     assert report.passed, str(report)
+    pairs = [("encoder.0", "enc_fc"), ("decoder", "dec"), ("norm", "norm"), ("out", "out_proj")]
+    assert_compared(report, pairs=pairs)
     assert np.array_equal(layer.dec.weight.numpy(), module.decoder.weight.detach().numpy().T)
     assert np.array_equal(layer.norm._mean.numpy(), module.norm.running_mean.numpy())
     assert len([d for d in report.diffs if d.phase is Phase.GRAD]) == 8
@@ -320,38 +209,11 @@ def test_rename_params_rejects_other_types():
         LayerMap().rename_params(["enc_fc.weight"])
 
 
-class PaddleSquare(paddle.nn.Layer):
-    def __init__(self):
-        super().__init__()
-        self.w = self.create_parameter([8, 8])  # [in, out], used as x @ w
-        self.b = self.create_parameter([8], is_bias=True)
-
-    def forward(self, x):
-        return paddle.matmul(x, self.w) + self.b
-
-
-class PaddleSquareNet(paddle.nn.Layer):
-    def __init__(self):
-        super().__init__()
-        self.block = PaddleSquare()
-
-    def forward(self, x):
-        return self.block(x)
-
-
-class TorchSquareNet(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.block = torch.nn.Linear(8, 8)
-
-    def forward(self, x):
-        return self.block(x)
-
-
 def test_renamed_square_linear_weight_into_a_user_layer_is_transposed():
-    module, layer = TorchSquareNet(), PaddleSquareNet()
+    module, layer = square_block("torch"), square_block("paddle")
     layer_map = LayerMap()
     layer_map.rename_params({"block.w": "block.weight", "block.b": "block.bias"})
     report = padiff.compare(module, layer, _x(3, 8), layer_map=layer_map)
     assert report.passed, str(report)
+    assert_compared(report, pairs=["block"])
     assert np.array_equal(layer.block.w.numpy(), module.block.weight.detach().numpy().T)

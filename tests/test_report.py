@@ -6,39 +6,17 @@ import inspect
 import json
 
 import numpy as np
-import paddle
 import pytest
 import torch
 
 import padiff
 from padiff import Report
+from tests.checks import assert_compared
+from tests.models import report_nets, sliced
 
 X = np.random.default_rng(3).standard_normal((4, 6)).astype(np.float32)
 CULPRIT_CALL = "self.act(self.fc1(x))  # the culprit is called here"
-
-
-class TorchNet(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc1 = torch.nn.Linear(6, 5)
-        self.act = torch.nn.ReLU()
-        self.fc2 = torch.nn.Linear(5, 3)
-
-    def forward(self, x):
-        hidden = self.act(self.fc1(x))  # the culprit is called here
-        return self.fc2(hidden)
-
-
-class PaddleNet(paddle.nn.Layer):
-    def __init__(self, act: str = "relu"):
-        super().__init__()
-        self.fc1 = paddle.nn.Linear(6, 5)
-        self.act = paddle.nn.Tanh() if act == "tanh" else paddle.nn.ReLU()
-        self.fc2 = paddle.nn.Linear(5, 3)
-
-    def forward(self, x):
-        hidden = self.act(self.fc1(x))  # the culprit is called here
-        return self.fc2(hidden)
+TorchNet, PaddleNet = report_nets()
 
 
 def _line_of(cls: type, text: str) -> str:
@@ -59,8 +37,10 @@ def failing() -> Report:
 @pytest.fixture(scope="module")
 def passing() -> Report:
     torch.manual_seed(0)
-    report = padiff.compare(TorchNet(), PaddleNet(), X)
+    base = TorchNet()
+    report = padiff.compare(base, PaddleNet(), X)
     assert report.passed, str(report)
+    assert_compared(report, base)
     return report
 
 
@@ -132,24 +112,7 @@ def test_json_round_trip_detects_a_change(failing):
 
 def test_json_round_trip_with_nan_metrics():
     """A shape mismatch has NaN metrics; the JSON text still round-trips (compared as text: NaN != NaN)."""
-
-    class Wide(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.fc = torch.nn.Linear(6, 3)
-
-        def forward(self, x):
-            return self.fc(x)
-
-    class Narrow(paddle.nn.Layer):
-        def __init__(self):
-            super().__init__()
-            self.fc = paddle.nn.Linear(6, 3)
-
-        def forward(self, x):
-            return self.fc(x)[:, :2]
-
-    report = padiff.compare(Wide(), Narrow(), X)
+    report = padiff.compare(sliced("torch"), sliced("paddle", keep=2), X)
     assert not report.passed
     assert "shape mismatch" in report.first_diff.metrics.note
     restored = Report.from_json(report.to_json())

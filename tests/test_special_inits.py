@@ -23,30 +23,15 @@ import padiff.weights.registry
 from padiff.frameworks.base import adapter_for
 from padiff.judge.records import Phase
 from padiff.weights.plan import plan_state_pairs
+from tests.checks import PHASES, assert_compared
+from tests.models import block_head, paddle_fused, torch_blocks, wrappers
 
 RNG = np.random.default_rng(5)
 
 
-class TorchHolder(torch.nn.Module):
-    """A model whose forward calls one layer through `call` (to pick what is compared)."""
-
-    def __init__(self, layer: torch.nn.Module, call: Callable):
-        super().__init__()
-        self.layer = layer
-        self.call = call
-
-    def forward(self, x):
-        return self.call(self.layer, x)
-
-
-class PaddleHolder(paddle.nn.Layer):
-    def __init__(self, layer: paddle.nn.Layer, call: Callable):
-        super().__init__()
-        self.layer = layer
-        self.call = call
-
-    def forward(self, x):
-        return self.call(self.layer, x)
+def _holder(framework: str, layer: Any, call: Callable) -> Any:
+    """A root that calls ``layer`` through ``call`` (to pick what is compared)."""
+    return wrappers(framework).Holder(layer, call)
 
 
 def _randomize(model: Any) -> Any:
@@ -83,8 +68,8 @@ class Case:
     eval_mode: bool = False
 
     def models(self, base: str) -> tuple[Any, Any]:
-        torch_model = TorchHolder(self.torch_layer(), self.torch_call)
-        paddle_model = PaddleHolder(self.paddle_layer(), self.paddle_call)
+        torch_model = _holder("torch", self.torch_layer(), self.torch_call)
+        paddle_model = _holder("paddle", self.paddle_layer(), self.paddle_call)
         if self.eval_mode:
             torch_model.eval()
             paddle_model.eval()
@@ -184,6 +169,7 @@ def test_builtin_conversion_passes_forward_and_gradients(case, base):
     assert _raw_params_without_pair(base_model, raw_model) == []
     report = padiff.compare(base_model, raw_model, case.input())
     assert report.passed, str(report)
+    assert_compared(report, pairs=["layer"])
     assert len(_grad_pairs(report)) == len([p for p in raw_model.parameters()]), _grad_pairs(report)
     assert not any("without counterpart" in note for note in report.notes), report.notes
 
@@ -215,6 +201,7 @@ def test_rnns_also_pair_without_their_rule(case, base, monkeypatch):
     base_model, raw_model = case.models(base)
     report = padiff.compare(base_model, raw_model, case.input())
     assert report.passed, str(report)
+    assert_compared(report, pairs=["layer"])
     assert any(d.phase.value == "grad" for d in report.diffs)
     other = torch.nn.LSTM(8, 6, batch_first=True) if raw_framework == "torch" else paddle.nn.LSTM(8, 6)
     raw_model.layer = other
@@ -234,8 +221,8 @@ def test_mha_packed_in_proj_goes_to_q_k_v_projections_transposed():
 
 
 def test_mha_with_bias_on_one_side_only_raises_naming_the_states():
-    torch_model = _randomize(TorchHolder(_mha_torch(bias=False)(), CASES[0].torch_call))
-    paddle_model = PaddleHolder(paddle.nn.MultiHeadAttention(8, 2), CASES[0].paddle_call)
+    torch_model = _randomize(_holder("torch", _mha_torch(bias=False)(), CASES[0].torch_call))
+    paddle_model = _holder("paddle", paddle.nn.MultiHeadAttention(8, 2), CASES[0].paddle_call)
     with pytest.raises(padiff.WeightTransferError, match="q_proj.bias") as caught:
         padiff.compare(torch_model, paddle_model, CASES[0].input())
     assert "'layer'" in str(caught.value) and "hint:" in str(caught.value)
@@ -291,8 +278,8 @@ def _first_column(layer, x):
 
 def _norm_models(factories, base: str, randomize: bool = True) -> tuple[Any, Any, np.ndarray]:
     torch_factory, paddle_factory, shape = factories
-    torch_model = TorchHolder(torch_factory(), _first_column)
-    paddle_model = PaddleHolder(paddle_factory(), _first_column)
+    torch_model = _holder("torch", torch_factory(), _first_column)
+    paddle_model = _holder("paddle", paddle_factory(), _first_column)
     torch_model.eval()
     paddle_model.eval()
     base_model, raw_model = (torch_model, paddle_model) if base == "torch" else (paddle_model, torch_model)
@@ -308,6 +295,7 @@ def test_norm_states_transfer_both_directions(kind, base):
     assert _raw_params_without_pair(base_model, raw_model) == []
     report = padiff.compare(base_model, raw_model, x)
     assert report.passed, str(report)
+    assert_compared(report, pairs=["layer"])
     assert len(_grad_pairs(report)) == 2
 
 
@@ -325,6 +313,7 @@ def test_affine_on_one_side_only_passes_when_it_is_the_identity(kind, base):
         )
     report = padiff.compare(base_model, raw_model, x)
     assert report.passed, str(report)
+    assert_compared(report, pairs=["layer"], phases=["forward", "backward"])  # torch's side: no parameters
 
 
 @pytest.mark.parametrize("base", ["torch", "paddle"])
@@ -376,6 +365,7 @@ def test_conv_transpose_copies_weight_as_is(dims, base):
     base_model, raw_model, x = _conv_transpose_models(dims, base)
     report = padiff.compare(base_model, raw_model, x)
     assert report.passed, str(report)
+    assert_compared(report, pairs=["layer"])
     assert np.array_equal(
         adapter_for(raw_model).to_numpy(raw_model.layer.weight),
         adapter_for(base_model).to_numpy(base_model.layer.weight),
@@ -393,8 +383,8 @@ def test_conv_transpose_without_its_kind_alias_raises(monkeypatch):
 
 
 def _embedding_models(base: str, padding_row: float) -> tuple[Any, Any, np.ndarray]:
-    torch_model = TorchHolder(torch.nn.Embedding(10, 3, padding_idx=0), _call())
-    paddle_model = PaddleHolder(paddle.nn.Embedding(10, 3, padding_idx=0), _call())
+    torch_model = _holder("torch", torch.nn.Embedding(10, 3, padding_idx=0), _call())
+    paddle_model = _holder("paddle", paddle.nn.Embedding(10, 3, padding_idx=0), _call())
     base_model, raw_model = (torch_model, paddle_model) if base == "torch" else (paddle_model, torch_model)
     adapter = adapter_for(base_model)
     weight = RNG.standard_normal((10, 3)).astype(np.float32)
@@ -408,6 +398,7 @@ def test_paddle_base_with_a_stored_padding_row_gives_torch_a_zero_row():
     base_model, raw_model, ids = _embedding_models("paddle", padding_row=0.7)
     report = padiff.compare(base_model, raw_model, ids)
     assert report.passed, str(report)
+    assert_compared(report, pairs=["layer"])
     assert np.all(raw_model.layer.weight.detach().numpy()[0] == 0)
     assert len(_grad_pairs(report)) == 1
 
@@ -424,6 +415,7 @@ def test_torch_base_with_its_zero_padding_row_passes():
     base_model, raw_model, ids = _embedding_models("torch", padding_row=0.0)
     report = padiff.compare(base_model, raw_model, ids)
     assert report.passed, str(report)
+    assert_compared(report, pairs=["layer"])
 
 
 def test_torch_base_with_a_non_zero_padding_row_is_a_difference_of_that_layer():
@@ -444,46 +436,14 @@ def special_inits(monkeypatch):
     return padiff.weights.registry._SPECIAL_INITS
 
 
-class TorchFusedBlock(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc = torch.nn.Linear(4, 8)
-        self.act = torch.nn.ReLU()
-
-    def forward(self, x):
-        return self.act(self.fc(x))
+def _torch_net() -> Any:
+    """TorchFusedBlock (Linear + ReLU) -> head."""
+    return block_head("torch", torch_blocks().TorchFusedBlock())
 
 
-class PaddleFused(paddle.nn.Layer):
-    """Linear + ReLU in one layer, storing its weight as torch does ([out, in]): no generic rule fits."""
-
-    def __init__(self):
-        super().__init__()
-        self.w = self.create_parameter([8, 4])
-        self.b = self.create_parameter([8], is_bias=True)
-
-    def forward(self, x):
-        return paddle.nn.functional.relu(paddle.matmul(x, self.w, transpose_y=True) + self.b)
-
-
-class TorchNet(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.block = TorchFusedBlock()
-        self.head = torch.nn.Linear(8, 2)
-
-    def forward(self, x):
-        return self.head(self.block(x))
-
-
-class PaddleNet(paddle.nn.Layer):
-    def __init__(self):
-        super().__init__()
-        self.block = PaddleFused()
-        self.head = paddle.nn.Linear(8, 2)
-
-    def forward(self, x):
-        return self.head(self.block(x))
+def _paddle_net() -> Any:
+    """PaddleFused (Linear + ReLU in one layer, its weight stored [out, in]) -> head."""
+    return block_head("paddle", paddle_fused().PaddleFused())
 
 
 def _copy_fused(calls: list | None = None, sign: float = 1.0) -> Callable:
@@ -502,15 +462,16 @@ def _fused_input() -> np.ndarray:
 
 def test_without_a_special_init_the_fused_block_does_not_transfer(special_inits):
     with pytest.raises(padiff.WeightTransferError, match="shape mismatch"):
-        padiff.compare(TorchNet(), PaddleNet(), _fused_input())
+        padiff.compare(_torch_net(), _paddle_net(), _fused_input())
 
 
 def test_special_init_copies_a_generic_pair_and_its_gradients_are_compared(special_inits):
     calls: list = []
     padiff.add_special_init("PaddleFused", "TorchFusedBlock", _copy_fused(calls))
-    module, layer = TorchNet(), PaddleNet()
+    module, layer = _torch_net(), _paddle_net()
     report = padiff.compare(module, layer, _fused_input())
     assert report.passed, str(report)
+    assert_compared(report, pairs=["block", "head"])
     assert calls == [(layer.block, module.block)]  # paddle layer first, as in 0.2.0
     block_grads = [d.leaf for d in report.diffs if d.phase is Phase.GRAD and d.raw_path == "block"]
     assert sorted(block_grads) == ["fc.bias <-> b", "fc.weight <-> w"], block_grads
@@ -518,7 +479,7 @@ def test_special_init_copies_a_generic_pair_and_its_gradients_are_compared(speci
 
 def test_a_wrong_special_init_is_what_lands_and_is_found(special_inits):
     padiff.add_special_init("PaddleFused", "TorchFusedBlock", _copy_fused(sign=-1.0))
-    module, layer = TorchNet(), PaddleNet()
+    module, layer = _torch_net(), _paddle_net()
     report = padiff.compare(module, layer, _fused_input())
     assert not report.passed
     assert (report.first_diff.phase, report.first_diff.raw_path) == (Phase.FORWARD, "block")
@@ -531,7 +492,7 @@ def test_a_wrong_special_init_is_what_lands_and_is_found(special_inits):
 def test_special_init_cannot_copy_from_a_paddle_base(special_inits):
     padiff.add_special_init("PaddleFused", "TorchFusedBlock", _copy_fused())
     with pytest.raises(padiff.WeightTransferError) as caught:
-        padiff.compare(PaddleNet(), TorchNet(), _fused_input())
+        padiff.compare(_paddle_net(), _torch_net(), _fused_input())
     message = str(caught.value)
     assert "'block'" in message and "PaddleFused" in message and "TorchFusedBlock" in message, message
     assert "torch -> paddle" in message and "hint: make the torch model the base" in message, message
@@ -543,6 +504,7 @@ def test_special_init_for_a_builtin_pair_gives_way_to_the_builtin_rule_from_a_pa
     base_model, raw_model = CASES[0].models("paddle")
     report = padiff.compare(base_model, raw_model, CASES[0].input())
     assert report.passed, str(report)
+    assert_compared(report, pairs=["layer"])
     assert calls == []
 
 
@@ -554,7 +516,7 @@ def test_a_special_init_that_raises_is_reported_with_both_layers(special_inits):
     with pytest.raises(
         padiff.WeightTransferError, match="special init for paddle PaddleFused 'block'"
     ) as caught:
-        padiff.compare(TorchNet(), PaddleNet(), _fused_input())
+        padiff.compare(_torch_net(), _paddle_net(), _fused_input())
     assert isinstance(caught.value.__cause__, KeyError)
 
 
@@ -573,5 +535,6 @@ def test_updates_after_optimizer_steps_are_compared_through_the_conversion(case,
     optimizers = (torch_opt, paddle_opt) if base == "torch" else (paddle_opt, torch_opt)
     report = padiff.compare(base_model, raw_model, case.input(), optimizers=optimizers, steps=2)
     assert report.passed, str(report)
+    assert_compared(report, pairs=["layer"], phases=(*PHASES, "weight"))
     updates = [d for d in report.diffs if d.phase is Phase.WEIGHT]
     assert len(updates) == 2 * len(list(raw_model.parameters()))

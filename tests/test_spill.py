@@ -7,6 +7,7 @@ import pytest
 
 from padiff.judge import spill
 from padiff.judge.spill import ArrayStore
+from tests.checks import assert_compared
 from tests.models import build, example_input
 
 
@@ -35,9 +36,13 @@ def test_verdict_is_the_same_when_everything_spills(monkeypatch, plant):
     reports = []
     for budget in (spill.DEFAULT_MEMORY_BUDGET, 0):
         monkeypatch.setattr(spill, "DEFAULT_MEMORY_BUDGET", budget)
-        reports.append(padiff.compare(build("mlp", "torch"), build("mlp", "paddle", plant=plant, seed=1), x))
+        base = build("mlp", "torch")
+        reports.append(padiff.compare(base, build("mlp", "paddle", plant=plant, seed=1), x))
     in_memory, on_disk = reports
     assert in_memory.passed == on_disk.passed == (plant is None)
+    if plant is None:
+        assert_compared(in_memory, base)
+        assert_compared(on_disk, base)
     assert [d.diff.max_abs for d in in_memory.diffs] == [d.diff.max_abs for d in on_disk.diffs]
     assert any("temporary file" in note for note in on_disk.notes)
     assert not any("temporary file" in note for note in in_memory.notes)

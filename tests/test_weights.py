@@ -8,7 +8,8 @@ import pytest
 import torch
 
 import padiff
-from tests.models import build, example_input
+from tests.checks import assert_compared
+from tests.models import build, example_input, kit, named_apart, tagged
 
 RNG = np.random.default_rng(7)
 
@@ -70,6 +71,7 @@ def test_compare_transposes_the_square_linear_of_the_mlp_twin():
     base, raw = build("mlp", "torch", seed=1), build("mlp", "paddle", seed=2)
     report = padiff.compare(base, raw, example_input("mlp"))
     assert report.passed, str(report)
+    assert_compared(report, base)
     assert np.array_equal(_p2n(raw.fc2.weight), _t2n(base.fc2.weight).T)
     # negative control: without the transfer the twins (different seeds) disagree
     base, raw = build("mlp", "torch", seed=1), build("mlp", "paddle", seed=2)
@@ -143,67 +145,47 @@ def test_batchnorm_running_stats_go_to_mean_and_variance():
 def test_compare_passes_after_transfer_and_fails_without(kind):
     module, layer, x = _pair(kind)
     assert not padiff.compare(module, layer, x, init_weights=False).passed
-    assert padiff.compare(module, layer, x).passed
+    report = padiff.compare(module, layer, x)
+    assert report.passed, str(report)
+    assert_compared(report, module)
 
 
 # --- same framework on both sides -------------------------------------------------------------------
 
 
-def test_torch_to_torch_copy_is_not_transposed():
-    base = build("mlp", "torch", seed=1)
-    raw = build("mlp", "torch", seed=2)
-    x = example_input("mlp")
-    assert not padiff.compare(base, raw, x, init_weights=False).passed
-    assert padiff.compare(base, raw, x).passed
-    assert _same(_snapshot_torch(base), _snapshot_torch(raw))
-    assert np.array_equal(_t2n(raw.fc2.weight), _t2n(base.fc2.weight))
+def _snapshot(model) -> dict[str, np.ndarray]:
+    return _snapshot_torch(model) if isinstance(model, torch.nn.Module) else _snapshot_paddle(model)
 
 
-def test_paddle_to_paddle_copy_is_not_transposed():
-    base = build("cnn", "paddle", seed=1)
-    raw = build("cnn", "paddle", seed=2)
-    base.eval()
-    raw.eval()
-    with paddle.no_grad():  # give the BatchNorm statistics non-default values
-        for name, value in base.state_dict().items():
-            if name.endswith("_mean"):
-                value.set_value(np.full(value.shape, 0.3, dtype=np.float32))
-    x = example_input("cnn")
+def _set_running_means(model, value: float) -> None:
+    """Non-default BatchNorm statistics (running_mean in torch, _mean in paddle)."""
+    k = kit("torch" if isinstance(model, torch.nn.Module) else "paddle")
+    for layer in k.sublayers(model):
+        for name, tensor in k.direct_state(layer):
+            if name in ("running_mean", "_mean"):
+                k.assign(tensor, np.full(tuple(tensor.shape), value, dtype=np.float32))
+
+
+@pytest.mark.parametrize("twin", ["mlp", "cnn"])
+@pytest.mark.parametrize("framework", ["torch", "paddle"])
+def test_a_copy_within_one_framework_is_not_transposed(framework, twin):
+    base = build(twin, framework, seed=1)
+    raw = build(twin, framework, seed=2)
+    if twin == "cnn":
+        base.eval()
+        raw.eval()
+        _set_running_means(base, 0.3)
+    x = example_input(twin)
     assert not padiff.compare(base, raw, x, init_weights=False).passed
-    assert padiff.compare(base, raw, x).passed
-    assert _same(_snapshot_paddle(base), _snapshot_paddle(raw))
+    report = padiff.compare(base, raw, x)
+    assert report.passed, str(report)
+    assert_compared(report, base)
+    assert _same(_snapshot(base), _snapshot(raw))
+    if twin == "mlp":  # square: a transposed copy would differ
+        assert np.array_equal(_snapshot(raw)["fc2.weight"], _snapshot(base)["fc2.weight"])
 
 
 # --- mismatches ---------------------------------------------------------------------------------------
-
-
-class _TorchTwo(torch.nn.Module):
-    def __init__(self, first: torch.nn.Module, second: torch.nn.Module):
-        super().__init__()
-        self.t_first = first
-        self.t_second = second
-
-    def forward(self, x):
-        return self.t_second(self.t_first(x))
-
-
-class _PaddleTwo(paddle.nn.Layer):
-    def __init__(self, first: paddle.nn.Layer, second: paddle.nn.Layer):
-        super().__init__()
-        self.p_first = first
-        self.p_second = second
-
-    def forward(self, x):
-        return self.p_second(self.p_first(x))
-
-
-class _TorchThree(_TorchTwo):
-    def __init__(self):
-        super().__init__(torch.nn.Linear(4, 4), torch.nn.Linear(4, 4))
-        self.t_extra = torch.nn.Linear(4, 4)
-
-    def forward(self, x):
-        return self.t_extra(super().forward(x))
 
 
 def _expect_transfer_error(module, layer, base_path: str, raw_path: str, *words: str) -> str:
@@ -221,46 +203,46 @@ def _expect_transfer_error(module, layer, base_path: str, raw_path: str, *words:
 
 
 def test_different_layer_counts_raise():
-    module = _TorchThree()
-    layer = _PaddleTwo(paddle.nn.Linear(4, 4), paddle.nn.Linear(4, 4))
+    module = tagged("torch", torch.nn.Linear(4, 4), torch.nn.Linear(4, 4), torch.nn.Linear(4, 4))
+    layer = tagged("paddle", paddle.nn.Linear(4, 4), paddle.nn.Linear(4, 4))
     message = _expect_transfer_error(module, layer, "t_extra", "p_second", "3 layers", "has 2")
     assert "<--- HERE" in message
 
 
 def test_missing_bias_on_one_side_raises():
-    module = _TorchTwo(torch.nn.Linear(4, 4, bias=False), torch.nn.Linear(4, 4))
-    layer = _PaddleTwo(paddle.nn.Linear(4, 4), paddle.nn.Linear(4, 4))
+    module = tagged("torch", torch.nn.Linear(4, 4, bias=False), torch.nn.Linear(4, 4))
+    layer = tagged("paddle", paddle.nn.Linear(4, 4), paddle.nn.Linear(4, 4))
     _expect_transfer_error(module, layer, "t_first", "p_first", "bias")
-    module = _TorchTwo(torch.nn.Linear(4, 4), torch.nn.Linear(4, 4))
-    layer = _PaddleTwo(paddle.nn.Linear(4, 4), paddle.nn.Linear(4, 4, bias_attr=False))
+    module = tagged("torch", torch.nn.Linear(4, 4), torch.nn.Linear(4, 4))
+    layer = tagged("paddle", paddle.nn.Linear(4, 4), paddle.nn.Linear(4, 4, bias_attr=False))
     _expect_transfer_error(module, layer, "t_second", "p_second", "bias")
 
 
 def test_weight_shape_mismatch_raises():
-    module = _TorchTwo(torch.nn.Linear(4, 6), torch.nn.Linear(6, 2))
-    layer = _PaddleTwo(paddle.nn.Linear(4, 5), paddle.nn.Linear(5, 2))
+    module = tagged("torch", torch.nn.Linear(4, 6), torch.nn.Linear(6, 2))
+    layer = tagged("paddle", paddle.nn.Linear(4, 5), paddle.nn.Linear(5, 2))
     _expect_transfer_error(
         module, layer, "t_first.weight", "p_first.weight", "shape mismatch", "[4, 6]", "[4, 5]"
     )
 
 
 def test_conv_versus_linear_at_the_same_position_raises():
-    module = _TorchTwo(torch.nn.Conv2d(4, 4, 1), torch.nn.Linear(4, 4))
-    layer = _PaddleTwo(paddle.nn.Linear(4, 4), paddle.nn.Linear(4, 4))
+    module = tagged("torch", torch.nn.Conv2d(4, 4, 1), torch.nn.Linear(4, 4))
+    layer = tagged("paddle", paddle.nn.Linear(4, 4), paddle.nn.Linear(4, 4))
     _expect_transfer_error(module, layer, "t_first", "p_first", "Conv2d", "Linear")
 
 
 def test_matching_models_do_not_raise():
     """Negative control for the mismatch tests: the same containers with matching layers transfer."""
-    module = _randomize_torch(_TorchTwo(torch.nn.Linear(4, 6), torch.nn.Linear(6, 2)))
-    layer = _PaddleTwo(paddle.nn.Linear(4, 6), paddle.nn.Linear(6, 2))
+    module = _randomize_torch(tagged("torch", torch.nn.Linear(4, 6), torch.nn.Linear(6, 2)))
+    layer = tagged("paddle", paddle.nn.Linear(4, 6), paddle.nn.Linear(6, 2))
     assert padiff.assign_weight(layer, module)
     assert np.array_equal(_p2n(layer.p_first.weight), _t2n(module.t_first.weight).T)
 
 
 def test_compare_raises_weight_transfer_error_too():
-    module = _TorchTwo(torch.nn.Linear(4, 6), torch.nn.Linear(6, 2))
-    layer = _PaddleTwo(paddle.nn.Linear(4, 5), paddle.nn.Linear(5, 2))
+    module = tagged("torch", torch.nn.Linear(4, 6), torch.nn.Linear(6, 2))
+    layer = tagged("paddle", paddle.nn.Linear(4, 5), paddle.nn.Linear(5, 2))
     with pytest.raises(padiff.WeightTransferError):
         padiff.compare(module, layer, np.ones((2, 4), dtype=np.float32))
 
@@ -277,6 +259,7 @@ def test_base_parameters_and_buffers_are_bit_identical_after_transfer_and_compar
     assert _same(before, _snapshot_torch(base))
     report = padiff.compare(base, raw, example_input("cnn"))
     assert report.passed, str(report)
+    assert_compared(report, base)
     assert _same(before, _snapshot_torch(base))
     assert all(p.grad is None for p in base.parameters())
     assert base.training and all(m.training for m in base.modules())
@@ -285,39 +268,18 @@ def test_base_parameters_and_buffers_are_bit_identical_after_transfer_and_compar
     assert not _same(before, _snapshot_torch(base))
 
 
-class _TorchOrder(torch.nn.Module):
-    """Attribute names sort differently from definition order."""
-
-    def __init__(self):
-        super().__init__()
-        self.zeta = torch.nn.Linear(4, 8)
-        self.alpha = torch.nn.Linear(8, 3)
-
-    def forward(self, x):
-        return self.alpha(self.zeta(x))
-
-
-class _PaddleOrder(paddle.nn.Layer):
-    def __init__(self):
-        super().__init__()
-        self.first = paddle.nn.Linear(4, 8)
-        self.second = paddle.nn.Linear(8, 3)
-
-    def forward(self, x):
-        return self.second(self.first(x))
-
-
 def test_differently_named_layers_pair_by_definition_order():
-    module = _randomize_torch(_TorchOrder())
-    layer = _PaddleOrder()
+    module = _randomize_torch(named_apart("torch"))
+    layer = named_apart("paddle")
     padiff.assign_weight(layer, module)
     assert np.array_equal(_p2n(layer.first.weight), _t2n(module.zeta.weight).T)
     assert np.array_equal(_p2n(layer.second.weight), _t2n(module.alpha.weight).T)
     assert np.array_equal(_p2n(layer.second.bias), _t2n(module.alpha.bias))
-    report = padiff.compare(module, _PaddleOrder(), RNG.standard_normal((2, 4)).astype(np.float32))
+    report = padiff.compare(module, named_apart("paddle"), RNG.standard_normal((2, 4)).astype(np.float32))
     assert report.passed, str(report)
+    assert_compared(report, pairs=[("zeta", "first"), ("alpha", "second")])
     # negative control: swapping the definition order on one side breaks the pairing (shapes differ)
-    swapped = _PaddleOrder()
+    swapped = named_apart("paddle")
     swapped._sub_layers = dict(reversed(list(swapped._sub_layers.items())))
     with pytest.raises(padiff.WeightTransferError):
         padiff.assign_weight(swapped, module)

@@ -28,7 +28,19 @@ from .forms import (
     two_outputs,
 )
 from .frameworks import FRAMEWORKS, kit, net
-from .mapping import block_head, enc_dec, paddle_fused, reordered_enc_dec, seq, torch_blocks, wrappers
+from .mapping import (
+    block_head,
+    enc_dec,
+    norm_block,
+    paddle_fused,
+    reordered_enc_dec,
+    seq,
+    square_block,
+    torch_blocks,
+    traced_mlp,
+    wrapped_act,
+    wrappers,
+)
 from .models import PLANTS, TWINS, Plant, build, example_input, plants_of
 from .ports import (
     concat_in_block,
@@ -51,19 +63,21 @@ from .structure import (
     first,
     free,
     mlp_options,
+    named_apart,
     report_nets,
     sequential_root,
     short_mlp,
     sliced,
+    tagged,
 )
 
 __all__ = [
-    "FRAMEWORKS", "PLANTS", "TWINS", "BoomError", "Output", "Plant",
-    "acts", "add_", "block_head", "build", "concat_in_block", "concat_in_parent", "deep_tanh", "enc_dec",
-    "example_input", "faulty", "fc_act_head", "first", "flat_stem", "fragile", "free", "functional_pool",
-    "fused_activation", "fused_stem", "inplace", "kit", "leaf_outputs", "loop", "mlp_options", "net",
-    "nonfinite", "norm_without_affine", "one_output", "outputs", "paddle_fused", "plants_of", "pool_layer",
-    "reordered_enc_dec", "report_nets", "reshaping", "scaled_float64", "scaled_grad", "separate_activation",
-    "seq", "sequential_root", "shared", "short_mlp", "sliced", "tied", "tiny_lm", "tokens", "torch_blocks",
-    "two_inputs", "two_outputs", "with_cache_position", "without_cache_position", "wrappers",
+    "FRAMEWORKS", "PLANTS", "TWINS", "BoomError", "Output", "Plant", "acts", "add_", "block_head", "build",
+    "concat_in_block", "concat_in_parent", "deep_tanh", "enc_dec", "example_input", "faulty", "fc_act_head",
+    "first", "flat_stem", "fragile", "free", "functional_pool", "fused_activation", "fused_stem", "inplace",
+    "kit", "leaf_outputs", "loop", "mlp_options", "named_apart", "net", "nonfinite", "norm_block", "norm_without_affine",
+    "one_output", "outputs", "paddle_fused", "plants_of", "pool_layer", "reordered_enc_dec", "report_nets",
+    "reshaping", "scaled_float64", "scaled_grad", "separate_activation", "seq", "sequential_root", "shared",
+    "short_mlp", "sliced", "square_block", "tagged", "tied", "tiny_lm", "tokens", "torch_blocks", "traced_mlp", "two_inputs",
+    "two_outputs", "with_cache_position", "without_cache_position", "wrapped_act", "wrappers"
 ]  # fmt: skip

@@ -14,7 +14,19 @@ from typing import Any
 
 from .frameworks import kit, net
 
-__all__ = ["torch_blocks", "paddle_fused", "block_head", "wrappers", "seq", "enc_dec", "reordered_enc_dec"]
+__all__ = [
+    "torch_blocks",
+    "paddle_fused",
+    "block_head",
+    "wrapped_act",
+    "norm_block",
+    "wrappers",
+    "traced_mlp",
+    "square_block",
+    "seq",
+    "enc_dec",
+    "reordered_enc_dec",
+]
 
 
 @functools.cache
@@ -110,6 +122,20 @@ def block_head(framework: str, block: Any) -> Any:
     return net(framework, block=block, head=kit(framework).nn.Linear(8, 2))
 
 
+def wrapped_act(framework: str) -> Any:
+    """fc (square) -> wrap (a user layer holding the ReLU as ``act``) -> head: ``structure.fc_act_head``
+    with its activation inside a wrapper only the port has. Not seeded."""
+    nn = kit(framework).nn
+    fc, wrap = nn.Linear(6, 6), net(framework, act=nn.ReLU())
+    return net(framework, fc=fc, wrap=wrap, head=nn.Linear(6, 2))
+
+
+def norm_block(framework: str) -> Any:
+    """block (BatchNorm1d(4) -> Linear(4, 3)), the block a user layer of its own. Not seeded."""
+    k = kit(framework)
+    return net(framework, block=net(framework, bn=k.bn_nd[1](4), fc=k.nn.Linear(4, 3)))
+
+
 @functools.cache
 def wrappers(framework: str) -> SimpleNamespace:
     """Trace(inner): a wrapper only the port has (say, for logging). Holder(layer, call): a root whose
@@ -134,6 +160,19 @@ def wrappers(framework: str) -> SimpleNamespace:
             return self.call(self.layer, x)
 
     return SimpleNamespace(Trace=Trace, Holder=Holder)
+
+
+def traced_mlp(framework: str) -> Any:
+    """fc (4 -> 6) -> tanh -> head (-> 2), fc and the activation each inside a Trace. Not seeded."""
+    nn, trace = kit(framework).nn, wrappers(framework).Trace
+    return net(framework, fc=trace(nn.Linear(4, 6)), act=trace(nn.Tanh()), head=nn.Linear(6, 2))
+
+
+def square_block(framework: str) -> Any:
+    """block: a square Linear(8, 8) in torch, a PaddleSquare (x @ w + b, parameters of its own) in paddle."""
+    if framework == "torch":
+        return net(framework, block=kit(framework).nn.Linear(8, 8))
+    return net(framework, block=paddle_fused().PaddleSquare())
 
 
 @functools.cache

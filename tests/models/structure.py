@@ -13,6 +13,8 @@ from .frameworks import kit, net
 
 __all__ = [
     "fc_act_head",
+    "tagged",
+    "named_apart",
     "mlp_options",
     "short_mlp",
     "first",
@@ -30,6 +32,22 @@ def fc_act_head(framework: str, sizes: tuple[int, int, int] = (6, 6, 2), act: st
     nn = kit(framework).nn
     fc, activation, head = nn.Linear(sizes[0], sizes[1]), getattr(nn, act)(), nn.Linear(sizes[1], sizes[2])
     return net(framework, fc=fc, act=activation, head=head)
+
+
+def tagged(framework: str, *layers: Any) -> Any:
+    """``layers`` applied in order as t_first, t_second, t_extra (p_... in paddle): names that say the
+    framework, so a message naming both sides shows which is which."""
+    names = [f"{framework[0]}_{name}" for name in ("first", "second", "extra")]
+    return net(framework, **dict(zip(names, layers)))
+
+
+def named_apart(framework: str) -> Any:
+    """Linear(4, 8) -> Linear(8, 3), as zeta, alpha in torch (names that sort against definition order)
+    and as first, second in paddle. Not seeded."""
+    nn = kit(framework).nn
+    if framework == "torch":
+        return net(framework, zeta=nn.Linear(4, 8), alpha=nn.Linear(8, 3))
+    return net(framework, first=nn.Linear(4, 8), second=nn.Linear(8, 3))
 
 
 def mlp_options(
