@@ -29,7 +29,7 @@ demo: $(STAMP)
 	PYTHONWARNINGS="ignore:No ccache found" $(VPY) examples/demo.py
 
 test: $(STAMP)
-	$(VPY) -m pytest -q -m "not real and not slow"
+	$(VPY) -m pytest -q -m "not real"
 
 # Many more random twin pairs than `make test` checks (tests/gen.py), e.g. `make fuzz FUZZ_CASES=5000
 # FUZZ_SEED0=1000`; a failure prints its seed and spec.
