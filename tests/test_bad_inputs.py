@@ -2,7 +2,7 @@
 sides and ends with a hint, or the right report. Every run here goes through `checked_compare`, which
 also checks that nothing of the user's was harmed, whatever the outcome (passed, failed, raised).
 
-Cases already in test_engine.py are not repeated: a Linear missing on raw, paddle Conv2D against torch
+Cases already in test_comparison.py are not repeated: a Linear missing on raw, paddle Conv2D against torch
 Linear, float64 input into float32 models, numpy token ids, a child layer raising, a layer called twice,
 nested output containers.
 """

@@ -1,4 +1,4 @@
-"""Narrowing a culprit in a layer's own code down to the op and its line (api_level)."""
+"""Narrowing a culprit in a layer's own code down to the op and its line (localize/ops.py, api_level)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Training steps and single-step isolation, each with its negative control."""
+"""Training steps and single-step isolation (steps.py, localize/confirm.py), each with its negative control."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""padiff.compare end to end (engine.py): twins and plants over every framework pair, train mode, what a
+"""padiff.compare end to end (comparison.py): twins and plants over every framework pair, train mode, what a
 run leaves behind (also when the model raises), structure mismatches, input and output forms, weight
 sharing, and diff_phase."""
 
