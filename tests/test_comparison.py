@@ -15,6 +15,7 @@ import torch
 
 import padiff
 from tests.checks import assert_compared
+from tests.harm import hooks_left, same_state, state_of, sublayers, to_numpy, training_modes
 from tests.models import (
     PLANTS,
     TWINS,
@@ -36,30 +37,11 @@ RNG = np.random.default_rng(11)
 # --- helpers -------------------------------------------------------------------------------------------
 
 
-def _np(tensor: Any) -> np.ndarray:
-    if isinstance(tensor, torch.Tensor):
-        return tensor.detach().cpu().numpy().copy()
-    return np.array(tensor.numpy(), copy=True)
-
-
-def _sublayers(model: Any) -> list[tuple[str, Any]]:
-    if isinstance(model, torch.nn.Module):
-        return list(model.named_modules())
-    return list(model.named_sublayers(include_self=True))
-
-
-def _state(model: Any) -> dict[str, np.ndarray]:
-    """Every parameter and buffer (BatchNorm statistics, torch's num_batches_tracked included)."""
-    if isinstance(model, torch.nn.Module):
-        return {k: _np(v) for k, v in model.state_dict(keep_vars=True).items()}
-    return {k: _np(v) for k, v in model.state_dict().items()}
-
-
 def _stats(model: Any) -> dict[str, np.ndarray]:
     """BatchNorm running statistics, under torch's names on both frameworks."""
     names = {"_mean": "running_mean", "_variance": "running_var"}
     out = {}
-    for key, value in _state(model).items():
+    for key, value in state_of(model).items():
         prefix, _, leaf = key.rpartition(".")
         leaf = names.get(leaf, leaf)
         if leaf in ("running_mean", "running_var"):
@@ -67,28 +49,11 @@ def _stats(model: Any) -> dict[str, np.ndarray]:
     return out
 
 
-def _same(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> bool:
-    return a.keys() == b.keys() and all(a[k].dtype == b[k].dtype and np.array_equal(a[k], b[k]) for k in a)
-
-
 def _float_values(model: Any) -> np.ndarray:
     """All float parameter and buffer values, sorted: equal for two models holding the same weights in
     either framework's layout (a transpose keeps the multiset of values)."""
-    arrays = [v.ravel() for v in _state(model).values() if np.issubdtype(v.dtype, np.floating)]
+    arrays = [v.ravel() for v in state_of(model).values() if np.issubdtype(v.dtype, np.floating)]
     return np.sort(np.concatenate(arrays))
-
-
-def _hooks_left(model: Any) -> list[str]:
-    """'path: attribute' for every hook dict that is not empty, on every sublayer."""
-    if isinstance(model, torch.nn.Module):
-        attrs = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
-    else:
-        attrs = ("_forward_pre_hooks", "_forward_post_hooks")
-    return [f"{path}: {a}" for path, layer in _sublayers(model) for a in attrs if len(getattr(layer, a))]
-
-
-def _training(model: Any) -> dict[str, bool]:
-    return {path: bool(layer.training) for path, layer in _sublayers(model)}
 
 
 def _set_mode(model: Any, mode: str) -> Any:
@@ -178,7 +143,7 @@ def test_dropout_is_switched_off_in_train_mode_and_the_report_says_so(base_fw, r
         return
     assert any(n.startswith("base") and "2 dropout" in n and "switched off" in n for n in notes), notes
     assert any(n.startswith("raw") and "2 dropout" in n and "switched off" in n for n in notes), notes
-    dropouts = [layer for model in (base, raw) for path, layer in _sublayers(model) if "drop" in path]
+    dropouts = [layer for model in (base, raw) for path, layer in sublayers(model) if "drop" in path]
     assert len(dropouts) == 4 and all(layer.training for layer in dropouts), "dropout must be back on"
 
 
@@ -186,7 +151,7 @@ def test_dropout_is_switched_off_in_train_mode_and_the_report_says_so(base_fw, r
 
 
 def _inplace_flags(model: Any) -> dict[str, bool]:
-    return {path: layer.inplace for path, layer in _sublayers(model) if hasattr(layer, "inplace")}
+    return {path: layer.inplace for path, layer in sublayers(model) if hasattr(layer, "inplace")}
 
 
 GRAD_CONTEXTS = {"grad-on": nullcontext, "torch.no_grad": torch.no_grad, "paddle.no_grad": paddle.no_grad}
@@ -210,9 +175,9 @@ def test_everything_is_restored_after_a_forward_that_raises(base_fw, raw_fw, arm
     failing = (base if armed == "base" else raw).inner.boom
     failing.armed = True
     models = {"base": base, "raw": raw}
-    training = {role: _training(m) for role, m in models.items()}
+    training = {role: training_modes(m) for role, m in models.items()}
     inplace = {role: _inplace_flags(m) for role, m in models.items()}
-    base_state = _state(base)
+    base_state = state_of(base)
     x = RNG.standard_normal((3, 4)).astype(np.float32)
     with GRAD_CONTEXTS[grad_context]():
         grad_before = _grad_enabled()
@@ -228,12 +193,12 @@ def test_everything_is_restored_after_a_forward_that_raises(base_fw, raw_fw, arm
     if grad_context != "grad-on":
         assert False in grad_after, "the test must really run padiff with grad disabled"
     for role, model in models.items():
-        assert _hooks_left(model) == [], role
-        assert _training(model) == training[role], role
+        assert hooks_left(model) == [], role
+        assert training_modes(model) == training[role], role
         assert not model.head.training and model.training and model.inner.drop.training
         assert _inplace_flags(model) == inplace[role], role
         assert inplace[role]["act"] is inplace[role]["inner.relu"] is True
-    assert _same(base_state, _state(base))
+    assert same_state(base_state, state_of(base))
     # the models still work under padiff once the fault is gone
     failing.armed = False
     report = padiff.compare(base, raw, x)
@@ -259,27 +224,27 @@ def test_a_run_leaves_models_as_it_found_them(base_fw, raw_fw, outcome):
         model.train()
         model.block.bn2.eval()
     _train_forward(base, x * 3 + 1)  # base's statistics are no longer the initial ones raw has
-    assert not _same(_stats(base), _stats(raw))
-    training = {"base": _training(base), "raw": _training(raw)}
-    before = _state(base)
+    assert not same_state(_stats(base), _stats(raw))
+    training = {"base": training_modes(base), "raw": training_modes(raw)}
+    before = state_of(base)
     report = padiff.compare(base, raw, x)
     assert report.passed is (outcome == "pass"), str(report)
     if outcome == "pass":
         assert_compared(report, base)
     for role, model in (("base", base), ("raw", raw)):
-        assert _hooks_left(model) == [], role
-        assert _training(model) == training[role], role
-    assert _same(before, _state(base)), "base parameters and buffers must be bit-identical"
-    assert _same(_stats(base), _stats(raw)), (
+        assert hooks_left(model) == [], role
+        assert training_modes(model) == training[role], role
+    assert same_state(before, state_of(base)), "base parameters and buffers must be bit-identical"
+    assert same_state(_stats(base), _stats(raw)), (
         "raw's statistics are base's after transfer, not moved by the run"
     )
     # negative control: a plain train-mode forward does move the statistics padiff put back
     _train_forward(base, x)
-    assert not _same(before, _state(base))
+    assert not same_state(before, state_of(base))
 
 
 def _grads(model: Any) -> dict[str, np.ndarray | None]:
-    return {n: None if p.grad is None else _np(p.grad) for n, p in model.named_parameters()}
+    return {n: None if p.grad is None else to_numpy(p.grad) for n, p in model.named_parameters()}
 
 
 def _trainable(model: Any) -> list[str]:
@@ -342,12 +307,12 @@ def test_compare_under_no_grad_still_checks_the_backward(framework, no_grad):
 
 
 def _transfer_error(base: Any, raw: Any, x: np.ndarray) -> str:
-    raw_before = _state(raw)
+    raw_before = state_of(raw)
     with pytest.raises(padiff.WeightTransferError) as caught:
         padiff.compare(base, raw, x)
     assert isinstance(caught.value, padiff.PadiffError)
-    assert _same(raw_before, _state(raw)), "nothing may be written before the check fails"
-    assert _hooks_left(base) == [] and _hooks_left(raw) == []
+    assert same_state(raw_before, state_of(raw)), "nothing may be written before the check fails"
+    assert hooks_left(base) == [] and hooks_left(raw) == []
     return str(caught.value)
 
 

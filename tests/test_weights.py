@@ -9,6 +9,7 @@ import torch
 
 import padiff
 from tests.checks import assert_compared
+from tests.harm import same_state, state_of
 from tests.models import build, example_input, kit, named_apart, tagged
 
 RNG = np.random.default_rng(7)
@@ -34,21 +35,6 @@ def _randomize_torch(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
             elif buffer.is_floating_point():
                 buffer.copy_(torch.rand(buffer.shape, generator=gen) - 0.5)
     return module
-
-
-def _snapshot_torch(module: torch.nn.Module) -> dict[str, np.ndarray]:
-    return {k: v.detach().clone().cpu().numpy() for k, v in module.state_dict(keep_vars=True).items()}
-
-
-def _snapshot_paddle(layer: paddle.nn.Layer) -> dict[str, np.ndarray]:
-    return {k: _p2n(v) for k, v in layer.state_dict().items()}
-
-
-def _same(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> bool:
-    return a.keys() == b.keys() and all(a[k].dtype == b[k].dtype and np.array_equal(a[k], b[k]) for k in a)
-
-
-# --- Linear: transposed by type ----------------------------------------------------------------------
 
 
 def test_square_linear_is_transposed_by_type():
@@ -153,10 +139,6 @@ def test_compare_passes_after_transfer_and_fails_without(kind):
 # --- same framework on both sides -------------------------------------------------------------------
 
 
-def _snapshot(model) -> dict[str, np.ndarray]:
-    return _snapshot_torch(model) if isinstance(model, torch.nn.Module) else _snapshot_paddle(model)
-
-
 def _set_running_means(model, value: float) -> None:
     """Non-default BatchNorm statistics (running_mean in torch, _mean in paddle)."""
     k = kit("torch" if isinstance(model, torch.nn.Module) else "paddle")
@@ -180,16 +162,16 @@ def test_a_copy_within_one_framework_is_not_transposed(framework, twin):
     report = padiff.compare(base, raw, x)
     assert report.passed, str(report)
     assert_compared(report, base)
-    assert _same(_snapshot(base), _snapshot(raw))
+    assert same_state(state_of(base), state_of(raw))
     if twin == "mlp":  # square: a transposed copy would differ
-        assert np.array_equal(_snapshot(raw)["fc2.weight"], _snapshot(base)["fc2.weight"])
+        assert np.array_equal(state_of(raw)["fc2.weight"], state_of(base)["fc2.weight"])
 
 
 # --- mismatches ---------------------------------------------------------------------------------------
 
 
 def _expect_transfer_error(module, layer, base_path: str, raw_path: str, *words: str) -> str:
-    before = _snapshot_paddle(layer)
+    before = state_of(layer)
     with pytest.raises(padiff.WeightTransferError) as caught:
         padiff.assign_weight(layer, module)
     message = str(caught.value)
@@ -198,7 +180,7 @@ def _expect_transfer_error(module, layer, base_path: str, raw_path: str, *words:
         assert word in message, message
     assert "hint:" in message
     assert isinstance(caught.value, padiff.PadiffError)
-    assert _same(before, _snapshot_paddle(layer)), "nothing may be written before the check fails"
+    assert same_state(before, state_of(layer)), "nothing may be written before the check fails"
     return message
 
 
@@ -253,19 +235,19 @@ def test_compare_raises_weight_transfer_error_too():
 def test_base_parameters_and_buffers_are_bit_identical_after_transfer_and_compare():
     base = _randomize_torch(build("cnn", "torch", seed=3))
     base.train()  # BatchNorm updates its running stats in train mode; padiff must put them back
-    before = _snapshot_torch(base)
+    before = state_of(base)
     raw = build("cnn", "paddle", seed=4)
     padiff.assign_weight(raw, base)
-    assert _same(before, _snapshot_torch(base))
+    assert same_state(before, state_of(base))
     report = padiff.compare(base, raw, example_input("cnn"))
     assert report.passed, str(report)
     assert_compared(report, base)
-    assert _same(before, _snapshot_torch(base))
+    assert same_state(before, state_of(base))
     assert all(p.grad is None for p in base.parameters())
     assert base.training and all(m.training for m in base.modules())
     # negative control: a plain train-mode forward does move the statistics that padiff restored
     base(torch.tensor(example_input("cnn")))
-    assert not _same(before, _snapshot_torch(base))
+    assert not same_state(before, state_of(base))
 
 
 def test_differently_named_layers_pair_by_definition_order():
