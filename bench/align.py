@@ -18,9 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tests.unit.trees import TreeBuilder  # noqa: E402
+
 from padiff.capture.calltree import CallTree  # noqa: E402
 from padiff.match.align import Aligner  # noqa: E402
-from tests.unit.trees import TreeBuilder  # noqa: E402
 
 
 def loop_tree(n: int) -> CallTree:

@@ -6,7 +6,7 @@ other's allocations or caches:
   bare    forward + backward (loss = output.mean()) of the torch model, then of the paddle model
   padiff  padiff.compare(torch_model, paddle_model, x)
 
-A worker builds the transformer twin from tests/models.py, warms both models up with one bare
+A worker builds the transformer twin from tests/models, warms both models up with one bare
 forward+backward, then measures each repeat: wall time, and the peak resident memory during the call
 as an increment over the resident memory just before it (the kernel's high-water mark is reset first).
 Reported: the median time, the largest increment, and the largest peak RSS seen during a call. Each mode

@@ -30,8 +30,11 @@ def test_a_flat_sequential_pairs_with_a_fused_user_layer_either_way(torch_is_bas
     assert report.passed, str(report)
     pairs = [("stem.0", "stem.conv"), ("stem.1", "stem.bn"), ("stem.2", "stem.act"), ("head", "head")]
     assert_compared(report, pairs=[pair if torch_is_base else pair[::-1] for pair in pairs])
-    if torch_is_base:  # the fused user layer is raw's: padiff says it looked through it
-        assert any("looked through" in note for note in report.notes), report.notes
+    # the fused user layer is raw's (looked through) or base's (looked into): never "without counterpart"
+    side = "raw layers with no counterpart of their own, looked through" if torch_is_base else (
+        "base layers with no counterpart of their own, looked into")  # fmt: skip
+    assert any(note.startswith(side) and "stem" in note for note in report.notes), report.notes
+    assert not any("without counterpart, not compared" in note for note in report.notes), report.notes
 
 
 def test_a_planted_change_inside_the_fused_layer_is_found_at_its_sublayer():

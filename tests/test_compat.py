@@ -8,7 +8,6 @@ import pytest
 import torch
 
 import padiff
-import padiff.weights.registry
 from padiff import LayerMap
 from tests.checks import assert_compared, spy_reports
 from tests.models import (
@@ -29,13 +28,6 @@ def _inputs_for(twin: str, name: str) -> tuple[dict, dict]:
     """(paddle_kwargs, torch_kwargs), keyed by the forward argument name, as 0.2.0 users wrote them."""
     array = example_input(twin)
     return {name: paddle.to_tensor(array)}, {name: torch.tensor(array)}
-
-
-@pytest.fixture
-def special_inits(monkeypatch):
-    """An empty special-init registry for one test (the registry is global)."""
-    monkeypatch.setattr(padiff.weights.registry, "_SPECIAL_INITS", {})
-    return padiff.weights.registry._SPECIAL_INITS
 
 
 # --- auto_diff ------------------------------------------------------------------------------------------
@@ -137,7 +129,7 @@ def test_special_init_is_called_for_a_mapped_pair(special_inits):
         paddle_layer.weight.set_value(torch_module.weight.detach().numpy().T)
         paddle_layer.bias.set_value(torch_module.bias.detach().numpy())
 
-    padiff.add_special_init("Linear", "Linear", init)
+    special_inits("Linear", "Linear", init)
     module, layer, x = _models()
     layer_map = LayerMap()
     layer_map.map = {layer.fc: module.fc}
@@ -155,7 +147,7 @@ def test_special_init_effect_is_visible(special_inits):
         paddle_layer.weight.set_value(-torch_module.weight.detach().numpy().T)
         paddle_layer.bias.set_value(torch_module.bias.detach().numpy())
 
-    padiff.add_special_init("Linear", "Linear", negated)
+    special_inits("Linear", "Linear", negated)
     module, layer, x = _models()
     layer_map = LayerMap()
     layer_map.map = {layer.fc: module.fc}
@@ -173,7 +165,7 @@ def test_special_init_is_used_for_unmapped_pairs_of_its_classes_too(special_init
         paddle_layer.weight.set_value(torch_module.weight.detach().numpy().T)
         paddle_layer.bias.set_value(torch_module.bias.detach().numpy())
 
-    padiff.add_special_init("Linear", "Linear", init)
+    special_inits("Linear", "Linear", init)
     module, layer, x = _models()
     report = padiff.compare(module, layer, x)
     assert report.passed, str(report)
@@ -183,7 +175,7 @@ def test_special_init_is_used_for_unmapped_pairs_of_its_classes_too(special_init
 
 def test_special_init_registered_for_other_class_names_is_not_used(special_inits):
     calls = []
-    padiff.add_special_init("Conv2D", "Conv2d", lambda p, t: calls.append(p))
+    special_inits("Conv2D", "Conv2d", lambda p, t: calls.append(p))
     module, layer, x = _models()
     layer_map = LayerMap()
     layer_map.map = {module.head: layer.head}  # either order; head is not square, so by-position works

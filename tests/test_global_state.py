@@ -9,23 +9,12 @@ import torch
 
 import padiff
 from tests.checks import assert_compared
-
-
-class _Draws(torch.nn.Module):
-    """fc, and a random draw its output does not depend on (it only moves the generator)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.fc = torch.nn.Linear(4, 4)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        torch.randn(3, device=x.device)
-        return self.fc(x)
+from tests.models import draws
 
 
 def _twins(device: str) -> tuple[torch.nn.Module, torch.nn.Module]:
     torch.manual_seed(0)
-    return _Draws().to(device), _Draws().to(device)
+    return draws(device), draws(device)
 
 
 def test_the_cpu_generator_is_put_back():
@@ -45,6 +34,7 @@ def test_the_cuda_generators_are_put_back():
     before = torch.cuda.get_rng_state_all()
     report = padiff.compare(base, raw, (x, x.clone()))
     assert report.passed
+    assert_compared(report, base)
     assert all(torch.equal(a, b) for a, b in zip(torch.cuda.get_rng_state_all(), before))
     torch.randn(1, device="cuda")
     assert not all(torch.equal(a, b) for a, b in zip(torch.cuda.get_rng_state_all(), before))

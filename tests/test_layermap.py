@@ -7,7 +7,6 @@ import pytest
 import torch
 
 import padiff
-import padiff.weights.registry
 from padiff import LayerMap
 from padiff.judge.records import Phase
 from tests.checks import assert_compared
@@ -95,6 +94,21 @@ def test_ignore_class_without_classes_ignores_nothing():
     assert any("without counterpart" in note for note in report.notes), report.notes
 
 
+def test_ignore_class_takes_models_of_either_framework_and_refuses_anything_else():
+    """LayerMap.ignore_class walks the model through its framework's adapter."""
+    for framework in ("torch", "paddle"):
+        model = fc_act_head(framework)
+        layer_map = padiff.LayerMap()
+        layer_map.ignore_class(model, type(model.act))
+        assert layer_map._ignored == [model.act]
+    try:
+        padiff.LayerMap().ignore_class(object(), (int,))
+    except padiff.InputError as error:
+        assert "LayerMap.ignore_class argument" in str(error)
+    else:
+        raise AssertionError("a non-model was walked")
+
+
 # --- auto ---------------------------------------------------------------------------------------------
 
 
@@ -123,13 +137,12 @@ def test_auto_with_different_classes_at_the_same_place_raises_structure_error():
         LayerMap().auto(seq("paddle"), seq("torch", recurrent="GRU"))
 
 
-def test_auto_includes_classes_with_a_registered_special_init(monkeypatch):
-    monkeypatch.setattr(padiff.weights.registry, "_SPECIAL_INITS", {})
+def test_auto_includes_classes_with_a_registered_special_init(special_inits):
     module, layer = _fused_mlps()
     layer_map = LayerMap()
     layer_map.auto(layer, module)
     assert layer_map.map == {}  # negative control: nothing registered for these classes
-    padiff.add_special_init("PaddleFusedMLP", "TorchTwoLinears", lambda p, t: None)
+    special_inits("PaddleFusedMLP", "TorchTwoLinears", lambda p, t: None)
     layer_map.auto(layer, module)
     assert layer_map.map == {layer.block: module.block}
 

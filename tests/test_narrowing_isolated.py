@@ -17,7 +17,8 @@ from padiff.frameworks.base import adapter_for
 from padiff.localize.culprit import Kind
 from padiff.match.layermap import LayerMap
 from padiff.options import Options
-from tests.models.isolation import chaotic_with_head
+from tests.checks import assert_compared
+from tests.models import chaotic_with_head
 
 X = np.random.default_rng(0).standard_normal((16, 64)).astype("float32")
 
@@ -56,7 +57,9 @@ def test_on_raws_own_inputs_the_first_op_would_be_blamed():
 
 
 def test_the_same_model_without_the_plant_passes():
-    report = padiff.compare(*_pair(shift=1.0), X)
+    base, raw = _pair(shift=1.0)
+    report = padiff.compare(base, raw, X)
     assert report.passed, str(report)
+    assert_compared(report, base)
     assert "float noise the model amplifies" in report.notes[0]
     assert any(d.base_path == "head" and d.where == "output" for d in report.diffs)

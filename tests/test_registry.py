@@ -66,18 +66,3 @@ def test_an_unscoped_registration_lasts_until_removed():
     assert special_init_for("Conv2D", "Conv2d") is None
     registration.remove()  # a second removal changes nothing
     assert special_init_for("Conv2D", "Conv2d") is None
-
-
-def test_ignore_class_takes_models_of_either_framework_and_refuses_anything_else():
-    """LayerMap.ignore_class walks the model through its framework's adapter."""
-    for framework in ("torch", "paddle"):
-        model = fc_act_head(framework)
-        layer_map = padiff.LayerMap()
-        layer_map.ignore_class(model, type(model.act))
-        assert layer_map._ignored == [model.act]
-    try:
-        padiff.LayerMap().ignore_class(object(), (int,))
-    except padiff.InputError as error:
-        assert "LayerMap.ignore_class argument" in str(error)
-    else:
-        raise AssertionError("a non-model was walked")

@@ -19,7 +19,6 @@ import torch
 import padiff
 import padiff.match.kinds
 import padiff.weights.layer_rules
-import padiff.weights.registry
 from padiff.frameworks.base import adapter_for
 from padiff.judge.records import Phase
 from padiff.weights.plan import plan_state_pairs
@@ -429,13 +428,6 @@ def test_torch_base_with_a_non_zero_padding_row_is_a_difference_of_that_layer():
 # --- add_special_init (0.2.0 API) on generic pairs ----------------------------------------------------
 
 
-@pytest.fixture
-def special_inits(monkeypatch):
-    """An empty special-init registry for one test (the registry is global)."""
-    monkeypatch.setattr(padiff.weights.registry, "_SPECIAL_INITS", {})
-    return padiff.weights.registry._SPECIAL_INITS
-
-
 def _torch_net() -> Any:
     """TorchFusedBlock (Linear + ReLU) -> head."""
     return block_head("torch", torch_blocks().TorchFusedBlock())
@@ -467,7 +459,7 @@ def test_without_a_special_init_the_fused_block_does_not_transfer(special_inits)
 
 def test_special_init_copies_a_generic_pair_and_its_gradients_are_compared(special_inits):
     calls: list = []
-    padiff.add_special_init("PaddleFused", "TorchFusedBlock", _copy_fused(calls))
+    special_inits("PaddleFused", "TorchFusedBlock", _copy_fused(calls))
     module, layer = _torch_net(), _paddle_net()
     report = padiff.compare(module, layer, _fused_input())
     assert report.passed, str(report)
@@ -478,7 +470,7 @@ def test_special_init_copies_a_generic_pair_and_its_gradients_are_compared(speci
 
 
 def test_a_wrong_special_init_is_what_lands_and_is_found(special_inits):
-    padiff.add_special_init("PaddleFused", "TorchFusedBlock", _copy_fused(sign=-1.0))
+    special_inits("PaddleFused", "TorchFusedBlock", _copy_fused(sign=-1.0))
     module, layer = _torch_net(), _paddle_net()
     report = padiff.compare(module, layer, _fused_input())
     assert not report.passed
@@ -490,7 +482,7 @@ def test_a_wrong_special_init_is_what_lands_and_is_found(special_inits):
 
 
 def test_special_init_cannot_copy_from_a_paddle_base(special_inits):
-    padiff.add_special_init("PaddleFused", "TorchFusedBlock", _copy_fused())
+    special_inits("PaddleFused", "TorchFusedBlock", _copy_fused())
     with pytest.raises(padiff.WeightTransferError) as caught:
         padiff.compare(_paddle_net(), _torch_net(), _fused_input())
     message = str(caught.value)
@@ -500,7 +492,7 @@ def test_special_init_cannot_copy_from_a_paddle_base(special_inits):
 
 def test_special_init_for_a_builtin_pair_gives_way_to_the_builtin_rule_from_a_paddle_base(special_inits):
     calls: list = []
-    padiff.add_special_init("MultiHeadAttention", "MultiheadAttention", lambda p, t: calls.append(p))
+    special_inits("MultiHeadAttention", "MultiheadAttention", lambda p, t: calls.append(p))
     base_model, raw_model = CASES[0].models("paddle")
     report = padiff.compare(base_model, raw_model, CASES[0].input())
     assert report.passed, str(report)
@@ -512,7 +504,7 @@ def test_a_special_init_that_raises_is_reported_with_both_layers(special_inits):
     def broken(paddle_layer, torch_module):
         raise KeyError("weight")
 
-    padiff.add_special_init("PaddleFused", "TorchFusedBlock", broken)
+    special_inits("PaddleFused", "TorchFusedBlock", broken)
     with pytest.raises(
         padiff.WeightTransferError, match="special init for paddle PaddleFused 'block'"
     ) as caught:

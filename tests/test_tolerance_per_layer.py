@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import padiff
+from tests.checks import assert_compared
 from tests.models import build, example_input
 
 
 def _planted(**bounds):
     """cnn twins, raw's block.bn1 with eps 1e-1 instead of 1e-5."""
     base, raw = build("cnn", "torch"), build("cnn", "paddle", plant="bn_eps", seed=1)
-    return padiff.compare(base, raw, example_input("cnn"), **bounds)
+    report = padiff.compare(base, raw, example_input("cnn"), **bounds)
+    assert_compared(report, base)  # every layer, passing or not, was compared
+    return report
 
 
 def test_without_overrides_the_planted_layer_is_the_culprit():

@@ -185,6 +185,11 @@ def _run_notes(base_state: RunState, raw_state: RunState, aligner: Aligner) -> l
         notes.append(
             f"raw layers with no counterpart of their own, looked through (sublayers paired): {_listed(through)}"
         )
+    looked_into = aligner.looked_into_base()
+    if looked_into:
+        notes.append(
+            f"base layers with no counterpart of their own, looked into (sublayers paired): {_listed(looked_into)}"
+        )
     for role, nodes in (("base", aligner.unmatched_base()), ("raw", aligner.unmatched_raw())):
         if nodes:
             notes.append(f"{role} layers without counterpart, not compared: {_listed(nodes)}")

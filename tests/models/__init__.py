@@ -13,7 +13,7 @@ caller's RNG state. Frameworks are imported lazily, by the first builder that ne
   faults.py     models that raise, make NaN or Inf, or change tensors in place
   ports.py      one computation drawn two ways (functional vs layer, fused vs flat, boundaries)
   mapping.py    fused blocks, wrappers and renamed layers for LayerMap and special inits
-  isolation.py  a chaotic MLP with a head of its own code (narrowing after single-step isolation)
+  isolation.py  a chaotic MLP with a head of its own code (narrowing after isolation); random draws
 """
 
 from .faults import BoomError, add_, faulty, fragile, inplace, nonfinite, reshaping
@@ -29,7 +29,7 @@ from .forms import (
     two_outputs,
 )
 from .frameworks import FRAMEWORKS, kit, net
-from .isolation import chaotic_with_head
+from .isolation import chaotic_with_head, draws
 from .mapping import (
     block_head,
     enc_dec,
@@ -75,7 +75,7 @@ from .structure import (
 
 __all__ = [
     "FRAMEWORKS", "PLANTS", "TWINS", "BoomError", "Output", "Plant", "acts", "add_", "block_head", "build",
-    "chaotic_with_head", "concat_in_block", "concat_in_parent", "deep_tanh", "enc_dec", "example_input",
+    "chaotic_with_head", "draws", "concat_in_block", "concat_in_parent", "deep_tanh", "enc_dec", "example_input",
     "faulty", "fc_act_head", "first", "flat_stem", "fragile", "free", "functional_pool", "fused_activation",
     "fused_stem", "inplace", "kit", "leaf_outputs", "loop", "mlp_options", "named_apart", "net",
     "nonfinite", "norm_block", "norm_without_affine", "one_output", "outputs", "paddle_fused", "plants_of",

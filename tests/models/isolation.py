@@ -1,5 +1,5 @@
-"""A model whose accumulated rounding hides where its real difference is: a chaotic deep tanh MLP (float
-noise grows from layer to layer) and then a head whose own code computes `exp(2 x) + shift`."""
+"""Models whose runs hide something: a chaotic deep tanh MLP (float noise grows from layer to layer)
+with a head whose own code computes `exp(2 x) + shift`; a model that moves the random generator."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from .frameworks import kit
 from .structure import deep_tanh
 
-__all__ = ["chaotic_with_head"]
+__all__ = ["chaotic_with_head", "draws"]
 
 
 @functools.cache
@@ -43,3 +43,28 @@ def _classes(framework: str) -> tuple[type, type]:
 def chaotic_with_head(framework: str, gain: float | None = None, shift: float = 1.0) -> Any:
     """body: DeepTanh(30 x 64) (chaotic with ``gain`` 2.5), head: ExpHead(shift). Not seeded."""
     return _classes(framework)[1](gain, shift)
+
+
+@functools.cache
+def _draws_class() -> type:
+    k = kit("torch")
+
+    class Draws(k.Layer):
+        """fc, and a random draw its output does not depend on (it only moves the generator)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = k.nn.Linear(4, 4)
+
+        def forward(self, x: Any) -> Any:
+            import torch
+
+            torch.randn(3, device=x.device)
+            return self.fc(x)
+
+    return Draws
+
+
+def draws(device: str = "cpu") -> Any:
+    """A torch model that moves the random generator of its device on every call. Not seeded."""
+    return _draws_class()().to(device)

@@ -315,11 +315,21 @@ def test_gemma3_sliding_layers_rope_theta_differs() -> None:
     assert _culprit(report) == ("forward", 0, "model.rotary_emb", "model.rotary_emb"), _summary(report)
 
 
-@_xfail("layout")
 def test_gemma3_one_rope_theta_passes() -> None:
+    """Passes since padiff excuses layers whose outputs differ in shape while their parents agree (the
+    DenseNet rule): q_norm / k_norm are excused, not compared (see the next test)."""
     base, raw = gemma3_pair(**ONE_THETA)
     report = run("gemma3_text one theta", base, raw, token_ids(pad=True), gemma3_layer_map(base, raw, False))
     assert report.passed, _summary(report)
+
+
+@_xfail("layout")
+def test_gemma3_attention_norms_are_compared_not_excused() -> None:
+    base, raw = gemma3_pair(**ONE_THETA)
+    report = run("gemma3_text one theta", base, raw, token_ids(pad=True), gemma3_layer_map(base, raw, False))
+    norms = [d for d in report.diffs if d.base_path.endswith(("q_norm", "k_norm")) and d.where == "output"]
+    assert norms and all(d.diff.base_shape == d.diff.raw_shape or d.passed for d in norms), _summary(report)
+    assert not any("draw the layer boundary elsewhere" in note for note in report.notes), _summary(report)
 
 
 def test_gemma3_one_rope_theta_same_network() -> None:
@@ -333,8 +343,9 @@ def test_gemma3_one_rope_theta_same_network() -> None:
     ]
 
 
-@_xfail("adam")
 def test_gemma3_adamw_steps() -> None:
+    """With transformers 5.3 / paddleformers 1.2 no update lands near Adam's epsilon here (the *adam* bug
+    still shows on Phi-3 above)."""
     base, raw = gemma3_pair(**ONE_THETA)
     layer_map = gemma3_layer_map(base, raw, True)
     report = run(

@@ -52,7 +52,8 @@ CASES = {
     ("vgg11", "eval"): (SAME, ()),
     ("vgg11", "train"): (SAME, ()),
     ("vgg11_bn", "eval"): (SAME, ()),
-    ("vgg11_bn", "train"): (SAME, ()),
+    # conv biases before a train-mode BatchNorm have a mathematically zero gradient (rounding noise)
+    ("vgg11_bn", "train"): (SAME, ("cancel",)),
     ("vgg16", "eval"): (SAME, ()),
     ("vgg16_bn", "eval"): (SAME, ()),
     ("mobilenet_v2", "eval"): (SAME, ()),

@@ -75,9 +75,12 @@ def test_a_flat_builtin_is_found_inside_a_fused_user_layer():
         raw.leaf("conv", "Conv2d")
         raw.leaf("bn", "BatchNorm2d")
         raw.leaf("head", "Linear")
-    result = pairs(align(base.tree, raw.tree))
+    aligner = align(base.tree, raw.tree)
+    result = pairs(aligner)
     assert result["conv"] == ("block.conv", PairedBy.INSIDE) and result["bn"] == ("block.bn", PairedBy.INSIDE)
     assert result["head"] == ("head", PairedBy.NAME)
+    assert [n.path for n in aligner.looked_into_base()] == ["block"]  # base's fused layer: looked into,
+    assert aligner.unmatched_base() == []  # not "without counterpart"
 
 
 def test_a_user_layer_without_counterpart_is_looked_through():

@@ -259,7 +259,22 @@ class Aligner:
         return base.kind == raw.kind or not base.builtin
 
     def unmatched_base(self) -> list[CallNode]:
-        return [n for n in self.base if not n.transparent and n.id not in self.matched]
+        """Base calls that need a counterpart and got none, nor had any call inside them paired."""
+        looked_into = {n.id for n in self.looked_into_base()}
+        return [
+            n for n in self.base if not n.transparent and n.id not in self.matched and n.id not in looked_into
+        ]
+
+    def looked_into_base(self) -> list[CallNode]:
+        """Unpaired base user-class calls some call inside which was paired (a fused layer of base's whose
+        parts raw calls one by one): looked into, as raw's are looked through."""
+        holders: set[int] = set()
+        for base_id in self.matched:
+            parent = self.base.solid_parent(self.base[base_id])
+            while parent is not None and parent.id not in holders:
+                holders.add(parent.id)
+                parent = self.base.solid_parent(parent)
+        return [n for n in self.base if n.id in holders and n.id not in self.matched and not n.builtin]
 
     def unmatched_raw(self) -> list[CallNode]:
         return [
