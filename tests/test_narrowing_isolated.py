@@ -9,6 +9,8 @@ named instead.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 import padiff
@@ -48,10 +50,10 @@ def test_on_raws_own_inputs_the_first_op_would_be_blamed():
     isolated = comparison.run_steps([X], True, [])
     from padiff.localize.verdict import judge_steps
 
-    verdict = judge_steps(isolated, options.diff_phase, [])
+    verdict = judge_steps(isolated, options.diff_phase, [], isolated=True)
     assert verdict.culprit.base_path == "head"
-    on_base_inputs = comparison.narrow(verdict, isolated[0], isolate=True).culprit
-    on_raw_inputs = comparison.narrow(verdict, isolated[0], isolate=False).culprit
+    on_base_inputs = comparison.narrow(verdict, isolated[0]).culprit
+    on_raw_inputs = comparison.narrow(replace(verdict, isolated=False), isolated[0]).culprit
     assert "'__add__'" in on_base_inputs.reason
     assert "'__mul__'" in on_raw_inputs.reason
 

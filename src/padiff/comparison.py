@@ -82,16 +82,15 @@ class Comparison:
     def run(self, batches: list[Any]) -> Report:
         options = self.options
         notes = list(self.notes)
-        results = first_results = self.run_steps(batches, options.single_step, notes)
-        verdict = judge_steps(results, options.diff_phase, notes)
+        results = self.run_steps(batches, options.single_step, notes)
+        verdict = judge_steps(results, options.diff_phase, notes, isolated=options.single_step)
         with_optimizer = self.base.optimizer is not None
         if options.confirm and worth_confirming(
             verdict.culprit, options.single_step, with_optimizer, len(batches)
         ):
             verdict, results = self.confirm(batches, verdict, results)
         if options.api_level and verdict.culprit is not None:
-            isolated = options.single_step or results is not first_results  # the culprit of an isolated run
-            verdict = self.narrow(verdict, results[0], isolated)
+            verdict = self.narrow(verdict, results[0])
         return build_report(verdict, self.base, self.raw)
 
     def confirm(
@@ -105,17 +104,17 @@ class Comparison:
             confirmed_results = self.run_steps(batches, True, notes)
         except PadiffError as error:
             return replace(verdict, notes=[*verdict.notes, not_confirmed_note(error)]), results
-        confirmed = judge_steps(confirmed_results, self.options.diff_phase, notes)
+        confirmed = judge_steps(confirmed_results, self.options.diff_phase, notes, isolated=True)
         if not reproduced(first, confirmed):
             return replace(verdict, notes=[not_reproduced_note(first), *verdict.notes]), results
         return replace(confirmed, notes=confirmed_notes(first, confirmed)), confirmed_results
 
-    def narrow(self, verdict: Verdict, result: StepResult, isolate: bool) -> Verdict:
-        """The verdict with an own-code culprit narrowed to one op (see `localize.ops`); `isolate` when the
-        culprit was found with single-step isolation, so raw's call runs on base's inputs too."""
+    def narrow(self, verdict: Verdict, result: StepResult) -> Verdict:
+        """The verdict with an own-code culprit narrowed to one op (see `localize.ops`); a culprit found
+        with single-step isolation is narrowed with raw's call run on base's inputs too."""
         assert verdict.culprit is not None
         culprit, note = narrow_to_op(
-            verdict.culprit, self.base, self.raw, result, self.options.tolerances, isolate
+            verdict.culprit, self.base, self.raw, result, self.options.tolerances, verdict.isolated
         )
         return replace(verdict, culprit=culprit, notes=verdict.notes + ([note] if note else []))
 

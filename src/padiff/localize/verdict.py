@@ -27,6 +27,7 @@ class Verdict:
     diffs: list[LayerDiff]
     culprit: Culprit | None
     notes: list[str] = field(default_factory=list)
+    isolated: bool = False  # judged on a run with single-step isolation (raw's layers fed base's inputs)
 
     @property
     def passed(self) -> bool:
@@ -38,7 +39,9 @@ def _add(notes: list[str], note: str) -> None:
         notes.append(note)
 
 
-def judge_steps(results: list[StepResult], diff_phase: DiffPhase, notes: list[str]) -> Verdict:
+def judge_steps(
+    results: list[StepResult], diff_phase: DiffPhase, notes: list[str], isolated: bool = False
+) -> Verdict:
     """The verdict of `results`; `notes` (the run's) come first, each step's own notes after them."""
     notes = list(notes)
     diffs: list[LayerDiff] = []
@@ -63,4 +66,4 @@ def judge_steps(results: list[StepResult], diff_phase: DiffPhase, notes: list[st
         failure = first_failure(forward, backward, grads, result.updates, skip=skip)
         if culprit is None and failure is not None:
             culprit = find_culprit(failure, result.base_tree, result.raw_tree)
-    return Verdict(diffs, culprit, notes)
+    return Verdict(diffs, culprit, notes, isolated)
