@@ -104,16 +104,16 @@ def compare_arrays(
 ) -> TensorDiff:
     dtype = dtype or str(base.dtype)
     rtol_used = default_rtol(dtype) if rtol is None else float(rtol)
-    context = _Context(atol, rtol_used, tuple(base.shape), tuple(raw.shape), dtype, "", floor)
     aligned = _aligned(base, raw)
+    note = "" if aligned is None else aligned[2]
+    context = _Context(atol, rtol_used, tuple(base.shape), tuple(raw.shape), dtype, note, floor)
     if aligned is None:
         nan = float("nan")
         note = f"shape mismatch {list(base.shape)} vs {list(raw.shape)}"
         return context.record(
             passed=False, max_abs=nan, max_rel=nan, mean_abs=nan, cosine=nan, close_frac=0.0, note=note
         )
-    b, r, note = aligned
-    context = replace(context, note=note)
+    b, r, _ = aligned
     if b.size == 0:
         return _agreeing(context)
     if not (np.issubdtype(b.dtype, np.floating) or np.issubdtype(r.dtype, np.floating)):

@@ -62,6 +62,7 @@ def compare_param_arrays(
     an update is only known to within the float rounding of the weight it changed.
     """
     scales = [float(np.abs(a).mean()) for a in base_arrays.values() if a.size]
+    floors: dict[float | None, float] = {}  # the group floor per rtol (one, unless rtol is per layer)
     where = Where.PARAM if phase is Phase.GRAD else Where.UPDATE
     diffs = []
     for order, pair in enumerate(reversed(state_pairs)):
@@ -75,7 +76,9 @@ def compare_param_arrays(
         elif base_array is None:
             base_array = np.zeros(raw_array.shape, dtype=np.float32)
         atol, rtol = tolerances.at(pair.base_path)
-        floor = max(group_floor(scales, loss_grad_scale, rtol), _weight_floor(weights, pair, rtol))
+        if rtol not in floors:
+            floors[rtol] = group_floor(scales, loss_grad_scale, rtol)
+        floor = max(floors[rtol], _weight_floor(weights, pair, rtol))
         diff = compare_arrays(base_array, raw_array, atol, rtol, None, tolerances.mode, floor)
         diffs.append(
             LayerDiff(
