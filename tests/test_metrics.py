@@ -198,15 +198,43 @@ def test_bool_arrays_are_compared_exactly():
     assert not diff.passed and diff.close_frac == 0.75
 
 
-def test_reshape_equal_shapes_compare_after_reshape():
+def test_merged_adjacent_axes_compare_after_reshape():
     base = _normal((2, 3, 4))
     diff = compare_arrays(base, base.reshape(6, 4).copy())
     assert diff.passed
     assert "reshape" in diff.note
     assert diff.base_shape == (2, 3, 4) and diff.raw_shape == (6, 4)
-    # negative control: same element count but a transposed layout is a difference in values
+    # negative control: the same element count in a transposed layout is not a reshape: without
+    # permutations allowed it is a shape mismatch (it used to be compared element against wrong element)
     transposed = compare_arrays(base, np.ascontiguousarray(base.transpose(2, 1, 0)))
-    assert not transposed.passed and "reshape" in transposed.note
+    assert not transposed.passed and "shape mismatch" in transposed.note
+
+
+def test_a_unique_permutation_is_compared_under_it_where_allowed():
+    base = _normal((2, 4, 8, 16))  # [b, heads, seq, d] against [b, seq, heads, d]
+    raw = np.ascontiguousarray(base.transpose(0, 2, 1, 3))
+    diff = compare_arrays(base, raw, permute=True)
+    assert diff.passed and diff.note == "permuted [0, 2, 1, 3]"
+    raw[1, 5, 3, 7] += 1.0
+    assert not compare_arrays(base, raw, permute=True).passed  # the moved element is found
+    assert "shape mismatch" in compare_arrays(base, raw).note  # not allowed: a difference
+
+
+def test_axes_of_equal_size_make_the_permutation_ambiguous():
+    base = _normal((2, 2, 8, 16))  # which of the two size-2 axes went where cannot be told
+    diff = compare_arrays(base, np.ascontiguousarray(base.transpose(0, 2, 1, 3)), permute=True)
+    assert not diff.passed and "cannot be told" in diff.note
+
+
+def test_masked_positions_are_left_out_on_both_sides():
+    base = np.ma.MaskedArray(_normal((3, 5)), mask=np.zeros((3, 5), bool))
+    base.mask[0, 3:] = True
+    raw = np.ma.getdata(base).copy()
+    raw[0, 4] = 100.0  # padding: ignored
+    diff = compare_arrays(base, raw)
+    assert diff.passed and "padding ignored (2 of 15 positions)" in diff.note
+    raw[1, 1] += 1.0  # a valid position: found
+    assert not compare_arrays(base, raw).passed
 
 
 def test_broadcastable_shapes_compare_after_broadcasting():

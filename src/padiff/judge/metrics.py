@@ -11,8 +11,8 @@ Defaults when the caller passes None:
            only rounding noise is not judged against its own noise.
 An explicit atol is absolute. In "mean" mode (padiff 0.2.0's default) only the means are compared.
 NaN agrees with NaN and +/-Inf with the same Inf; any other non-finite value is a difference.
-Integer and bool tensors must be equal. Shapes that differ but hold the same number of elements are
-compared after reshaping raw to base's shape; broadcastable shapes after broadcasting; others fail.
+Integer and bool tensors must be equal. Shapes that differ are aligned by `shapes.align` (merged axes,
+a unique permutation where allowed, broadcasting, padding masks) or fail as a shape mismatch.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from .shapes import align
 from .tolerance import CompareMode, default_rtol
 
 __all__ = ["TensorDiff", "compare_arrays"]
@@ -56,20 +57,6 @@ class TensorDiff:
         return cls(**data)
 
 
-def _aligned(base: np.ndarray, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray, str] | None:
-    if base.shape == raw.shape:
-        return base, raw, ""
-    if base.size == raw.size:
-        return base, raw.reshape(base.shape), "reshaped"
-    try:
-        a, b = np.broadcast_arrays(base, raw)
-    except ValueError:
-        return None
-    if a.size < max(base.size, raw.size):  # broadcasting against an empty axis drops values
-        return None
-    return a, b, "broadcast"
-
-
 @dataclass(frozen=True)
 class _Context:
     """What every verdict of one pair carries besides its numbers."""
@@ -101,19 +88,20 @@ def compare_arrays(
     dtype: str | None = None,
     mode: CompareMode | str = CompareMode.STRICT,
     floor: float = 0.0,
+    permute: bool = False,
 ) -> TensorDiff:
+    """`permute`: shapes that are a unique permutation of each other are compared under it (see `shapes`)."""
     dtype = dtype or str(base.dtype)
     rtol_used = default_rtol(dtype) if rtol is None else float(rtol)
-    aligned = _aligned(base, raw)
-    note = "" if aligned is None else aligned[2]
+    aligned = align(base, raw, permute)
+    note = aligned if isinstance(aligned, str) else aligned.note
     context = _Context(atol, rtol_used, tuple(base.shape), tuple(raw.shape), dtype, note, floor)
-    if aligned is None:
+    if isinstance(aligned, str):
         nan = float("nan")
-        note = f"shape mismatch {list(base.shape)} vs {list(raw.shape)}"
         return context.record(
-            passed=False, max_abs=nan, max_rel=nan, mean_abs=nan, cosine=nan, close_frac=0.0, note=note
+            passed=False, max_abs=nan, max_rel=nan, mean_abs=nan, cosine=nan, close_frac=0.0
         )
-    b, r, _ = aligned
+    b, r, note = aligned.base, aligned.raw, aligned.note
     if b.size == 0:
         return _agreeing(context)
     if not (np.issubdtype(b.dtype, np.floating) or np.issubdtype(r.dtype, np.floating)):

@@ -21,7 +21,7 @@ from ..match.align import Aligner
 from ..match.arguments import pair_inputs
 from .metrics import compare_arrays
 from .records import LayerDiff, Phase, Where
-from .tolerance import Tolerances
+from .tolerance import Tolerances, less_precise
 from .trace import Trace
 
 __all__ = ["RawComparer", "IsolatedComparer", "merge_local"]
@@ -84,14 +84,26 @@ class RawComparer(NullSink):
             )
 
     def _record(
-        self, node: CallNode, where: Where, key: str, base_array: np.ndarray, raw: Any, dtype: str, order: int
+        self,
+        node: CallNode,
+        where: Where,
+        key: str,
+        base_array: np.ndarray,
+        raw: Any,
+        dtypes: tuple[str, str],
+        order: int,
     ) -> None:
+        """Compare one pair; `dtypes` (base's, raw's): the tolerance follows the less precise one. The
+        model's own final output (and the gradient arriving at it) is never compared under a permutation."""
         base_node = self.base.tree[self.aligner.partner[node.id]]
         phase = Phase.FORWARD if where in _FORWARD else Phase.BACKWARD
         atol, rtol = self.tol.at(base_node.path)
         floor = self.base.grad_floor(rtol) if phase is Phase.BACKWARD else 0.0
         raw_array = raw if isinstance(raw, np.ndarray) else self.adapter.to_numpy(raw)
-        diff = compare_arrays(base_array, raw_array, atol, rtol, dtype, self.tol.mode, floor)
+        permute = node.parent is not None or where in (Where.INPUT, Where.GRAD_IN)
+        diff = compare_arrays(
+            base_array, raw_array, atol, rtol, less_precise(*dtypes), self.tol.mode, floor, permute=permute
+        )
         record = LayerDiff(
             phase=phase,
             step=self.step,
@@ -120,8 +132,9 @@ class RawComparer(NullSink):
         fused = self._fused_pending.pop(origin[0], None) if origin is not None else None
         if fused is not None and stored is not None and fused.id in self.aligner.partner:
             # the fused layer's output is what base's activation after it produced: compare it here
+            dtypes = (stored.dtype, self.adapter.dtype_name(tensor))
             self._record(
-                fused, Where.OUTPUT, "out", self.base.array(stored), tensor, stored.dtype, len(self.forward)
+                fused, Where.OUTPUT, "out", self.base.array(stored), tensor, dtypes, len(self.forward)
             )
             return
         if stored is not None and origin is not None and stored.shared and origin[0] in self.aligner.partner:
@@ -156,7 +169,8 @@ class RawComparer(NullSink):
         stored = None if node.transparent else self.base.tensor(where, base_id, index)
         if stored is None:
             return
-        self._record(node, where, key, self.base.array(stored), tensor, stored.dtype, len(self.forward))
+        dtypes = (stored.dtype, self.adapter.dtype_name(tensor))
+        self._record(node, where, key, self.base.array(stored), tensor, dtypes, len(self.forward))
         if not self.keep_base:
             self.base.release(where, base_id, index)
 
@@ -178,7 +192,8 @@ class RawComparer(NullSink):
         else:
             raw_array = self.adapter.to_numpy(grad)
             self._last_grad = (grad, raw_array)
-        self._record(node, where, stored.key, self.base.array(stored), raw_array, stored.dtype, stored.order)
+        dtypes = (stored.dtype, self.adapter.dtype_name(grad))
+        self._record(node, where, stored.key, self.base.array(stored), raw_array, dtypes, stored.order)
         if not self.keep_base:
             self.base.release(where, base_id, base_index)
 

@@ -30,6 +30,7 @@ __all__ = [
     "Tolerances",
     "Bound",
     "default_rtol",
+    "less_precise",
     "noise_floor",
     "group_floor",
     "rounding_floor",
@@ -111,6 +112,13 @@ def _lookup(bound: Bound, path: str) -> float | None:
 
 def default_rtol(dtype: str) -> float:
     return DEFAULT_RTOL.get(dtype, 1e-4)
+
+
+def less_precise(base_dtype: str, raw_dtype: str) -> str:
+    """The dtype a pair is judged at: the less precise of the two floating dtypes (else base's)."""
+    if base_dtype in DEFAULT_RTOL and raw_dtype in DEFAULT_RTOL:
+        return max(base_dtype, raw_dtype, key=DEFAULT_RTOL.__getitem__)
+    return base_dtype
 
 
 def noise_floor(loss_grad_scale: float, dtype: str = "float32", rtol: float | None = None) -> float:

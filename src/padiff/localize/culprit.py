@@ -1,12 +1,21 @@
-"""Name the culprit: the first layer whose inputs agree but whose outputs do not.
+"""Name the culprit. Outputs decide, inputs localize.
 
-Forward checks are scanned in raw's execution order, backward checks in the order base's gradients
-arrived, then parameter gradients. The first failing check decides:
-  - a layer's output (or the gradient it sends to its inputs) differs: that layer is the culprit; its
-    inputs (incoming gradient) and all its children were checked earlier and agreed;
-  - a layer's input differs although every earlier check agreed: the input was computed by its parent's
-    own code, so the parent is the culprit ("its own code did it"); likewise for a gradient arriving
-    at a layer's output. At the root this means the model inputs, or the loss, differ.
+A run fails only where a layer's output (or the gradient it sends to its inputs), a parameter's gradient,
+an update or a buffer differs: the *first* such check decides (forward checks in raw's execution order,
+backward ones in the order base's gradients arrived, then parameter gradients, updates). What the layer
+took in (its inputs; in backward, the gradient arriving at its output) only places the culprit:
+  - its incoming checks agree: the layer itself is the culprit (its own code, or a sublayer's, which
+    would have failed first);
+  - an incoming check differs too: the difference entered before the layer. padiff climbs to the parent
+    (its nearest non-container ancestor) while that one's incoming checks differ too, and names the first
+    ancestor whose incoming checks agree: its own code (outside any sublayer) computed the differing
+    value. Reaching the root this way means the model inputs (or the loss) differ.
+  - on a run with single-step isolation (each raw layer fed base's inputs), a layer's own output is judged
+    by its local error, so it is the culprit whatever its inputs; an incoming check decides there only
+    when the layer's output differed on the accumulated run but agrees locally: the parent's own code,
+    given the same inputs, computed the value the layer took in.
+An incoming check that differs while the layer's output agrees (a mask of -inf against the dtype's
+minimum, a bool mask against an additive one) is no difference of the model: the verdict notes it.
 """
 
 from __future__ import annotations
@@ -16,9 +25,9 @@ from enum import Enum
 
 from ..capture.calltree import CallTree
 from ..judge.metrics import TensorDiff
-from ..judge.records import LayerDiff, Phase
+from ..judge.records import LayerDiff, Phase, Where
 
-__all__ = ["Kind", "Culprit", "find_culprit", "first_failure", "regrouped"]
+__all__ = ["Kind", "Culprit", "Checks", "INCOMING", "decides", "find_culprit", "first_failure", "regrouped"]
 
 
 class Kind(str, Enum):
@@ -71,39 +80,95 @@ class Culprit:
         return cls(**data)
 
 
-_OWN = {"output", "grad_in", "param", "update"}
 _REASONS = {
     "output": "its inputs agree but its output differs",
     "grad_in": "the gradient reaching its output agrees but the gradient it sends to its inputs differs",
     "param": "the gradient of its parameter differs",
     "update": "its parameter moved differently in the optimizer step although the gradients agreed: the two "
     "optimizers differ (learning rate, epsilon, weight decay, momentum, ...)",
-    "input": "its own code (outside any sublayer) computes a value that differs, first seen as the input of '{child}'",
-    "grad_out": "its own code (outside any sublayer) sends back a gradient that differs, first seen at the output of '{child}'",
+    "input": "its own code (outside any sublayer) computes a value that differs, first seen as the input of "
+    "'{child}', whose output then differs",
+    "grad_out": "its own code (outside any sublayer) sends back a gradient that differs, first seen at the output "
+    "of '{child}', whose input gradient then differs",
     "root_input": "the model inputs differ",
     "root_grad_out": "the gradient of the loss with respect to the model output differs (check loss_fn)",
 }
 
 
-def first_failure(*phases: list[LayerDiff], skip: frozenset = frozenset()) -> LayerDiff | None:
+# checks that only place the culprit (what a layer takes in), and the check each one feeds
+INCOMING = {Where.INPUT: Where.OUTPUT, Where.GRAD_OUT: Where.GRAD_IN}
+
+
+class Checks:
+    """One step's checks, by call pair and kind of check (and parameter checks by their layer's path)."""
+
+    def __init__(self, diffs: list[LayerDiff]):
+        self._by_call: dict[tuple[int, int, Where], list[LayerDiff]] = {}
+        self._params: dict[str, list[LayerDiff]] = {}
+        self._grads_out: dict[str, list[LayerDiff]] = {}
+        for d in diffs:
+            self._by_call.setdefault((d.base_id, d.raw_id, d.where), []).append(d)
+            if d.where is Where.PARAM:
+                self._params.setdefault(d.base_path, []).append(d)
+            elif d.where is Where.GRAD_OUT:
+                self._grads_out.setdefault(d.base_path, []).append(d)
+
+    def of(self, base_id: int, raw_id: int, where: Where) -> list[LayerDiff]:
+        return self._by_call.get((base_id, raw_id, where), [])
+
+    def outgoing(self, incoming: LayerDiff) -> list[LayerDiff]:
+        """The checks of what the call whose incoming check this is gave out; in backward these include its
+        own parameters' gradients (a layer whose input needs no gradient sends none back)."""
+        out = self.of(incoming.base_id, incoming.raw_id, INCOMING[incoming.where])
+        return out + self._params.get(incoming.base_path, []) if incoming.where is Where.GRAD_OUT else out
+
+    def failed_grad_out(self, layer_path: str) -> LayerDiff | None:
+        """A failing check of a gradient arriving at an output of the layer at `layer_path` (any call)."""
+        return next((d for d in self._grads_out.get(layer_path, []) if not d.passed), None)
+
+    def failed_incoming(self, base_id: int, raw_id: int, where: Where) -> LayerDiff | None:
+        return next((d for d in self.of(base_id, raw_id, where) if not d.passed), None)
+
+
+def decides(d: LayerDiff, checks: Checks) -> bool:
+    """Whether a failing check fails the run (see the module docstring)."""
+    if d.passed:
+        return False
+    if d.where not in INCOMING:
+        return True
+    if d.local is None:
+        return False
+    outgoing = checks.outgoing(d)
+    return any(not o.diff.passed for o in outgoing) and all(o.passed for o in outgoing)
+
+
+def first_failure(
+    *phases: list[LayerDiff], checks: Checks, skip: frozenset = frozenset()
+) -> LayerDiff | None:
     for diffs in phases:
         for diff in diffs:
-            if not diff.passed and (diff.where, diff.base_id, diff.raw_id, diff.leaf) not in skip:
+            if (diff.where, diff.base_id, diff.raw_id, diff.leaf) not in skip and decides(diff, checks):
                 return diff
     return None
 
 
-def find_culprit(failure: LayerDiff, base_tree: CallTree, raw_tree: CallTree) -> Culprit:
-    """Turn the first failing check into a culprit (parameter checks name no call: their paths stand)."""
+def find_culprit(failure: LayerDiff, base_tree: CallTree, raw_tree: CallTree, checks: Checks) -> Culprit:
+    """Turn the deciding check into a culprit (see the module docstring)."""
     base_node, raw_node = base_tree.get(failure.base_id), raw_tree.get(failure.raw_id)
-    reason_key = failure.where.value
-    if failure.where not in _OWN and base_node is not None and raw_node is not None:
-        base_parent, raw_parent = base_tree.solid_parent(base_node), raw_tree.solid_parent(raw_node)
-        if base_parent is None or raw_parent is None:
-            reason_key = "root_" + failure.where.value
-        else:
-            base_node, raw_node = base_parent, raw_parent
-    reason = _REASONS[reason_key].format(child=failure.raw_path or "(root)")
+    evidence, reason_key = failure, failure.where.value
+    entry, incoming = _entry(failure, checks)
+    if entry is not None and incoming is not None and failure.where is Where.PARAM:
+        base_node, raw_node = base_tree.get(entry.base_id), raw_tree.get(entry.raw_id)
+    while entry is not None and incoming is not None and base_node is not None and raw_node is not None:
+        evidence, reason_key = entry, incoming.value  # the difference came from above: climb
+        base_node, raw_node = base_tree.solid_parent(base_node), raw_tree.solid_parent(raw_node)
+        if base_node is None or raw_node is None:
+            base_node, raw_node = base_tree.get(entry.base_id), raw_tree.get(entry.raw_id)
+            reason_key = "root_" + incoming.value
+            break
+        isolated = failure.local is not None  # isolated: the parent's own code, given the same inputs
+        entry = None if isolated else checks.failed_incoming(base_node.id, raw_node.id, incoming)
+    reason = _REASONS[reason_key].format(child=evidence.raw_path or "(root)")
     return Culprit(
         phase=failure.phase,
         step=failure.step,
@@ -117,10 +182,28 @@ def find_culprit(failure: LayerDiff, base_tree: CallTree, raw_tree: CallTree) ->
         raw_site=raw_node.site if raw_node else "",
         base_defined=base_node.defined if base_node else "",
         raw_defined=raw_node.defined if raw_node else "",
-        evidence=failure,
+        evidence=evidence,
         base_call=base_node.call if base_node else 0,
         raw_call=raw_node.call if raw_node else 0,
     )
+
+
+_INCOMING_OF = {outgoing: incoming for incoming, outgoing in INCOMING.items()}
+
+
+def _entry(failure: LayerDiff, checks: Checks) -> tuple[LayerDiff | None, Where | None]:
+    """The failing incoming check through which the deciding difference entered (None: the layer's own),
+    and its kind. A failure judged by its local error entered nowhere else, unless it is incoming itself."""
+    if failure.where in INCOMING:
+        return failure, failure.where
+    if failure.local is not None:
+        return None, None
+    if failure.where is Where.PARAM:  # the gradient reaching the parameter's layer differed?
+        return checks.failed_grad_out(failure.base_path), Where.GRAD_OUT
+    incoming = _INCOMING_OF.get(failure.where)
+    if incoming is None:
+        return None, None
+    return checks.failed_incoming(failure.base_id, failure.raw_id, incoming), incoming
 
 
 # where a regrouped pair's mismatch shows -> the parent's check that must agree to excuse it

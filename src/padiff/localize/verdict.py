@@ -1,7 +1,8 @@
 """From what the steps compared to a verdict: every compared pair, the culprit, and the notes.
 
 Pairs are taken step by step, forward, backward and parameter gradients as `diff_phase` asks, then
-updates; the first failing pair of the earliest step decides (see `culprit.find_culprit`). Boundary
+updates; the first deciding failure of the earliest step names the culprit (see `culprit`: outputs
+decide, inputs localize); inputs that differ while the layer's output agrees are noted. Boundary
 checks of layers the two ports draw elsewhere (`culprit.regrouped`) are excused, and said so.
 """
 
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..judge.records import LayerDiff
-from .culprit import Culprit, find_culprit, first_failure, regrouped
+from .culprit import INCOMING, Checks, Culprit, find_culprit, first_failure, regrouped
 
 if TYPE_CHECKING:
     from ..options import DiffPhase
@@ -63,7 +64,31 @@ def judge_steps(
                 f"boundary elsewhere), not blamed: {', '.join(shown[:4])}{more}",
             )
         skip = frozenset((d.where, d.base_id, d.raw_id, d.leaf) for d in excused)
-        failure = first_failure(forward, backward, grads, result.updates, skip=skip)
+        checks = Checks(forward + backward + grads)
+        failure = first_failure(forward, backward, grads, result.updates, checks=checks, skip=skip)
         if culprit is None and failure is not None:
-            culprit = find_culprit(failure, result.base_tree, result.raw_tree)
+            culprit = find_culprit(failure, result.base_tree, result.raw_tree, checks)
+        before = forward + backward + grads  # inputs noted: those seen before the deciding failure
+        before = before[: before.index(failure)] if failure is not None and failure in before else before
+        harmless = _harmless_inputs(before, checks, culprit)
+        if harmless:
+            _add(
+                notes,
+                "inputs that differ while the layer's output agrees (no difference of the model): "
+                + harmless,
+            )
     return Verdict(diffs, culprit, notes, isolated)
+
+
+def _harmless_inputs(diffs: list[LayerDiff], checks: Checks, culprit: Culprit | None) -> str:
+    """The failing incoming checks whose call's own checks all agree, listed with how they differ."""
+    shown = []
+    for d in diffs:
+        if d.passed or d.where not in INCOMING or (culprit is not None and d is culprit.evidence):
+            continue
+        outgoing = checks.outgoing(d)
+        if outgoing and all(o.passed for o in outgoing):
+            how = d.diff.note or f"max abs {d.diff.max_abs:.3g}"
+            shown.append(f"'{d.raw_path or '(root)'}' {d.where.value} {d.leaf} ({how})")
+    more = f" and {len(shown) - 4} more" if len(shown) > 4 else ""
+    return ", ".join(shown[:4]) + more
