@@ -1,0 +1,145 @@
+"""One step of two dumps judged: base's step as the trace, raw's events replayed into the comparer.
+
+Rule: the same records, in the same order, as `steps._run_step` makes live (with `confirm=False` and no
+isolation): forward and backward pairs from `RawComparer`, then every paired parameter's gradient, then,
+when both sides took an optimizer step, every trainable parameter's update. Arrays are read in the
+order and under the names the live trace would have used (the pairs' base state names, in pair order),
+so tolerance floors come out identical. In a summary comparison each layer-tensor record is given the
+tensors' real shapes and marked "summary" (`summary`'s rule); a pair whose sizes cannot agree fails as
+a shape mismatch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from ..capture.hooks import RunState
+from ..judge.params import compare_param_arrays
+from ..judge.records import LayerDiff, Phase
+from ..judge.stream import RawComparer
+from ..match.align import Aligner
+from ..options import Options
+from ..steps import StepResult, _run_notes
+from ..weights.pairs import StatePair
+from .trace import DumpStep, DumpTrace, replay
+
+__all__ = ["judge_step"]
+
+
+def judge_step(
+    steps: tuple[DumpStep, DumpStep],
+    pairs: list[StatePair],
+    options: Options,
+    path_pairs: dict[str, str],
+    advance: Callable[[int], Any],
+) -> StepResult:
+    base_step, raw_step = steps
+    index, tolerances = base_step.index, options.tolerances
+    trace = DumpTrace(base_step)
+    aligner = Aligner(trace.tree, path_pairs)
+    comparer = RawComparer(raw_step.dump.adapter, trace, aligner, tolerances, index)
+    if base_step.summary:
+        shapes = _SummaryShapes(comparer, trace)
+        replay(raw_step, shapes, advance, shapes.on_event)
+    else:
+        replay(raw_step, comparer, advance)
+    comparer.finish()
+    result = StepResult(comparer.forward, comparer.backward, base_tree=trace.tree, raw_tree=aligner.raw)
+    base_grads = _base_arrays(pairs, base_step, "grad/")
+    raw_grads = _raw_arrays(pairs, raw_step, "grad/")
+    result.grads = compare_param_arrays(
+        pairs, base_grads, raw_grads, tolerances, Phase.GRAD, index, loss_grad_scale=trace.loss_grad_scale
+    )
+    states = [
+        RunState(
+            dropout_neutralised=s.entry.get("dropout_neutralised", 0),
+            skipped_outputs=s.entry.get("skipped_outputs", 0),
+        )
+        for s in steps
+    ]
+    result.notes = _run_notes(states[0], states[1], aligner) + comparer.notes
+    if base_step.entry.get("updated") and raw_step.entry.get("updated"):
+        trainable = [p for p in pairs if p.raw_tensor.trainable]
+        base_updates = _base_arrays(pairs, base_step, "update/")
+        before = _base_arrays(pairs, base_step, "before/")
+        raw_updates = _raw_arrays(pairs, raw_step, "update/")
+        result.updates = compare_param_arrays(
+            trainable, base_updates, raw_updates, tolerances, Phase.WEIGHT, index, before
+        )
+    elif base_step.entry.get("updated") or raw_step.entry.get("updated"):
+        stepped = "base" if base_step.entry.get("updated") else "raw"
+        result.notes.append(f"step {index}: only {stepped} took an optimizer step; updates not compared")
+    return result
+
+
+def _base_arrays(pairs: list[StatePair], step: DumpStep, prefix: str) -> dict[str, np.ndarray]:
+    """Base's arrays by the pairs' base state names, in pair order (as the live trace records them)."""
+    out: dict[str, np.ndarray] = {}
+    for pair in pairs:
+        for key, tensor in zip(pair.base_keys, pair.base_tensors):
+            if key not in out and prefix + tensor.key in step.file:
+                out[key] = step.file.array(prefix + tensor.key)
+    return out
+
+
+def _raw_arrays(pairs: list[StatePair], step: DumpStep, prefix: str) -> dict[int, np.ndarray]:
+    return {
+        id(pair.raw_tensor): step.file.array(prefix + pair.raw_tensor.key)
+        for pair in pairs
+        if prefix + pair.raw_tensor.key in step.file
+    }
+
+
+class _SummaryShapes:
+    """Passes raw's events to the comparer; records made from summaries get the tensors' real shapes."""
+
+    def __init__(self, comparer: RawComparer, trace: DumpTrace):
+        self.comparer, self.trace = comparer, trace
+        self.event: tuple = ()
+
+    def on_event(self, event: tuple) -> None:
+        self.event = event
+        self.trace.last = None
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.comparer, name)
+        if name not in ("on_input", "on_output", "on_grad"):
+            return method
+
+        def patched(*args: Any) -> Any:
+            counts = len(self.comparer.forward), len(self.comparer.backward)
+            method(*args)
+            for records, start in ((self.comparer.forward, counts[0]), (self.comparer.backward, counts[1])):
+                for i in range(start, len(records)):
+                    records[i] = _with_shapes(records[i], self.trace.last, tuple(self.event[6]))
+
+        return patched
+
+
+def _with_shapes(record: LayerDiff, stored: Any, raw_shape: tuple[int, ...]) -> LayerDiff:
+    """A record judged on summaries, with the tensors' real shapes (and failing if they cannot agree)."""
+    base_shape = tuple(stored.handle[1]) if stored is not None else record.diff.base_shape
+    diff = replace(
+        record.diff, base_shape=base_shape, raw_shape=raw_shape, note=(record.diff.note + " summary").strip()
+    )
+    if int(np.prod(base_shape)) != int(np.prod(raw_shape)):
+        try:
+            np.broadcast_shapes(base_shape, raw_shape)
+        except ValueError:
+            nan = float("nan")
+            note = f"shape mismatch {list(base_shape)} vs {list(raw_shape)} summary"
+            diff = replace(
+                diff,
+                passed=False,
+                max_abs=nan,
+                max_rel=nan,
+                mean_abs=nan,
+                cosine=nan,
+                close_frac=0.0,
+                note=note,
+            )
+    return replace(record, diff=diff)
