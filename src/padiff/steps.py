@@ -130,6 +130,7 @@ def _param_grads(comparison: Comparison, trace: BaseTrace, step: int) -> list[La
         Phase.GRAD,
         step,
         loss_grad_scale=trace.loss_grad_scale,
+        dtypes=(comparison.base.adapter.dtype_name, comparison.raw.adapter.dtype_name),
     )
 
 
@@ -163,6 +164,7 @@ def _step_optimizers(comparison: Comparison, trace: BaseTrace, step: int) -> lis
         Phase.WEIGHT,
         step,
         trace.weights_before_update(),
+        dtypes=(comparison.base.adapter.dtype_name, comparison.raw.adapter.dtype_name),
     )
 
 

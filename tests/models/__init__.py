@@ -14,6 +14,9 @@ caller's RNG state. Frameworks are imported lazily, by the first builder that ne
   ports.py      one computation drawn two ways (functional vs layer, fused vs flat, boundaries)
   mapping.py    fused blocks, wrappers and renamed layers for LayerMap and special inits
   isolation.py  a chaotic MLP with a head of its own code (narrowing after isolation); random draws
+  masks.py      an attention whose ports pass masks and position ids in different forms
+  sequences.py  recurrent twins: torch packs the padded batch, paddle passes sequence_length
+  layouts.py    tensors laid out in different axis orders (attention heads, a time-major output)
 """
 
 from .faults import BoomError, add_, faulty, fragile, inplace, nonfinite, reshaping
@@ -30,6 +33,7 @@ from .forms import (
 )
 from .frameworks import FRAMEWORKS, kit, net
 from .isolation import chaotic_with_head, draws
+from .layouts import head_layouts, time_major_output
 from .mapping import (
     block_head,
     enc_dec,
@@ -43,6 +47,7 @@ from .mapping import (
     wrapped_act,
     wrappers,
 )
+from .masks import masked_attention, token_batch
 from .models import PLANTS, TWINS, Plant, build, example_input, plants_of
 from .ports import (
     concat_in_block,
@@ -57,6 +62,7 @@ from .ports import (
     with_cache_position,
     without_cache_position,
 )
+from .sequences import packed_rnn, padded_batch
 from .sharing import loop, shared, tied, tiny_lm
 from .structure import (
     acts,
@@ -75,7 +81,7 @@ from .structure import (
 
 __all__ = [
     "FRAMEWORKS", "PLANTS", "TWINS", "BoomError", "Output", "Plant", "acts", "add_", "block_head", "build",
-    "chaotic_with_head", "draws", "concat_in_block", "concat_in_parent", "deep_tanh", "enc_dec", "example_input",
+    "chaotic_with_head", "draws", "head_layouts", "time_major_output", "masked_attention", "token_batch", "packed_rnn", "padded_batch", "concat_in_block", "concat_in_parent", "deep_tanh", "enc_dec", "example_input",
     "faulty", "fc_act_head", "first", "flat_stem", "fragile", "free", "functional_pool", "fused_activation",
     "fused_stem", "inplace", "kit", "leaf_outputs", "loop", "mlp_options", "named_apart", "net",
     "nonfinite", "norm_block", "norm_without_affine", "one_output", "outputs", "paddle_fused", "plants_of",

@@ -102,7 +102,7 @@ class Hooks:
 
     def _pre_hook(self, layer: Any, args: tuple, kwargs: dict) -> tuple[tuple, dict] | None:
         node = self._open(layer)
-        leaves = _input_leaves(layer, args, kwargs, self.adapter.is_tensor)
+        leaves = _input_leaves(layer, args, kwargs, self.adapter.is_tensor, self.adapter.unpack)
         node.inputs = tuple(key for key, _ in leaves)
         if not self.sink.on_call(node):
             return None
@@ -175,7 +175,7 @@ class Hooks:
         state = self.state
         node = state.tree[state.stack.pop()]
         state.finished += 1
-        leaves, skipped = tensor_leaves(output, self.adapter.is_tensor)
+        leaves, skipped = tensor_leaves(output, self.adapter.is_tensor, self.adapter.unpack)
         if node.parent is None:
             state.skipped_outputs = skipped
         for index, (key, tensor) in enumerate(leaves):
@@ -196,6 +196,7 @@ class Hooks:
             self.grad_targets.put(tensor, targets)
 
             def hook(grad: Any, targets: list = targets) -> Any:
+                adapter.carry_form(tensor, grad)  # a PackedSequence's gradient reads as its data does
                 replacement = None
                 for target_node, target_index in targets:
                     self.sink.on_grad(target_node, "grad_out", target_index, grad)
@@ -208,12 +209,12 @@ class Hooks:
 
 
 def _input_leaves(
-    layer: Any, args: tuple, kwargs: dict, is_tensor: Callable[[Any], bool]
+    layer: Any, args: tuple, kwargs: dict, is_tensor: Callable[[Any], bool], unpack: Callable[[Any], Any]
 ) -> list[tuple[str, Any]]:
     """Tensor inputs keyed by name: the forward's parameter name ("hidden_states", "x[2]"), else "arg0"."""
     names = _positional_names(type(layer))
-    positional, _ = tensor_leaves(args, is_tensor)
-    keyword, _ = tensor_leaves(kwargs, is_tensor)
+    positional, _ = tensor_leaves(args, is_tensor, unpack)
+    keyword, _ = tensor_leaves(kwargs, is_tensor, unpack)
 
     def name(match: re.Match) -> str:
         index = int(match.group(1))

@@ -18,31 +18,44 @@ Leaves = list[tuple[str, Any]]
 _MAX_DEPTH = 32
 
 
-def tensor_leaves(obj: Any, is_tensor: Callable[[Any], bool]) -> tuple[Leaves, int]:
+def tensor_leaves(
+    obj: Any, is_tensor: Callable[[Any], bool], unpack: Callable[[Any], Any] | None = None
+) -> tuple[Leaves, int]:
     """(key, tensor) for every tensor inside `obj`, in order; plus the count of non-tensor leaves skipped.
 
     Tuples, lists, dicts (Hugging Face `ModelOutput` is one), dataclasses and namedtuples are walked.
+    `unpack` gives the tensor a framework-specific value stands for (a PackedSequence's data), if any.
     """
     leaves: Leaves = []
-    skipped = _walk(obj, "", is_tensor, leaves, 0)
+    skipped = _walk(obj, "", is_tensor, unpack or _same, leaves, 0)
     return leaves, skipped
 
 
-def _walk(obj: Any, key: str, is_tensor: Callable[[Any], bool], out: Leaves, depth: int) -> int:
+def _same(value: Any) -> Any:
+    return value
+
+
+def _walk(
+    obj: Any,
+    key: str,
+    is_tensor: Callable[[Any], bool],
+    unpack: Callable[[Any], Any],
+    out: Leaves,
+    depth: int,
+) -> int:
+    obj = unpack(obj)
     if is_tensor(obj):
         out.append((key or "out", obj))
         return 0
     if obj is None or depth > _MAX_DEPTH:
         return 0 if obj is None else 1
+    walk = lambda value, sub: _walk(value, sub, is_tensor, unpack, out, depth + 1)  # noqa: E731
     if isinstance(obj, Mapping):
-        return sum(_walk(v, f"{key}[{k!r}]", is_tensor, out, depth + 1) for k, v in obj.items())
+        return sum(walk(v, f"{key}[{k!r}]") for k, v in obj.items())
     if isinstance(obj, (tuple, list)):
-        return sum(_walk(v, f"{key}[{i}]", is_tensor, out, depth + 1) for i, v in enumerate(obj))
+        return sum(walk(v, f"{key}[{i}]") for i, v in enumerate(obj))
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return sum(
-            _walk(getattr(obj, f.name), f"{key}.{f.name}", is_tensor, out, depth + 1)
-            for f in dataclasses.fields(obj)
-        )
+        return sum(walk(getattr(obj, f.name), f"{key}.{f.name}") for f in dataclasses.fields(obj))
     return 1
 
 
@@ -53,11 +66,12 @@ class Slot:
     index: int
 
 
-def skeleton(obj: Any, is_tensor: Callable[[Any], bool]) -> Any:
-    """`obj` with every tensor leaf replaced by a `Slot`, numbered as `tensor_leaves` lists them; the
-    rest (flags, None, ints, objects padiff does not walk) kept as it is."""
+def skeleton(obj: Any, is_tensor: Callable[[Any], bool], unpack: Callable[[Any], Any] | None = None) -> Any:
+    """`obj` with every tensor leaf replaced by a `Slot`, numbered as `tensor_leaves` lists them (a value
+    `unpack` reads as a tensor is one slot); the rest (flags, None, objects padiff does not walk) kept."""
     counter = iter(range(1 << 62))
-    return _rebuild(obj, lambda _: Slot(next(counter)), is_tensor, 0)
+    read = unpack or _same
+    return _rebuild(obj, lambda _: Slot(next(counter)), lambda value: is_tensor(read(value)), 0)
 
 
 def fill(shape: Any, values: Sequence[Any]) -> Any:

@@ -90,7 +90,7 @@ def _forward(adapter: Adapter, model: Any, args: tuple, kwargs: dict, state: Run
 
 def _loss(adapter: Adapter, output: Any, loss_fn: Callable[[Any], Any] | None, role: str) -> Any:
     if loss_fn is None:
-        leaves, _ = tensor_leaves(output, adapter.is_tensor)
+        leaves, _ = tensor_leaves(output, adapter.is_tensor, adapter.unpack)
         floats = [t for _, t in leaves if adapter.is_float(t) and adapter.requires_grad(t)]
         return adapter.scalar_loss(floats) if floats else None
     try:

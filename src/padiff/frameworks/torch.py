@@ -17,6 +17,7 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 from .base import SharedOps, plain
+from .torch_packed import PackedForms
 
 _CONTAINERS = (torch.nn.Sequential, torch.nn.ModuleList, torch.nn.ModuleDict)
 _DROPOUTS = (
@@ -55,6 +56,9 @@ class _OpMode(TorchFunctionMode):
 
 
 class TorchAdapter(SharedOps):
+    def __init__(self) -> None:
+        self._packed = PackedForms()  # tensors that stand for a PackedSequence
+
     name = "torch"
     package_dir = os.path.dirname(torch.__file__)
     user_dirs: tuple[str, ...] = ()
@@ -91,7 +95,16 @@ class TorchAdapter(SharedOps):
     def all_state(self, model: Any) -> list[tuple[str, Any]]:
         return list(model.named_parameters()) + list(model.named_buffers())
 
+    def unpack(self, value: Any) -> Any:
+        return self._packed.unpack(value)
+
+    def carry_form(self, source: Any, target: Any) -> None:
+        self._packed.carry(source, target)
+
     def to_numpy(self, tensor: Any) -> np.ndarray:
+        padded = self._packed.padded(tensor)
+        if padded is not None:  # a PackedSequence's data: its padded batch, padding masked
+            return padded
         t = tensor.detach()
         if t.dtype == torch.bfloat16:  # numpy has no bfloat16
             t = t.float()

@@ -92,7 +92,7 @@ class BaseTrace(NullSink):
         return not node.transparent
 
     def on_arguments(self, node: CallNode, args: tuple, kwargs: dict) -> None:
-        shape = skeleton((args, kwargs), self.adapter.is_tensor)
+        shape = skeleton((args, kwargs), self.adapter.is_tensor, self.adapter.unpack)
         self._arguments[node.id] = CallArgs(shape[0], shape[1])
 
     def on_input(self, node: CallNode, index: int, key: str, tensor: Any, origin: Origin | None) -> None:

@@ -8,7 +8,8 @@ by a tiny fraction of its size, but by a large fraction of its update. Pairs com
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -16,7 +17,7 @@ from ..frameworks.base import Adapter
 from ..weights.pairs import StatePair
 from .metrics import compare_arrays
 from .records import LayerDiff, Phase, Where
-from .tolerance import Tolerances, group_floor, rounding_floor
+from .tolerance import Tolerances, group_floor, less_precise, rounding_floor
 
 __all__ = ["base_param_arrays", "raw_param_arrays", "updates", "compare_param_arrays"]
 
@@ -54,12 +55,14 @@ def compare_param_arrays(
     step: int,
     weights: Mapping[str, np.ndarray] | None = None,
     loss_grad_scale: float = 0.0,
+    dtypes: tuple[Callable[[Any], str], Callable[[Any], str]] | None = None,
 ) -> list[LayerDiff]:
     """One LayerDiff per paired parameter, in backward order (last defined first).
 
     A parameter with an array on one side only is compared against zeros: a gradient that exists on
     one side only is a difference. For updates, `weights` (base's values before the step) set a floor:
-    an update is only known to within the float rounding of the weight it changed.
+    an update is only known to within the float rounding of the weight it changed. `dtypes` (base's and
+    raw's dtype_name) judge each pair at the less precise of the two parameters' dtypes.
     """
     scales = [float(np.abs(a).mean()) for a in base_arrays.values() if a.size]
     floors: dict[float | None, float] = {}  # the group floor per rtol (one, unless rtol is per layer)
@@ -79,7 +82,12 @@ def compare_param_arrays(
         if rtol not in floors:
             floors[rtol] = group_floor(scales, loss_grad_scale, rtol)
         floor = max(floors[rtol], _weight_floor(weights, pair, rtol))
-        diff = compare_arrays(base_array, raw_array, atol, rtol, None, tolerances.mode, floor)
+        dtype = (
+            None
+            if dtypes is None
+            else less_precise(dtypes[0](pair.base_tensors[0]), dtypes[1](pair.raw_tensor))
+        )
+        diff = compare_arrays(base_array, raw_array, atol, rtol, dtype, tolerances.mode, floor)
         diffs.append(
             LayerDiff(
                 phase=phase,

@@ -36,7 +36,8 @@ class ArrayStore:
         self._file: IO[bytes] | None = None
 
     def put(self, array: np.ndarray) -> Handle:
-        if self.in_memory + array.nbytes <= self.memory_budget:
+        # a masked array (a packed sequence's padding) stays in memory: the file holds plain values only
+        if self.in_memory + array.nbytes <= self.memory_budget or isinstance(array, np.ma.MaskedArray):
             self.in_memory += array.nbytes
             return array
         if self._file is None:

@@ -21,10 +21,10 @@ from ..match.align import Aligner
 from ..match.arguments import pair_inputs
 from .metrics import compare_arrays
 from .records import LayerDiff, Phase, Where
-from .tolerance import Tolerances, less_precise
+from .tolerance import DEFAULT_RTOL, Tolerances, less_precise
 from .trace import Trace
 
-__all__ = ["RawComparer", "IsolatedComparer", "merge_local"]
+__all__ = ["RawComparer", "IsolatedComparer", "merge_local", "substituted"]
 
 _FORWARD = (Where.INPUT, Where.OUTPUT)
 
@@ -104,6 +104,7 @@ class RawComparer(NullSink):
         diff = compare_arrays(
             base_array, raw_array, atol, rtol, less_precise(*dtypes), self.tol.mode, floor, permute=permute
         )
+        self._note_form(node, diff.note)
         record = LayerDiff(
             phase=phase,
             step=self.step,
@@ -121,6 +122,15 @@ class RawComparer(NullSink):
             paired_by=self.aligner.paired_by[node.id].value,
         )
         (self.forward if phase is Phase.FORWARD else self.backward).append(record)
+
+    def _note_form(self, node: CallNode, note: str) -> None:
+        """Say once per layer when its tensors were compared under a permutation or without padding."""
+        where = f"'{node.path or '(root)'}'"
+        if note.startswith("permuted"):
+            order = note.split("]")[0] + "]"
+            self._note(f"{where}: tensors laid out differently, compared under the axis order {order[9:]}")
+        if "padding ignored" in note:
+            self._note(f"{where}: packed sequences compared on their valid positions only (padding ignored)")
 
     def on_input(self, node: CallNode, index: int, key: str, tensor: Any, origin: Origin | None) -> None:
         base_id, base_index = self.base_input(node, index)
@@ -213,7 +223,9 @@ class IsolatedComparer(RawComparer):
         super().__init__(adapter, base, aligner, tolerances, step, keep_base=True)
 
     def _base_value(self, stored: Any, like: Any) -> Any:
-        if stored is None:
+        """Base's value in raw's place, when it can stand there: float on both sides, of one shape (a bool
+        mask does not replace an additive one; see `substituted`)."""
+        if stored is None or not substituted(stored.dtype, self.adapter.dtype_name(like)):
             return None
         array = self.base.array(stored)
         if tuple(array.shape) != tuple(self.adapter.shape(like)):
@@ -232,6 +244,12 @@ class IsolatedComparer(RawComparer):
         if base_id is None or self._fused(node, base_id):
             return None
         return self._base_value(self.base.tensor(Where.GRAD_OUT, base_id, index), grad)
+
+
+def substituted(base_dtype: str, raw_dtype: str) -> bool:
+    """Whether single-step isolation puts base's value in place of raw's: both floating point (the
+    shapes must agree too)."""
+    return base_dtype in DEFAULT_RTOL and raw_dtype in DEFAULT_RTOL
 
 
 def merge_local(accumulated: list[LayerDiff], local: list[LayerDiff]) -> list[LayerDiff]:

@@ -115,10 +115,11 @@ def default_rtol(dtype: str) -> float:
 
 
 def less_precise(base_dtype: str, raw_dtype: str) -> str:
-    """The dtype a pair is judged at: the less precise of the two floating dtypes (else base's)."""
+    """The dtype a pair is judged at: the less precise of two floating dtypes; where one side is not
+    floating point (a bool mask, integer ids), that side's dtype (base's when neither is)."""
     if base_dtype in DEFAULT_RTOL and raw_dtype in DEFAULT_RTOL:
         return max(base_dtype, raw_dtype, key=DEFAULT_RTOL.__getitem__)
-    return base_dtype
+    return raw_dtype if base_dtype in DEFAULT_RTOL else base_dtype
 
 
 def noise_floor(loss_grad_scale: float, dtype: str = "float32", rtol: float | None = None) -> float:

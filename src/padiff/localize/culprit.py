@@ -26,6 +26,7 @@ from enum import Enum
 from ..capture.calltree import CallTree
 from ..judge.metrics import TensorDiff
 from ..judge.records import LayerDiff, Phase, Where
+from ..judge.tolerance import DEFAULT_RTOL
 
 __all__ = ["Kind", "Culprit", "Checks", "INCOMING", "decides", "find_culprit", "first_failure", "regrouped"]
 
@@ -126,8 +127,15 @@ class Checks:
         """A failing check of a gradient arriving at an output of the layer at `layer_path` (any call)."""
         return next((d for d in self._grads_out.get(layer_path, []) if not d.passed), None)
 
-    def failed_incoming(self, base_id: int, raw_id: int, where: Where) -> LayerDiff | None:
-        return next((d for d in self.of(base_id, raw_id, where) if not d.passed), None)
+    def failed_incoming(
+        self, base_id: int, raw_id: int, where: Where, isolated: bool = False
+    ) -> LayerDiff | None:
+        """A failing incoming check of the call; on an isolated run only one isolation could not replace
+        with base's value (a bool mask against an additive one: the layer then ran on raw's)."""
+        return next(
+            (d for d in self.of(base_id, raw_id, where) if not d.passed and not (isolated and _replaced(d))),
+            None,
+        )
 
 
 def decides(d: LayerDiff, checks: Checks) -> bool:
@@ -166,8 +174,10 @@ def find_culprit(failure: LayerDiff, base_tree: CallTree, raw_tree: CallTree, ch
             base_node, raw_node = base_tree.get(entry.base_id), raw_tree.get(entry.raw_id)
             reason_key = "root_" + incoming.value
             break
-        isolated = failure.local is not None  # isolated: the parent's own code, given the same inputs
-        entry = None if isolated else checks.failed_incoming(base_node.id, raw_node.id, incoming)
+        isolated = failure.local is not None  # isolated: only through values isolation could not replace
+        entry = None if failure.where in INCOMING and isolated else (
+            checks.failed_incoming(base_node.id, raw_node.id, incoming, isolated)
+        )  # fmt: skip
     reason = _REASONS[reason_key].format(child=evidence.raw_path or "(root)")
     return Culprit(
         phase=failure.phase,
@@ -196,14 +206,21 @@ def _entry(failure: LayerDiff, checks: Checks) -> tuple[LayerDiff | None, Where 
     and its kind. A failure judged by its local error entered nowhere else, unless it is incoming itself."""
     if failure.where in INCOMING:
         return failure, failure.where
-    if failure.local is not None:
+    isolated = failure.local is not None
+    if isolated and failure.where not in _INCOMING_OF:
         return None, None
     if failure.where is Where.PARAM:  # the gradient reaching the parameter's layer differed?
         return checks.failed_grad_out(failure.base_path), Where.GRAD_OUT
     incoming = _INCOMING_OF.get(failure.where)
     if incoming is None:
         return None, None
-    return checks.failed_incoming(failure.base_id, failure.raw_id, incoming), incoming
+    return checks.failed_incoming(failure.base_id, failure.raw_id, incoming, isolated), incoming
+
+
+def _replaced(d: LayerDiff) -> bool:
+    """Whether isolation gave the call base's value for this incoming check (see `stream.substituted`):
+    float on both sides (the judged dtype is then a float one) and of one shape."""
+    return d.diff.dtype in DEFAULT_RTOL and d.diff.base_shape == d.diff.raw_shape
 
 
 # where a regrouped pair's mismatch shows -> the parent's check that must agree to excuse it
@@ -212,10 +229,11 @@ _BOUNDARY = {"input", "output", "grad_out", "grad_in"}
 
 
 def regrouped(diffs: list[LayerDiff], base_tree: CallTree, raw_tree: CallTree) -> list[LayerDiff]:
-    """Failing boundary checks of two user layers whose outputs differ in *shape* while their parents'
-    agree: the ports draw the layer boundary elsewhere (torchvision's _DenseLayer returns its new
-    channels, paddle's DenseLayer returns them concatenated to its input), which is no difference of
-    the model; the layers inside are still compared, and the parent's checks stand."""
+    """Failing boundary checks of two layers whose outputs differ in *shape* while their parents' agree:
+    the ports draw the layer boundary elsewhere (torchvision's _DenseLayer returns its new channels,
+    paddle's DenseLayer returns them concatenated to its input), or lay a tensor out in an order that
+    its shape cannot tell (axes of equal size permuted), which is no difference of the model; the
+    layers inside are still compared, and the parent's checks stand."""
     by_pair: dict[tuple, list[LayerDiff]] = {}
     for d in diffs:
         by_pair.setdefault((d.where, d.base_id, d.raw_id), []).append(d)
@@ -224,7 +242,7 @@ def regrouped(diffs: list[LayerDiff], base_tree: CallTree, raw_tree: CallTree) -
         if d.passed or d.where not in _PARENT_CHECK or d.diff.base_shape == d.diff.raw_shape:
             continue
         base, raw = base_tree.get(d.base_id), raw_tree.get(d.raw_id)
-        if base is None or raw is None or base.builtin or raw.builtin:
+        if base is None or raw is None:
             continue
         base_parent, raw_parent = base_tree.solid_parent(base), raw_tree.solid_parent(raw)
         if base_parent is None or raw_parent is None:

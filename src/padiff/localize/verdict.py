@@ -61,7 +61,8 @@ def judge_steps(
             _add(
                 notes,
                 "layers whose outputs differ in shape while their parents agree (the ports draw the layer "
-                f"boundary elsewhere), not blamed: {', '.join(shown[:4])}{more}",
+                "boundary elsewhere, or permute axes of equal size), not blamed: "
+                f"{', '.join(shown[:4])}{more}",
             )
         skip = frozenset((d.where, d.base_id, d.raw_id, d.leaf) for d in excused)
         checks = Checks(forward + backward + grads)
