@@ -49,7 +49,9 @@ def test_axes_of_equal_size_are_a_shape_difference_excused_when_the_parent_agree
 
 @pytest.mark.parametrize("base_fw, raw_fw", DIRECTIONS)
 def test_a_time_major_model_output_against_a_batch_major_one_is_a_difference(base_fw, raw_fw):
-    report = padiff.compare(time_major_output(base_fw), time_major_output(raw_fw, time_major=True, seed=1), _x(2))
+    report = padiff.compare(
+        time_major_output(base_fw), time_major_output(raw_fw, time_major=True, seed=1), _x(2)
+    )
     culprit = report.first_diff
     assert culprit is not None and culprit.base_path == "" and culprit.evidence.where == "output"
     assert "shape mismatch [2, 6, 32] vs [6, 2, 32]" in culprit.metrics.note
