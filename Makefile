@@ -66,6 +66,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(VPY) bench/overhead.py $(BENCH_ARGS)
 	$(VPY) bench/align.py
+	$(VPY) bench/dump.py
 
 # Leaves $(VENV) in place: rebuilding it takes minutes. `rm -rf $(VENV)` does that by hand.
 clean:

@@ -74,7 +74,7 @@ def compare_dumps(
     pairs += [p for special in specials for p in special.candidates if _start_equal(p)]
     base_side = Side("base", base.adapter, base.model, None, resolved.base_policy)
     raw_side = Side("raw", raw.adapter, raw.model, None, resolved.raw_policy)
-    notes = _setup_notes(base, raw, pairs)
+    notes = _setup_notes(base, raw)
     count = min(len(base.steps), len(raw.steps))
     summary = base.summary_only or raw.summary_only
     policies = (
@@ -89,7 +89,10 @@ def compare_dumps(
     if any(base.steps[i].get("updated") for i in range(count)):
         notes.append(f"{count} optimizer steps were recorded in the dumps")
     verdict = judge_steps(results, options.diff_phase, notes)
-    verdict = replace(verdict, notes=verdict.notes + _offline_notes(verdict, base, raw, results, summary))
+    start = _start_note(pairs) if verdict.culprit is not None else []
+    verdict = replace(
+        verdict, notes=verdict.notes + start + _offline_notes(verdict, base, raw, results, summary)
+    )
     return build_report(verdict, base_side, raw_side)
 
 
@@ -102,24 +105,29 @@ def _start_equal(pair: StatePair) -> bool:
     )
 
 
-def _setup_notes(base: Dump, raw: Dump, pairs: list[StatePair]) -> list[str]:
+def _setup_notes(base: Dump, raw: Dump) -> list[str]:
     notes: list[str] = []
     for dump in (base, raw):
         notes.extend(str(n) for n in dump.manifest.get("notes", []) if str(n) not in notes)
-    differ = [p for p in pairs if not _start_equal(p)]
-    if differ:
-        first = differ[0]
-        notes.append(
-            f"raw did not start from base's weights: {len(differ)} of {len(pairs)} paired states differ before the "
-            f"first step (first: base '{first.base_keys[0]}' / raw '{first.raw_key}'); dump raw after "
-            "padiff.load_weights(raw_model, base_dir)"
-        )
     if len(base.steps) != len(raw.steps):
         notes.append(
             f"base holds {len(base.steps)} steps and raw {len(raw.steps)}: the first {min(len(base.steps), len(raw.steps))} "
             "are compared"
         )
     return notes
+
+
+def _start_note(pairs: list[StatePair]) -> list[str]:
+    """Whether raw started from base's weights (read only for a failing report: a passing one did)."""
+    differ = [p for p in pairs if not _start_equal(p)]
+    if not differ:
+        return []
+    first = differ[0]
+    return [
+        f"raw did not start from base's weights: {len(differ)} of {len(pairs)} paired states differ before the "
+        f"first step (first: base '{first.base_keys[0]}' / raw '{first.raw_key}'); dump raw after "
+        "padiff.load_weights(raw_model, base_dir)"
+    ]
 
 
 def _offline_notes(

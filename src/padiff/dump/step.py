@@ -12,6 +12,7 @@ a shape mismatch.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
@@ -42,18 +43,17 @@ def judge_step(
     trace = DumpTrace(base_step)
     aligner = Aligner(trace.tree, path_pairs)
     comparer = RawComparer(raw_step.dump.adapter, trace, aligner, tolerances, index)
-    if base_step.summary:
-        shapes = _SummaryShapes(comparer, trace)
-        replay(raw_step, shapes, advance, shapes.on_event)
-    else:
-        replay(raw_step, comparer, advance)
-    comparer.finish()
-    result = StepResult(comparer.forward, comparer.backward, base_tree=trace.tree, raw_tree=aligner.raw)
-    base_grads = _base_arrays(pairs, base_step, "grad/")
-    raw_grads = _raw_arrays(pairs, raw_step, "grad/")
-    result.grads = compare_param_arrays(
-        pairs, base_grads, raw_grads, tolerances, Phase.GRAD, index, loss_grad_scale=trace.loss_grad_scale
-    )
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="padiff-params") as pool:
+        # parameters do not depend on the layer events: compared on a second core meanwhile
+        grads = pool.submit(_param_grads, pairs, steps, options, trace.loss_grad_scale)
+        if base_step.summary:
+            shapes = _SummaryShapes(comparer, trace)
+            replay(raw_step, shapes, advance, shapes.on_event)
+        else:
+            replay(raw_step, comparer, advance)
+        comparer.finish()
+        result = StepResult(comparer.forward, comparer.backward, base_tree=trace.tree, raw_tree=aligner.raw)
+        result.grads = grads.result()
     states = [
         RunState(
             dropout_neutralised=s.entry.get("dropout_neutralised", 0),
@@ -74,6 +74,22 @@ def judge_step(
         stepped = "base" if base_step.entry.get("updated") else "raw"
         result.notes.append(f"step {index}: only {stepped} took an optimizer step; updates not compared")
     return result
+
+
+def _param_grads(
+    pairs: list[StatePair], steps: tuple[DumpStep, DumpStep], options: Options, loss_grad_scale: float
+) -> list[LayerDiff]:
+    base_grads = _base_arrays(pairs, steps[0], "grad/")
+    raw_grads = _raw_arrays(pairs, steps[1], "grad/")
+    return compare_param_arrays(
+        pairs,
+        base_grads,
+        raw_grads,
+        options.tolerances,
+        Phase.GRAD,
+        steps[0].index,
+        loss_grad_scale=loss_grad_scale,
+    )
 
 
 def _base_arrays(pairs: list[StatePair], step: DumpStep, prefix: str) -> dict[str, np.ndarray]:
