@@ -1,8 +1,8 @@
 """What a comparison must leave as it found it, and the checks that say so.
 
 ``checked_compare`` runs ``padiff.compare`` and then asserts that nothing of the user's was harmed,
-whatever the outcome (passed, failed, raised): base's parameters and buffers bit-identical, no hook
-left, train/eval, requires_grad and inplace flags, default dtypes and grad modes as before, the global
+whatever the outcome (passed, failed, raised): both models' parameters and buffers bit-identical (raw's
+too: the copy of base's weights is for the run, unless keep_weights=True), no hook left, train/eval, requires_grad and inplace flags, default dtypes and grad modes as before, the global
 RNGs where they would have been. The smaller helpers read a model's state in either framework.
 """
 
@@ -147,6 +147,8 @@ def run_checked(call: Callable[[], Any], base: Any, raw: Any, raw_kept: bool = F
                     assert same == (value.dtype, value.shape, value.tobytes()), f"{role}.{name} changed"
 
 
-def checked_compare(base: Any, raw: Any, inputs: Any, raw_kept: bool = False, **kwargs: Any) -> Any:
-    """``padiff.compare(base, raw, inputs, **kwargs)`` under ``run_checked``."""
+def checked_compare(base: Any, raw: Any, inputs: Any, raw_kept: bool = True, **kwargs: Any) -> Any:
+    """``padiff.compare(base, raw, inputs, **kwargs)`` under ``run_checked``; raw is checked too unless
+    ``raw_kept=False`` or ``keep_weights=True`` (raw then keeps base's weights)."""
+    raw_kept = raw_kept and not kwargs.get("keep_weights", False)
     return run_checked(lambda: padiff.compare(base, raw, inputs, **kwargs), base, raw, raw_kept)

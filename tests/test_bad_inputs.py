@@ -174,7 +174,7 @@ def test_the_layer_only_one_side_has_is_the_one_the_message_points_at():
 def test_a_forward_raising_in_the_roots_own_code_is_a_run_error_naming_it(armed):
     frameworks = {"base": "torch", "raw": "paddle"}
     models = {role: reshaping(fw, armed=role == armed) for role, fw in frameworks.items()}
-    error, message = _raises(padiff.RunError, models["base"], models["raw"], raw_kept=False)
+    error, message = _raises(padiff.RunError, models["base"], models["raw"])  # raw put back too
     assert f"{armed} model ({frameworks[armed]}) raised in layer '(root)'" in message, message
     assert "layers finished before it: 1 (last: fc1)" in message, message
     assert error.__cause__ is not None and "5" in str(error.__cause__)
@@ -189,7 +189,7 @@ def test_a_forward_raising_in_the_roots_own_code_is_a_run_error_naming_it(armed)
 def test_a_backward_that_raises_is_a_run_error_with_the_original_chained(armed):
     frameworks = {"base": "torch", "raw": "paddle"}
     models = {role: fragile(fw, role == armed) for role, fw in frameworks.items()}
-    error, message = _raises(padiff.RunError, models["base"], models["raw"], raw_kept=False)
+    error, message = _raises(padiff.RunError, models["base"], models["raw"])  # raw put back too
     assert f"{armed} model ({frameworks[armed]}) raised in backward" in message, message
     assert "boom in backward" in message and "boom in backward" in str(error.__cause__)
     # negative control: the same models, unarmed, pass
@@ -217,9 +217,7 @@ def _mean(out: Any) -> Any:
     ids=["base-tensor", "raw-tensor", "base-integer", "raw-python-float"],
 )
 def test_a_loss_fn_that_returns_no_scalar_is_an_input_error(loss_fn, role, fragment):
-    _, message = _raises(
-        padiff.InputError, mlp_options("torch"), mlp_options("paddle", 1), raw_kept=False, loss_fn=loss_fn
-    )
+    _, message = _raises(padiff.InputError, mlp_options("torch"), mlp_options("paddle", 1), loss_fn=loss_fn)
     assert fragment in message and ".mean()" in message, message
     # negative control: scalar losses pass
     base = mlp_options("torch")
@@ -246,7 +244,6 @@ def test_a_loss_fn_that_raises_is_a_run_error_with_the_original_chained():
         padiff.RunError,
         mlp_options("torch"),
         mlp_options("paddle", 1),
-        raw_kept=False,
         loss_fn=(_mean, broken),
     )
     assert "raw loss_fn raised: KeyError" in message and isinstance(error.__cause__, KeyError)

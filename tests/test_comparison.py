@@ -15,7 +15,7 @@ import torch
 
 import padiff
 from tests.checks import assert_compared
-from tests.harm import hooks_left, same_state, state_of, sublayers, to_numpy, training_modes
+from tests.harm import checked_compare, hooks_left, same_state, state_of, sublayers, to_numpy, training_modes
 from tests.models import (
     PLANTS,
     TWINS,
@@ -75,6 +75,7 @@ def test_clean_twin_passes(twin, base_fw, raw_fw, mode):
     base = _set_mode(build(twin, base_fw, seed=0), mode)
     raw = _set_mode(build(twin, raw_fw, seed=1), mode)
     assert not np.array_equal(_float_values(base), _float_values(raw)), "seeds must give different weights"
+    raw_own = state_of(raw)
     report = padiff.compare(base, raw, example_input(twin))
     assert report.passed, str(report)
     assert report.first_diff is None
@@ -82,7 +83,8 @@ def test_clean_twin_passes(twin, base_fw, raw_fw, mode):
     assert {"forward", "backward", "grad"} <= {d.phase.value for d in report.diffs}
     assert_compared(report, base)
     assert (report.base_framework, report.raw_framework) == (base_fw, raw_fw)
-    assert np.array_equal(_float_values(base), _float_values(raw)), "raw must now hold base's weights"
+    # the copy of base's weights was for the run: raw holds its own again (keep_weights=True keeps it)
+    assert same_state(state_of(raw), raw_own), "raw's own weights must be put back"
 
 
 @pytest.mark.parametrize(
@@ -226,7 +228,7 @@ def test_a_run_leaves_models_as_it_found_them(base_fw, raw_fw, outcome):
     _train_forward(base, x * 3 + 1)  # base's statistics are no longer the initial ones raw has
     assert not same_state(_stats(base), _stats(raw))
     training = {"base": training_modes(base), "raw": training_modes(raw)}
-    before = state_of(base)
+    before, raw_before = state_of(base), state_of(raw)
     report = padiff.compare(base, raw, x)
     assert report.passed is (outcome == "pass"), str(report)
     if outcome == "pass":
@@ -235,12 +237,70 @@ def test_a_run_leaves_models_as_it_found_them(base_fw, raw_fw, outcome):
         assert hooks_left(model) == [], role
         assert training_modes(model) == training[role], role
     assert same_state(before, state_of(base)), "base parameters and buffers must be bit-identical"
-    assert same_state(_stats(base), _stats(raw)), (
-        "raw's statistics are base's after transfer, not moved by the run"
-    )
+    assert same_state(raw_before, state_of(raw)), "raw's own parameters and buffers must be put back"
+    # keep_weights=True keeps the copy: raw's statistics are base's after transfer, not moved by the run
+    padiff.compare(base, raw, x, keep_weights=True)
+    assert same_state(_stats(base), _stats(raw))
     # negative control: a plain train-mode forward does move the statistics padiff put back
     _train_forward(base, x)
     assert not same_state(before, state_of(base))
+
+
+def _trained(model: Any) -> Any:
+    """`model` as a user holds it after training: weights no initialiser would give."""
+    for name, value in state_of(model).items():
+        if np.issubdtype(value.dtype, np.floating) and "running" not in name and "_mean" not in name:
+            tensor = dict(model.state_dict())[name]
+            update = (value * 1.5 + 0.25).astype(value.dtype)
+            tensor.data.copy_(torch.from_numpy(update)) if isinstance(
+                model, torch.nn.Module
+            ) else tensor.set_value(update)
+    return model
+
+
+@pytest.mark.parametrize("base_fw, raw_fw", PAIRS, ids=PAIR_IDS)
+def test_swapped_arguments_leave_both_models_bit_identical(base_fw, raw_fw):
+    """The order confused (a trained torch model given as raw): its weights are copied over for the run and
+    put back afterwards, and the report says which way the copy went."""
+    base, raw = build("cnn", base_fw, seed=0), _trained(build("cnn", raw_fw, seed=1))
+    report = checked_compare(base, raw, example_input("cnn"))  # both models bit-identical afterwards
+    assert report.passed, str(report)
+    assert_compared(report, base)
+    count = len([name for name in state_of(base) if not name.endswith("num_batches_tracked")])  # 17
+    assert report.notes[0] == (
+        f"weights: {count} tensors copied from base ({base_fw}) into raw ({raw_fw}) for the run; raw's own were "
+        "put back afterwards"
+    ), report.notes
+    assert "weights:" in str(report)
+    # negative control: keep_weights=True keeps the copy, so raw's weights are base's
+    raw_own = state_of(raw)
+    report = padiff.compare(base, raw, example_input("cnn"), keep_weights=True)
+    assert report.notes[0].endswith("raw keeps them (keep_weights=True)"), report.notes
+    assert not same_state(state_of(raw), raw_own)
+    assert np.array_equal(_float_values(raw), _float_values(base))
+
+
+def test_keep_weights_keeps_the_copy_and_undoes_the_optimizer_steps():
+    base, raw = build("mlp", "torch"), build("mlp", "paddle", seed=1)
+    base_own = state_of(base)
+    optimizers = (
+        lambda params: torch.optim.SGD(params, lr=0.5),
+        lambda params: paddle.optimizer.SGD(parameters=params, learning_rate=0.5),
+    )
+    report = padiff.compare(
+        base, raw, example_input("mlp"), optimizers=optimizers, steps=2, keep_weights=True
+    )
+    assert report.passed, str(report)
+    assert_compared(report, base, phases=("forward", "backward", "grad", "weight"))
+    assert same_state(state_of(base), base_own)
+    assert np.array_equal(raw.fc1.weight.numpy(), base.fc1.weight.detach().numpy().T)  # base's, not stepped
+
+
+def test_without_init_weights_nothing_is_copied_and_the_report_says_so():
+    base, raw = build("mlp", "torch"), build("mlp", "paddle", seed=1)
+    report = checked_compare(base, raw, example_input("mlp"), init_weights=False)
+    assert not report.passed  # negative control of the copy: differently initialised twins differ
+    assert "weights: none copied (init_weights=False); each model ran with its own" in report.notes
 
 
 def _grads(model: Any) -> dict[str, np.ndarray | None]:

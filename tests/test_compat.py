@@ -133,7 +133,7 @@ def test_special_init_is_called_for_a_mapped_pair(special_inits):
     module, layer, x = _models()
     layer_map = LayerMap()
     layer_map.map = {layer.fc: module.fc}
-    report = padiff.compare(module, layer, x, layer_map=layer_map)
+    report = padiff.compare(module, layer, x, layer_map=layer_map, keep_weights=True)
     assert (layer.fc, module.fc) in [(p, t) for p, t in calls]  # paddle first
     assert report.passed, str(report)
     assert_compared(report, module)
@@ -151,7 +151,7 @@ def test_special_init_effect_is_visible(special_inits):
     module, layer, x = _models()
     layer_map = LayerMap()
     layer_map.map = {layer.fc: module.fc}
-    report = padiff.compare(module, layer, x, layer_map=layer_map)
+    report = padiff.compare(module, layer, x, layer_map=layer_map, keep_weights=True)
     assert np.array_equal(layer.fc.weight.numpy(), -module.fc.weight.detach().numpy().T)
     assert not report.passed
     assert report.first_diff.raw_path == "fc"
@@ -189,7 +189,7 @@ def test_mapped_square_linear_without_special_init_is_transposed(special_inits):
     module, layer, x = _models()
     layer_map = LayerMap()
     layer_map.map = {layer.fc: module.fc}
-    report = padiff.compare(module, layer, x, layer_map=layer_map)
+    report = padiff.compare(module, layer, x, layer_map=layer_map, keep_weights=True)
     assert np.array_equal(layer.fc.weight.numpy(), module.fc.weight.detach().numpy().T)
     assert report.passed, str(report)
     assert_compared(report, module)
@@ -247,10 +247,10 @@ def test_map_pairs_differently_structured_blocks():
     assert any("block.fc" in note and "block.act" in note for note in unmapped.notes), unmapped.notes
     layer_map = LayerMap()
     layer_map.map = {layer.block: module.block}
-    report = padiff.compare(module, layer, x, layer_map=layer_map)
+    report = padiff.compare(module, layer, x, layer_map=layer_map, keep_weights=True)
     assert report.passed, str(report)
     assert_compared(report, pairs=["block", "head"])
-    assert report.notes == []
+    assert [n for n in report.notes if not n.startswith("weights:")] == []
     assert ("block", "block") in _pairs(report)
     assert np.array_equal(layer.block.w.numpy(), module.block.fc.weight.detach().numpy().T)
 
@@ -297,3 +297,110 @@ def test_map_with_a_layer_of_neither_model_raises_input_error():
     layer_map.map = {torch.nn.Linear(2, 2): layer.block}
     with pytest.raises(padiff.InputError):
         padiff.compare(module, layer, np.ones((1, 4), dtype=np.float32), layer_map=layer_map)
+
+
+# --- what auto_diff leaves behind, and every 0.2.0 argument form -------------------------------------------
+
+
+def test_auto_diff_keeps_base_weights_in_the_paddle_layer_and_says_so(capsys):
+    """0.2.0's documented effect: the paddle layer keeps the torch module's (initial) weights; optimizer
+    steps are undone on both. padiff.compare, by contrast, puts raw's own weights back."""
+    module, layer = build("mlp", "torch"), build("mlp", "paddle", seed=5)
+    module_own = {n: p.detach().clone() for n, p in module.named_parameters()}
+    layer_own = layer.fc1.weight.numpy()
+    optimizer = (
+        paddle.optimizer.SGD(learning_rate=0.5, parameters=layer.parameters()),
+        torch.optim.SGD(module.parameters(), lr=0.5),
+    )
+    assert padiff.auto_diff(layer, module, _inputs_for("mlp", "x"), optimizer=optimizer, steps=2) is True
+    printed = capsys.readouterr().out
+    assert "raw keeps them (keep_weights=True)" in printed
+    assert "padiff.auto_diff: the paddle layer keeps the weights copied from the torch module" in printed
+    assert all(torch.equal(module_own[n], p) for n, p in module.named_parameters())  # steps undone
+    assert np.array_equal(layer.fc1.weight.numpy(), module_own["fc1.weight"].numpy().T)  # base's, unstepped
+    # negative control: padiff.compare on the same pair puts the layer's own weights back
+    layer = build("mlp", "paddle", seed=5)
+    padiff.compare(module, layer, example_input("mlp"))
+    assert np.array_equal(layer.fc1.weight.numpy(), layer_own)
+
+
+def test_auto_diff_takes_a_plain_dict_layer_map(capsys, monkeypatch):
+    """0.2.0 documented layer_map={layer.block: module.block}: a dict, not a LayerMap."""
+    reports = spy_reports(monkeypatch)
+    torch.manual_seed(0)
+    module, layer = _fused_nets()
+    inputs = RNG.standard_normal((3, 4)).astype(np.float32)
+    assert padiff.auto_diff(layer, module, inputs, layer_map={layer.block: module.block}) is True
+    assert_compared(reports[-1], pairs=["block", "head"])
+    # negative controls: the mapped block that computes something else fails there; a wrong type is named
+    module, layer = _fused_nets(relu=False)
+    assert padiff.auto_diff(layer, module, inputs, layer_map={layer.block: module.block}) is False
+    assert (reports[-1].first_diff.base_path, reports[-1].first_diff.raw_path) == ("block", "block")
+    with pytest.raises(padiff.InputError, match="layer_map must be a padiff.LayerMap or a dict"):
+        padiff.auto_diff(layer, module, inputs, layer_map=[(layer.block, module.block)])
+    capsys.readouterr()
+
+
+def _mapped(layer, module) -> LayerMap:
+    layer_map = LayerMap()
+    layer_map.map = {layer.fc1: module.fc1}
+    return layer_map
+
+
+def _tensor_pair(layer, module) -> tuple:
+    array = example_input("mlp")
+    return paddle.to_tensor(array), torch.tensor(array)
+
+
+MEAN = (lambda out: out.mean(), lambda out: out.mean())
+# each form of every auto_diff argument padiff 0.2.0 documented, as a call's extra arguments
+FORMS = {
+    "positional": lambda layer, module: ((_inputs_for("mlp", "x"), True, {}, None, None, None, 1), {}),
+    "input-dicts": lambda layer, module: ((_inputs_for("mlp", "x"),), {}),
+    "input-tensors": lambda layer, module: ((_tensor_pair(layer, module),), {}),
+    "input-numpy": lambda layer, module: ((example_input("mlp"),), {}),
+    "atol-rtol": lambda layer, module: ((example_input("mlp"),), {"options": {"atol": 1e-5, "rtol": 1e-4}}),
+    "compare-mode-mean": lambda layer, module: (
+        (example_input("mlp"),),
+        {"options": {"compare_mode": "mean"}},
+    ),
+    "diff-phase": lambda layer, module: ((example_input("mlp"),), {"options": {"diff_phase": "forward"}}),
+    "single-step": lambda layer, module: ((example_input("mlp"),), {"options": {"single_step": True}}),
+    "layer-map": lambda layer, module: ((example_input("mlp"),), {"layer_map": _mapped(layer, module)}),
+    "layer-map-dict": lambda layer, module: ((example_input("mlp"),), {"layer_map": {layer.fc1: module.fc1}}),
+    "loss-fn": lambda layer, module: ((example_input("mlp"),), {"loss_fn": MEAN}),
+    "optimizer-steps": lambda layer, module: (
+        (example_input("mlp"),),
+        {
+            "optimizer": (
+                paddle.optimizer.SGD(learning_rate=0.1, parameters=layer.parameters()),
+                torch.optim.SGD(module.parameters(), lr=0.1),
+            ),
+            "steps": 2,
+        },
+    ),
+    "optimizer-lambdas": lambda layer, module: (
+        (example_input("mlp"),),
+        {
+            "optimizer": (
+                paddle.optimizer.SGD(learning_rate=0.1, parameters=layer.parameters()).step,
+                torch.optim.SGD(module.parameters(), lr=0.1).step,
+            ),
+            "loss_fn": MEAN,
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_every_0_2_0_argument_form(form, capsys, monkeypatch):
+    reports = spy_reports(monkeypatch)
+    module, layer = build("mlp", "torch"), build("mlp", "paddle", seed=5)
+    args, kwargs = FORMS[form](layer, module)
+    assert padiff.auto_diff(layer, module, *args, **kwargs) is True, capsys.readouterr().out
+    assert_compared(reports[-1], module, phases=["forward"] if form == "diff-phase" else ["forward", "grad"])
+    # negative control: the same call on a port with a planted activation is False
+    planted = build("mlp", "paddle", plant="activation", seed=5)
+    args, kwargs = FORMS[form](planted, module)
+    assert padiff.auto_diff(planted, module, *args, **kwargs) is False
+    capsys.readouterr()

@@ -70,13 +70,19 @@ def test_user_optimizers_and_models_are_put_back():
     base_opt = torch.optim.Adam(base.parameters(), lr=0.01)
     raw_opt = paddle.optimizer.Adam(parameters=raw.parameters(), learning_rate=0.01)
     before = {n: p.detach().clone() for n, p in base.named_parameters()}
+    raw_own = raw.fc1.weight.numpy()
     report = padiff.compare(base, raw, example_input("mlp"), optimizers=(base_opt, raw_opt), steps=2)
     assert report.passed, str(report)
     assert_compared(report, base, phases=STEP_PHASES)
     assert all(torch.equal(before[n], p) for n, p in base.named_parameters())
     assert base_opt.state_dict()["state"] == {}
     assert not raw_opt.state_dict() or all("moment" not in k for k in raw_opt.state_dict())
-    # raw is back at base's weights (its state after the transfer), ready for another comparison
+    # raw is back at its own weights (the copy of base's was for the run)
+    assert np.array_equal(raw.fc1.weight.numpy(), raw_own)
+    # keep_weights=True: raw is back at base's weights (its state after the transfer), the steps undone
+    padiff.compare(
+        base, raw, example_input("mlp"), optimizers=(base_opt, raw_opt), steps=2, keep_weights=True
+    )
     assert np.array_equal(raw.fc1.weight.numpy(), before["fc1.weight"].numpy().T)
     # negative control: the same optimizers used directly do move the weights
     base(torch.from_numpy(example_input("mlp"))).mean().backward()

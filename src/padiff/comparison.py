@@ -11,8 +11,12 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from .errors import PadiffError
+from .capture.restore import ModelState, TrainingState
+from .errors import PadiffError, WeightTransferError
+from .explain import called_pairs, explained, explained_transfer_error, optimizer_diffs
 from .frameworks.base import Adapter, adapter_for
+from .judge.buffers import BufferJudge
+from .judge.settings import layer_settings_diff, settings_notes
 from .judge.tolerance import Bound
 from .localize.confirm import (
     confirmed_notes,
@@ -24,7 +28,7 @@ from .localize.confirm import (
 from .localize.ops import narrow_to_op
 from .localize.verdict import Verdict, judge_steps
 from .match.layermap import LayerMap, ResolvedMap
-from .options import Options, Side, check_steps, make_sides, step_inputs
+from .options import Options, Side, check_steps, layer_map_of, make_sides, step_inputs
 from .report import Report
 from .report.build import build_report
 from .steps import StepResult, run_steps
@@ -51,6 +55,7 @@ class Comparison:
         self.path_pairs = path_pairs  # {raw path: base path} fixed by LayerMap.map
         self.options = options
         self.notes = notes  # what padiff says about the setup, before anything runs
+        self.buffers = BufferJudge(base.inputs(), raw.inputs(), state_pairs)  # paired buffers, each step
 
     @classmethod
     def prepare(
@@ -70,7 +75,13 @@ class Comparison:
         base_side, raw_side = make_sides(base, raw, loss_fn, optimizers, resolved)
         notes = list(notes)
         if init_weights:
-            state_pairs = transfer_weights(*base, *raw, layer_map, resolved)
+            try:
+                state_pairs = transfer_weights(*base, *raw, layer_map, resolved)
+            except WeightTransferError as error:
+                explained_error = explained_transfer_error(error, base, raw)
+                if explained_error is error:
+                    raise
+                raise explained_error from error
         else:
             state_pairs = _pairs_or_note(base, raw, layer_map, resolved, notes)
         notes.extend(_ignored_weights_note(raw_side))
@@ -82,7 +93,10 @@ class Comparison:
     def run(self, batches: list[Any]) -> Report:
         options = self.options
         notes = list(self.notes)
+        optimizer_settings = optimizer_diffs(self.base, self.raw)
         results = self.run_steps(batches, options.single_step, notes)
+        layer_settings = layer_settings_diff(called_pairs(results[0]), self.base.inputs(), self.raw.inputs())
+        notes.extend(settings_notes(layer_settings, optimizer_settings))
         verdict = judge_steps(results, options.diff_phase, notes, isolated=options.single_step)
         with_optimizer = self.base.optimizer is not None
         if options.confirm and worth_confirming(
@@ -91,7 +105,7 @@ class Comparison:
             verdict, results = self.confirm(batches, verdict, results)
         if options.api_level and verdict.culprit is not None:
             verdict = self.narrow(verdict, results[0])
-        return build_report(verdict, self.base, self.raw)
+        return build_report(explained(verdict, layer_settings, optimizer_settings), self.base, self.raw)
 
     def confirm(
         self, batches: list[Any], verdict: Verdict, results: list[StepResult]
@@ -131,15 +145,18 @@ def compare(
     batches: list[Any] | None = None,
     atol: Bound = None,
     rtol: Bound = None,
-    layer_map: LayerMap | None = None,
+    layer_map: LayerMap | dict | None = None,
     single_step: bool = False,
     api_level: bool = True,
     confirm: bool = True,
     compare_mode: str = "strict",
     diff_phase: str = "both",
+    keep_weights: bool = False,
 ) -> Report:
     """Copy base's weights into raw, run both forward and backward (and optimizer steps), and report
-    where they part ways. See README.md for the rules and DESIGN.md for the contract."""
+    where they part ways. Both models are put back as they were afterwards, weights and buffers
+    included; `keep_weights=True` leaves base's weights copied into raw. See README.md for the rules and
+    DESIGN.md for the contract."""
     base_adapter, raw_adapter = adapter_for(base, "base"), adapter_for(raw, "raw")
     options = Options.parse(
         atol=atol,
@@ -157,17 +174,36 @@ def compare(
         inputs = batches[0] if inputs is None and batches else inputs
         steps, optimizers, batches = None, None, None
     batches = step_inputs(inputs, steps, batches)
-    comparison = Comparison.prepare(
-        (base_adapter, base),
-        (raw_adapter, raw),
-        init_weights=init_weights,
-        loss_fn=loss_fn,
-        optimizers=optimizers,
-        layer_map=layer_map or LayerMap(),
-        options=options,
-        notes=notes,
-    )
-    return comparison.run(batches)
+    # raw's own weights and buffers, put back after the run (the copy of base's is for the run only)
+    saved: list[ModelState | TrainingState] = []
+    if not keep_weights:
+        saved = [ModelState(raw_adapter, raw), TrainingState(raw_adapter, raw, None)]
+    try:
+        comparison = Comparison.prepare(
+            (base_adapter, base),
+            (raw_adapter, raw),
+            init_weights=init_weights,
+            loss_fn=loss_fn,
+            optimizers=optimizers,
+            layer_map=layer_map_of(layer_map),
+            options=options,
+            notes=notes,
+        )
+        comparison.notes.insert(0, _copied_note(comparison, init_weights, keep_weights))
+        return comparison.run(batches)
+    finally:
+        for state in reversed(saved):
+            state.restore()
+
+
+def _copied_note(comparison: Comparison, init_weights: bool, keep_weights: bool) -> str:
+    """How many tensors were copied from which side into which, and whether raw keeps them."""
+    base, raw = comparison.base.adapter.name, comparison.raw.adapter.name
+    if not init_weights:
+        return "weights: none copied (init_weights=False); each model ran with its own"
+    after = "raw keeps them (keep_weights=True)" if keep_weights else "raw's own were put back afterwards"
+    count = len(comparison.state_pairs)
+    return f"weights: {count} tensors copied from base ({base}) into raw ({raw}) for the run; {after}"
 
 
 def _ignored_weights_note(side: Side) -> list[str]:

@@ -1,7 +1,9 @@
 """The padiff 0.2.0 API, kept working on top of `compare`.
 
 0.2.0 takes the paddle layer first and the torch module second, copies torch's weights into paddle,
-and returns a bool. Here torch is the base and paddle the raw model, as it was then.
+and returns a bool. Here torch is the base and paddle the raw model, as it was then, and the paddle layer
+keeps the torch module's (initial) weights afterwards, as 0.2.0 documented; optimizer steps are undone
+on both.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ def auto_diff(
     example_inp: Any,
     auto_weights: bool = True,
     options: dict | None = None,
-    layer_map: LayerMap | None = None,
+    layer_map: LayerMap | dict | None = None,
     loss_fn: Any = None,
     optimizer: Any = None,
     steps: int = 1,
@@ -49,7 +51,9 @@ def auto_diff(
     default here; "mean" compares means as 0.2.0 did), diff_phase ("forward" | "backward" | "both"),
     single_step (isolate each layer; forces one step without optimizer, as in 0.2.0).
     optimizer: (paddle_opt, torch_opt), optimizer objects, factories taking the parameters, or 0.2.0's
-    zero-argument functions that perform the step; loss_fn: (paddle_fn, torch_fn).
+    zero-argument functions that perform the step; loss_fn: (paddle_fn, torch_fn). layer_map: a
+    LayerMap, or a dict {paddle_sublayer: torch_submodule}. With auto_weights, `layer` keeps the weights
+    copied from `module` (padiff 0.2.0's behaviour; `padiff.compare` puts them back unless keep_weights).
     """
     options = dict(options or {})
     unknown = set(options) - _OPTION_KEYS
@@ -74,9 +78,18 @@ def auto_diff(
         single_step=bool(options.get("single_step", False)),
         compare_mode=options.get("compare_mode", "strict"),
         diff_phase=options.get("diff_phase", "both"),
+        keep_weights=True,
     )
     print(report)
+    if auto_weights:
+        print(_KEPT)
     return report.passed
+
+
+_KEPT = (
+    "padiff.auto_diff: the paddle layer keeps the weights copied from the torch module (padiff 0.2.0's "
+    "behaviour); optimizer steps were undone on both. padiff.compare puts raw's own weights back instead."
+)
 
 
 def _is_numpy_pair(value: Any) -> bool:

@@ -27,6 +27,8 @@ class StructureError(PadiffError):
 class WeightTransferError(PadiffError):
     """A parameter could not be copied from base to raw (count, shape or class mismatch)."""
 
+    paths: tuple[str, str] | None = None  # (base path, raw path) of the layers that do not pair, if known
+
 
 class InputError(PadiffError):
     """Inputs, loss functions or options that padiff cannot use."""

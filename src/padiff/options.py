@@ -15,10 +15,19 @@ from .capture.optim import optimizer_pair
 from .errors import InputError
 from .frameworks.base import Adapter
 from .judge.tolerance import Bound, CompareMode, Tolerances
-from .match.layermap import ResolvedMap
+from .match.layermap import LayerMap, ResolvedMap
 from .match.policy import LayerPolicy
 
-__all__ = ["Side", "Options", "DiffPhase", "loss_pair", "make_sides", "check_steps", "step_inputs"]
+__all__ = [
+    "Side",
+    "Options",
+    "DiffPhase",
+    "loss_pair",
+    "make_sides",
+    "check_steps",
+    "step_inputs",
+    "layer_map_of",
+]
 
 
 class DiffPhase(str, Enum):
@@ -119,6 +128,22 @@ def step_inputs(inputs: Any, steps: int | None, batches: Any) -> list[Any]:
     if inputs is None:
         raise InputError("no inputs given", hint="pass inputs, or batches=[...] with one input per step")
     return [inputs] * (1 if steps is None else steps)
+
+
+def layer_map_of(layer_map: Any) -> LayerMap:
+    """A LayerMap, or a plain dict {layer: layer} taken as its `map` (padiff 0.2.0's documented form)."""
+    if layer_map is None:
+        return LayerMap()
+    if isinstance(layer_map, dict):
+        made = LayerMap()
+        made.map = layer_map
+        return made
+    if not isinstance(layer_map, LayerMap):
+        raise InputError(
+            f"layer_map must be a padiff.LayerMap or a dict {{layer: layer}}, got {type(layer_map).__name__}",
+            hint="layer_map = padiff.LayerMap(); layer_map.map = {base_layer: raw_layer}",
+        )
+    return layer_map
 
 
 def make_sides(

@@ -87,16 +87,20 @@ def _run_step(
         trace.record_buffers(BEFORE, base_side.model)
         base_state = _capture(base_side, base_call, trace)
         trace.finish()
+        sizes = comparison.buffers.batch_sizes(trace)  # before raw's run releases base's inputs
         trace.record_param_grads(state_pairs)
         trace.record_buffers(AFTER, base_side.model)
         aligner = Aligner(trace.tree, comparison.path_pairs)
         comparer = RawComparer(raw_side.adapter, trace, aligner, tolerances, step, keep_base=isolate)
+        raw_buffers = comparison.buffers.snapshot()
         raw_state = _capture(raw_side, raw_call, comparer)
         comparer.finish()
         result = StepResult(comparer.forward, comparer.backward, base_tree=trace.tree, raw_tree=aligner.raw)
         result.grads = _param_grads(comparison, trace, step)
-        result.notes = _run_notes(base_state, raw_state, aligner) + comparer.notes
+        buffers, buffer_notes = comparison.buffers.compare(trace, sizes, raw_buffers, tolerances, step)
+        result.notes = _run_notes(base_state, raw_state, aligner) + comparer.notes + buffer_notes
         if isolate:
+            comparison.buffers.restore(raw_buffers)  # the isolated run starts from the same statistics
             raw_side.adapter.take_grads([pair.raw_tensor for pair in state_pairs])
             isolated = IsolatedComparer(
                 raw_side.adapter, trace, Aligner(trace.tree, comparison.path_pairs), tolerances, step
@@ -106,8 +110,11 @@ def _run_step(
             result.forward = merge_local(comparer.forward, isolated.forward)
             result.backward = merge_local(comparer.backward, isolated.backward)
             result.grads = merge_local(result.grads, _param_grads(comparison, trace, step))
+            local = comparison.buffers.compare(trace, sizes, raw_buffers, tolerances, step)[0]
+            buffers = merge_local(buffers, local)
             result.notes.append("single_step: each raw layer was also run on base's inputs and incoming gradients; "
                                 "pairs are judged by that local error")  # fmt: skip
+        result.forward += buffers  # statistics a forward leaves behind: judged after the forward
         if base_side.optimizer is not None:
             result.updates = _step_optimizers(comparison, trace, step)
         if trace.store.spilled:

@@ -17,6 +17,7 @@ caller's RNG state. Frameworks are imported lazily, by the first builder that ne
   masks.py      an attention whose ports pass masks and position ids in different forms
   sequences.py  recurrent twins: torch packs the padded batch, paddle passes sequence_length
   layouts.py    tensors laid out in different axis orders (attention heads, a time-major output)
+  settings.py   one network per layer setting (clean or changed), BatchNorm MLPs for the buffer checks
 """
 
 from .faults import BoomError, add_, faulty, fragile, inplace, nonfinite, reshaping
@@ -63,6 +64,7 @@ from .ports import (
     without_cache_position,
 )
 from .sequences import packed_rnn, padded_batch
+from .settings import CLEAN, SETTINGS, SettingCase, bn_input, bn_mlp, hand_bn_mlp, setting_input, setting_twin
 from .sharing import loop, shared, tied, tiny_lm
 from .structure import (
     acts,
@@ -80,6 +82,7 @@ from .structure import (
 )
 
 __all__ = [
+    "CLEAN", "SETTINGS", "SettingCase", "bn_input", "bn_mlp", "hand_bn_mlp", "setting_input", "setting_twin",
     "FRAMEWORKS", "PLANTS", "TWINS", "BoomError", "Output", "Plant", "acts", "add_", "block_head", "build",
     "chaotic_with_head", "draws", "head_layouts", "time_major_output", "masked_attention", "token_batch", "packed_rnn", "padded_batch", "concat_in_block", "concat_in_parent", "deep_tanh", "enc_dec", "example_input",
     "faulty", "fc_act_head", "first", "flat_stem", "fragile", "free", "functional_pool", "fused_activation",

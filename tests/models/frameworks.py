@@ -58,7 +58,27 @@ def _torch_kit() -> SimpleNamespace:
         direct_state=lambda m: [*m.named_parameters(recurse=False), *m.named_buffers(recurse=False)],
         assign=lambda t, v: t.data.copy_(torch.from_numpy(v)) if t.is_floating_point() else None,
         init_normal=lambda t, std: nn.init.normal_(t, std=std),
+        # settings each framework spells its own way, given in torch's terms (see judge/settings_table.py)
+        bn1d=lambda c, momentum=0.1: nn.BatchNorm1d(c, momentum=momentum),
+        numpy=lambda t: t.detach().cpu().numpy(),
+        gelu_as=lambda approximate: nn.GELU(approximate=approximate),
+        upsample=lambda mode, align_corners=None: nn.Upsample(scale_factor=2, mode=mode, align_corners=align_corners),
+        avgpool3=lambda count_include_pad: nn.AvgPool2d(3, 1, 1, count_include_pad=count_include_pad),
+        dropout_as=lambda p, mode="upscale_in_train": _torch_dropout(nn, p, mode),
+        conv_as=lambda cin, cout, k, data_format="NCHW", **kw: _torch_conv(nn, cin, cout, k, data_format, **kw),
     )  # fmt: skip
+
+
+def _torch_dropout(nn: Any, p: float, mode: str) -> Any:
+    if mode != "upscale_in_train":
+        raise ValueError(f"torch's Dropout has no mode {mode!r}")
+    return nn.Dropout(p)
+
+
+def _torch_conv(nn: Any, cin: int, cout: int, k: int, data_format: str, **kw: Any) -> Any:
+    if data_format != "NCHW":
+        raise ValueError(f"torch's Conv2d has no data_format {data_format!r}")
+    return nn.Conv2d(cin, cout, k, **kw)
 
 
 def _paddle_kit() -> SimpleNamespace:
@@ -98,6 +118,14 @@ def _paddle_kit() -> SimpleNamespace:
                                 *m.named_buffers(include_sublayers=False)],
         assign=lambda t, v: t.set_value(v),
         init_normal=lambda t, std: t.set_value(paddle.normal(std=std, shape=t.shape)),
+        bn1d=lambda c, momentum=0.1: nn.BatchNorm1D(c, momentum=1 - momentum),  # paddle's m is torch's 1 - m
+        numpy=lambda t: t.numpy(),
+        gelu_as=lambda approximate: nn.GELU(approximate=approximate == "tanh"),
+        upsample=lambda mode, align_corners=None: nn.Upsample(scale_factor=2, mode=mode,
+                                                             align_corners=bool(align_corners)),
+        avgpool3=lambda count_include_pad: nn.AvgPool2D(3, 1, 1, exclusive=not count_include_pad),
+        dropout_as=lambda p, mode="upscale_in_train": nn.Dropout(p, mode=mode),
+        conv_as=lambda cin, cout, k, data_format="NCHW", **kw: nn.Conv2D(cin, cout, k, data_format=data_format, **kw),
     )  # fmt: skip
 
 

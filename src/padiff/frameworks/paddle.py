@@ -228,8 +228,8 @@ class PaddleAdapter(SharedOps):
         }
 
     def restore_optimizer_state(self, optimizer: Any, state: Any) -> None:
-        # paddle can only load accumulators that exist in the state: start them afresh first
-        for name in ("_accumulators", "_accumulators_holder"):
+        # paddle only loads accumulators it has not made yet: start them (and its record of them) afresh
+        for name in ("_accumulators", "_accumulators_holder", "_already_create_accumulator"):
             table: Any = getattr(optimizer, name, None)
             if hasattr(table, "clear"):
                 table.clear()
@@ -245,6 +245,10 @@ class PaddleAdapter(SharedOps):
                 settings[name.lstrip("_")] = value
             elif name in ("_beta1", "_beta2", "_epsilon") and value is not None:
                 settings[name.lstrip("_")] = plain(value)
+        decay: Any = getattr(optimizer, "regularization", None)  # weight_decay=0.01 is an L2Decay
+        name = {"L2Decay": "weight_decay", "L1Decay": "l1_decay"}.get(type(decay).__name__, "")
+        settings.update({name: decay._coeff} if name else {})
+        settings.setdefault("weight_decay", settings.get("regularization_coeff", 0.0))  # Momentum's own
         return settings
 
     def optimizer_param_state(self, optimizer: Any, param: Any) -> dict[str, np.ndarray]:

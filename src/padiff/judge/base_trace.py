@@ -107,13 +107,13 @@ class BaseTrace(NullSink):
     ) -> None:
         if node.transparent:
             return
-        dtype = self.adapter.dtype_name(tensor)
+        dtype, shape = self.adapter.dtype_name(tensor), tuple(self.adapter.shape(tensor))
         earlier = None if origin is None else self._tensors.get((Where.OUTPUT, *origin))
         if earlier is not None:
-            self._tensors[(where, node.id, index)] = Stored(key, earlier.handle, dtype, shared=True)
+            self._tensors[(where, node.id, index)] = Stored(key, earlier.handle, dtype, True, shape=shape)
         else:
             handle = self.store.put(self.adapter.to_numpy(tensor))
-            self._tensors[(where, node.id, index)] = Stored(key, handle, dtype)
+            self._tensors[(where, node.id, index)] = Stored(key, handle, dtype, shape=shape)
 
     def on_grad(self, node: CallNode, io: str, index: int, grad: Any) -> None:
         if node.transparent:

@@ -45,6 +45,11 @@ class TensorDiff:
     raw_shape: tuple[int, ...]
     dtype: str
     note: str = ""
+    # the element with the largest |raw - base|: its index in base's shape (empty when the comparison
+    # was not elementwise in base's layout) and both values
+    worst_index: tuple[int, ...] = ()
+    worst_base: float = math.nan
+    worst_raw: float = math.nan
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -54,6 +59,7 @@ class TensorDiff:
         data = dict(data)
         data["base_shape"] = tuple(data["base_shape"])
         data["raw_shape"] = tuple(data["raw_shape"])
+        data["worst_index"] = tuple(data.get("worst_index", ()))
         return cls(**data)
 
 
@@ -130,6 +136,8 @@ def _finite(b: np.ndarray, r: np.ndarray, diff: np.ndarray, max_abs: float, cont
     else:
         close_frac = float(np.count_nonzero(diff <= atol_used + rtol * abs_b)) / diff.size
     max_b = float(abs_b.max())
+    worst = int(np.argmax(diff))
+    in_layout = b.shape == context.base_shape  # else (means, a subset) an index would mislead
     return context.record(
         passed=close_frac == 1.0,
         max_abs=max_abs,
@@ -138,6 +146,9 @@ def _finite(b: np.ndarray, r: np.ndarray, diff: np.ndarray, max_abs: float, cont
         cosine=_cosine(b, r, max_b + max_abs),  # |r| <= |b| + |r - b|
         close_frac=close_frac,
         atol=atol_used,
+        worst_index=tuple(int(i) for i in np.unravel_index(worst, b.shape)) if in_layout else (),
+        worst_base=float(b.flat[worst]) if in_layout else math.nan,
+        worst_raw=float(r.flat[worst]) if in_layout else math.nan,
     )
 
 

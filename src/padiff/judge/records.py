@@ -11,13 +11,14 @@ __all__ = ["Phase", "Where", "LayerDiff"]
 
 
 class Phase(str, Enum):
-    """When the pair was computed: the forward pass, the backward pass, parameter gradients, or the
-    optimizer step."""
+    """When the pair was computed: the forward pass, the backward pass, parameter gradients, the
+    optimizer step, or the buffers (running statistics) a step leaves behind."""
 
     FORWARD = "forward"
     BACKWARD = "backward"
     GRAD = "grad"
     WEIGHT = "weight"
+    BUFFER = "buffer"
 
     def __str__(self) -> str:
         return self.value
@@ -25,7 +26,8 @@ class Phase(str, Enum):
 
 class Where(str, Enum):
     """What the pair is: a layer call's input or output (forward), the gradient arriving at its output or
-    the one it sends to its input (backward), a parameter's gradient, or its update in an optimizer step."""
+    the one it sends to its input (backward), a parameter's gradient, its update in an optimizer step, or a
+    buffer's value after a step."""
 
     INPUT = "input"
     OUTPUT = "output"
@@ -33,6 +35,7 @@ class Where(str, Enum):
     GRAD_IN = "grad_in"
     PARAM = "param"
     UPDATE = "update"
+    BUFFER = "buffer"
 
     def __str__(self) -> str:
         return self.value

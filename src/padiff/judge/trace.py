@@ -35,6 +35,7 @@ class Stored:
     dtype: str
     shared: bool = False  # the same tensor as an earlier layer's output (stored once)
     order: int = -1  # gradients: the order in which they arrived
+    shape: tuple[int, ...] | None = None  # None: not recorded (read the array)
 
 
 @dataclass(frozen=True)

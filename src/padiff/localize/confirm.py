@@ -22,7 +22,7 @@ def worth_confirming(culprit: Culprit | None, single_step: bool, optimizer: bool
         and not single_step
         and not optimizer
         and steps == 1
-        and culprit.phase in (Phase.FORWARD, Phase.BACKWARD, Phase.GRAD)
+        and culprit.phase in (Phase.FORWARD, Phase.BACKWARD, Phase.GRAD, Phase.BUFFER)
     )
 
 

@@ -93,6 +93,8 @@ _REASONS = {
     "of '{child}', whose input gradient then differs",
     "root_input": "the model inputs differ",
     "root_grad_out": "the gradient of the loss with respect to the model output differs (check loss_fn)",
+    "buffer": "its outputs agree but a buffer it updates (a running statistic) ends the step differently, "
+    "after conversion between the frameworks' conventions",
 }
 
 

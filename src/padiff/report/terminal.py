@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+from ..judge.metrics import TensorDiff
 from ..judge.records import LayerDiff
 from .tree import format_tree
 
@@ -27,12 +28,13 @@ _WHERE = {
     "grad_in": "gradient sent to the input",
     "param": "gradient of",
     "update": "optimizer update of",
+    "buffer": "buffer",
 }
 
 
 def _evidence(d: LayerDiff) -> str:
     what = _WHERE.get(d.where, d.where)
-    if d.where in ("param", "update"):
+    if d.where in ("param", "update", "buffer"):
         return f"{what} '{d.raw_path}' {d.leaf}"
     leaf = "" if d.leaf in ("out", "arg0", f"{d.where}[0]") else f" {d.leaf}"
     call = f" (call {d.call + 1})" if d.call else ""
@@ -52,11 +54,34 @@ def _local_line(d: LayerDiff) -> list[str]:
     ]
 
 
+def _worst(m: TensorDiff) -> str:
+    """Where the largest difference is, and both values there ('' when it has no place in base's layout)."""
+    if math.isnan(m.worst_base) and math.isnan(m.worst_raw):
+        return ""
+    where = f"[{', '.join(map(str, m.worst_index))}]" if m.worst_index else "(the one element)"
+    return f"worst element {where}: base {m.worst_base:.6g}  raw {m.worst_raw:.6g}"
+
+
+def _closest(diffs: list[LayerDiff]) -> list[str]:
+    """The pair closest to its tolerance (at its worst element), for a report that passed."""
+    placed = [d for d in diffs if _worst(d.diff) and d.diff.max_abs > 0]
+    if not placed:
+        return []
+
+    def used(d: LayerDiff) -> float:
+        bound = d.diff.atol + d.diff.rtol * abs(d.diff.worst_base)
+        return d.diff.max_abs / bound if bound > 0 else math.inf
+
+    d = max(placed, key=used)
+    return [f"  closest to tolerance: {_evidence(d)}, max abs {d.diff.max_abs:.3g}, {_worst(d.diff)}"]
+
+
 def render_summary(report: Report) -> str:
     compared = len(report.diffs)
     if report.passed:
         lines = [
-            f"padiff: PASSED  ({report.base_framework} base vs {report.raw_framework} raw, {compared} pairs compared)"
+            f"padiff: PASSED  ({report.base_framework} base vs {report.raw_framework} raw, {compared} pairs compared)",
+            *_closest(report.diffs),
         ]
     elif report.first_diff is None:
         lines = [f"padiff: FAILED  ({report.base_framework} base vs {report.raw_framework} raw)"]
@@ -73,6 +98,7 @@ def render_summary(report: Report) -> str:
             f"  max abs {m.max_abs:.3g}  max rel {m.max_rel:.3g}  mean abs {m.mean_abs:.3g}  cosine {m.cosine:.6f}  "
             f"within tol {_percent(m.close_frac)}  (atol {m.atol:.2g}, rtol {m.rtol:.2g}, {m.dtype})"
             + (f"  [{m.note}]" if m.note else ""),
+            *([f"  {_worst(m)}"] if _worst(m) else []),
             f"  forward defined at: base {_short(c.base_defined)}",
             f"                      raw  {_short(c.raw_defined)}",
             f"  {compared} pairs compared, {sum(not d.passed for d in report.diffs)} differ",

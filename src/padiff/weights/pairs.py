@@ -100,7 +100,9 @@ class Trees:
         for role, (adapter, model), path in (("base", self.base, base_path), ("raw", self.raw, raw_path)):
             lines = tree_lines(adapter, model)
             trees += f"\n{role} ({adapter.name}) tree:\n" + format_tree(lines, {path: here}, around=path)
-        return WeightTransferError(message + trees, hint=hint)
+        error = WeightTransferError(message + trees, hint=hint)
+        error.paths = (base_path, raw_path)
+        return error
 
     def pair_owners(self, base_owners: list[Owner], raw_owners: list[Owner]) -> list[tuple[Owner, Owner]]:
         base_paths = [o.path for o in base_owners]
