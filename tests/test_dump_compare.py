@@ -11,7 +11,7 @@ import pytest
 
 import padiff
 from tests.checks import assert_compared
-from tests.dumps import assert_same_report, offline
+from tests.dumps import assert_same_report, dump_pair, offline
 from tests.models import PLANTS, TWINS, build, example_input
 
 
@@ -98,7 +98,9 @@ def test_one_framework_on_both_sides(plant, tmp_path):
         assert_compared(report, base)
     else:
         assert report.first_diff.base_path == "block.bn1"
-        assert any("block.bn1 eps" in note for note in report.notes)  # the settings that differ are shown
+        # the settings that differ are shown, and name the culprit's (read from the dumps' stand-ins)
+        assert any("epsilon 1e-05 vs 0.1" in note and "block.bn1" in note for note in report.notes)
+        assert "epsilon 1e-05 vs 0.1" in report.first_diff.reason
 
 
 def test_raw_that_did_not_start_from_base_weights_is_said(tmp_path):
@@ -114,3 +116,24 @@ def test_raw_that_did_not_start_from_base_weights_is_said(tmp_path):
     again = padiff.compare_dumps(base_dir, padiff.dump(raw, x, tmp_path / "raw2"))
     assert again.passed and not any("did not start" in note for note in again.notes)
     assert_compared(again, build("mlp", "torch"))
+
+
+def test_what_the_two_manifests_say_differently_is_shown(tmp_path):
+    import json
+
+    x = example_input("mlp")
+    base, raw = build("mlp", "torch"), build("mlp", "paddle", seed=1)
+    raw.eval()
+    base_dir, raw_dir = dump_pair(base, raw, x, tmp_path)
+    report = padiff.compare_dumps(base_dir, raw_dir)
+    assert report.passed
+    assert_compared(report, base)
+    assert "base was dumped in train mode, raw in eval mode" in report.notes
+    assert not any("environments" in note for note in report.notes)  # one machine: nothing to say
+    manifest = json.loads((raw_dir / "manifest.json").read_text())
+    manifest["environment"]["devices"] = ["Place(gpu:0)"]
+    manifest["environment"]["padiff"] = "9.9"
+    (raw_dir / "manifest.json").write_text(json.dumps(manifest))
+    notes = padiff.compare_dumps(base_dir, raw_dir).notes
+    shown = next(note for note in notes if "different environments" in note)
+    assert "device cpu (base) vs gpu (raw)" in shown and "padiff" in shown and "9.9 (raw)" in shown

@@ -66,6 +66,26 @@ def test_a_recorded_loop_compares_like_compare(tmp_path, raw_lr):
         assert (report.first_diff.phase.value, report.first_diff.step) == ("weight", 0)
 
 
+def test_a_second_call_of_the_model_in_a_step_is_left_out_and_said(tmp_path):
+    import torch
+
+    x = example_input("mlp")
+    base = build("mlp", "torch")
+    with padiff.record(base, tmp_path / "base") as rec:
+        base(torch.tensor(x, requires_grad=True)).mean().backward()
+        with torch.no_grad():
+            base(torch.tensor(x * 2))  # an evaluation pass inside the step
+        rec.step()
+    raw = build("mlp", "paddle", seed=1)
+    padiff.load_weights(raw, tmp_path / "base")
+    report = padiff.compare_dumps(tmp_path / "base", padiff.dump(raw, x, tmp_path / "raw"))
+    assert report.passed, str(report)
+    assert_compared(report, base)
+    assert any("called 2 times; only the first call" in note for note in report.notes)
+    nodes = read_manifest(tmp_path / "base")["steps"][0]["nodes"]
+    assert [n["path"] for n in nodes] == ["", "fc1", "act1", "fc2", "act2", "fc3"]
+
+
 def test_record_leaves_the_loop_alone_and_takes_its_hooks_off(tmp_path):
     import torch
 

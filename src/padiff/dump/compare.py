@@ -22,6 +22,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import DumpError, WeightTransferError
+from ..explain import called_pairs, explained
+from ..judge.buffers import BufferJudge
+from ..judge.settings import SettingDiff, layer_settings_diff, optimizer_settings_diff, settings_notes
 from ..judge.tolerance import Bound
 from ..localize.verdict import Verdict, judge_steps
 from ..options import Options, Side
@@ -81,19 +84,37 @@ def compare_dumps(
         PathPolicy.of(*base.standin(), resolved.base_policy),
         PathPolicy.of(*raw.standin(), resolved.raw_policy),
     )
+    buffers = BufferJudge(base.standin(), raw.standin(), pairs)
     results = []
     with Progress(progress, sum(raw.tensor_bytes(i) for i in range(count))) as advance:
         for index in range(count):
             steps = DumpStep(base, index, policies[0], summary), DumpStep(raw, index, policies[1], summary)
-            results.append(judge_step(steps, pairs, options, resolved.path_pairs, advance))
+            results.append(judge_step(steps, pairs, options, resolved.path_pairs, advance, buffers))
     if any(base.steps[i].get("updated") for i in range(count)):
         notes.append(f"{count} optimizer steps were recorded in the dumps")
+    optimizer_settings = _optimizer_diffs(base, raw, count)
+    layer_settings = (
+        layer_settings_diff(called_pairs(results[0]), base.standin(), raw.standin()) if results else []
+    )
+    notes.extend(settings_notes(layer_settings, optimizer_settings))
     verdict = judge_steps(results, options.diff_phase, notes)
+    verdict = explained(verdict, layer_settings, optimizer_settings)
     start = _start_note(pairs) if verdict.culprit is not None else []
     verdict = replace(
         verdict, notes=verdict.notes + start + _offline_notes(verdict, base, raw, results, summary)
     )
     return build_report(verdict, base_side, raw_side)
+
+
+def _optimizer_diffs(base: Dump, raw: Dump, count: int) -> list[SettingDiff]:
+    """How the two optimizers' settings differ, as each dump recorded them at its first step."""
+    described = []
+    for dump in (base, raw):
+        record = next((s["optimizer"] for s in dump.steps[:count] if s.get("optimizer")), None)
+        if not isinstance(record, dict):
+            return []
+        described.append((dump.framework, str(record.get("kind", "")), dict(record.get("settings", {}))))
+    return optimizer_settings_diff(described[0], described[1])
 
 
 def _start_equal(pair: StatePair) -> bool:
@@ -108,7 +129,8 @@ def _start_equal(pair: StatePair) -> bool:
 def _setup_notes(base: Dump, raw: Dump) -> list[str]:
     notes: list[str] = []
     for dump in (base, raw):
-        notes.extend(str(n) for n in dump.manifest.get("notes", []) if str(n) not in notes)
+        said = [*dump.manifest.get("notes", []), *(n for step in dump.steps for n in step.get("notes", []))]
+        notes.extend(f"{dump.role}: {n}" for n in said if f"{dump.role}: {n}" not in notes)
     if len(base.steps) != len(raw.steps):
         notes.append(
             f"base holds {len(base.steps)} steps and raw {len(raw.steps)}: the first {min(len(base.steps), len(raw.steps))} "
@@ -148,15 +170,7 @@ def _offline_notes(
     if verdict.culprit is not None:
         own = verdict.culprit.evidence.where.value in ("input", "grad_out")
         notes.append(OFFLINE_NOTE.format(narrow=" and narrowing its own code to one op" if own else ""))
-    first = results[0] if results else None
-    pairs = []
-    if first is not None:
-        seen = set()
-        for d in first.forward:
-            if (d.base_path, d.raw_path) not in seen:
-                seen.add((d.base_path, d.raw_path))
-                pairs.append((d.base_path, d.raw_path))
-    return notes + manifest_differences(base, raw, pairs)
+    return notes + manifest_differences(base, raw)
 
 
 class Progress:

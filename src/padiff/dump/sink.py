@@ -5,7 +5,8 @@ order the run produced it, so a dump answers the same `Trace` questions and raw'
 replayed into the comparer as if raw were running: every call as it starts and returns, the inputs of
 every call that needs a counterpart (containers need none), every output, and every gradient. A tensor
 already written (an input that is an earlier layer's output, a gradient equal to the one before it) is
-referenced, not written again. Each event carries its dtype and shape; tensors go to the step's
+referenced, not written again. A step records one call of the model: when `record` sees the model called
+again in the same step (an evaluation pass in the loop), that call is left out and the step says so. Each event carries its dtype and shape; tensors go to the step's
 safetensors file as they arrive, or only their summary with `summary_only`.
 """
 
@@ -42,6 +43,11 @@ class StepRecorder(NullSink):
         self._outputs: dict[tuple[int, int], str] = {}  # (node id, output index) -> tensor name
         self._last_grad: tuple[Any, np.ndarray, str] | None = None  # (grad tensor, its array, its name)
         self._count = 0
+        self.cut: int | None = None  # id of a second top-level call of the model: not recorded from there
+        self.extra_calls = 0
+
+    def _skipped(self, node: CallNode) -> bool:
+        return self.cut is not None and node.id >= self.cut
 
     def write(self, array: np.ndarray, dtype: str, summary: bool | None = None) -> str:
         name = f"t/{self._count}"
@@ -54,6 +60,11 @@ class StepRecorder(NullSink):
         self.tree = tree
 
     def on_call(self, node: CallNode) -> bool:
+        if node.parent is None and node.id > 0:  # the model called again in the same step (`record`)
+            self.cut = node.id if self.cut is None else self.cut
+            self.extra_calls += 1
+        if self._skipped(node):
+            return False
         self.events.append(["call", node.id])
         return not node.transparent
 
@@ -75,6 +86,8 @@ class StepRecorder(NullSink):
         )
 
     def on_output(self, node: CallNode, index: int, key: str, tensor: Any, origin: Origin | None) -> None:
+        if self._skipped(node):
+            return
         if node.transparent:  # a container's output is its last layer's: nothing to keep
             dtype, shape = self.adapter.dtype_name(tensor), list(self.adapter.shape(tensor))
             name = None
@@ -86,7 +99,7 @@ class StepRecorder(NullSink):
         )
 
     def on_grad(self, node: CallNode, io: str, index: int, grad: Any) -> None:
-        if node.transparent:
+        if node.transparent or self._skipped(node):
             return
         last, scale = self._last_grad, None
         if last is not None and last[0] is grad:
@@ -102,7 +115,8 @@ class StepRecorder(NullSink):
         self.events.append(["grad", node.id, io, index, name, str(array.dtype), list(array.shape), scale])
 
     def on_return(self, node: CallNode) -> None:
-        self.events.append(["ret", node.id])
+        if not self._skipped(node):
+            self.events.append(["ret", node.id])
 
     def finish(self) -> None:
         self._last_grad = None
@@ -174,7 +188,10 @@ class StepWriter:
         self.sink.finish()
         self.writer.close({"format": "padiff-dump", "step": str(self.step)})
         nodes = []
-        for node in self.sink.tree:
+        if self.sink.extra_calls:
+            notes = [*notes, f"step {self.step}: the model was called {self.sink.extra_calls + 1} times; only the first "
+                     "call (and its backward) was recorded"]  # fmt: skip
+        for node in self.sink.tree.nodes[: self.sink.cut]:
             data = node.to_dict()
             data.pop("children", None)
             nodes.append(data)

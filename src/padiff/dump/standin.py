@@ -13,7 +13,7 @@ pairing, LayerMap resolution and report trees therefore run unchanged on dumps.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, NoReturn
 
 import numpy as np
@@ -21,21 +21,29 @@ import numpy as np
 from ..errors import DumpError
 from ..frameworks.base import SharedOps
 
-__all__ = ["StandInLayer", "StandInTensor", "StandInAdapter", "build_standin"]
+__all__ = ["StandInLayer", "StandInTensor", "StandInAdapter", "Values", "build_standin"]
+
+
+class Values:
+    """Where the stand-in tensors of one model read their values: the dump's initial weights, or for a
+    while (`StandInAdapter.reading`) another source, such as a step's buffers after the run."""
+
+    def __init__(self, read: Callable[[str], np.ndarray]):
+        self.read = read
 
 
 class StandInTensor:
     """One dumped state: name, shape, dtype, trainable; its value read on demand."""
 
-    def __init__(self, key: str, info: dict[str, Any], read: Callable[[str], np.ndarray]):
+    def __init__(self, key: str, info: dict[str, Any], values: Values):
         self.key = key
         self.shape = tuple(int(d) for d in info["shape"])
         self.dtype = str(info["dtype"])
         self.trainable = bool(info["trainable"])
-        self._read = read
+        self._values = values
 
     def value(self) -> np.ndarray:
-        return self._read(self.key)
+        return self._values.read(self.key)
 
 
 class StandInLayer:
@@ -63,8 +71,9 @@ def build_standin(
     model: dict[str, Any], read: Callable[[str], np.ndarray]
 ) -> tuple[StandInLayer, StandInAdapter]:
     """The stand-in root layer of a dumped model description (`describe.describe_model`), and its adapter."""
+    values = Values(read)
     try:
-        tensors = {key: StandInTensor(key, info, read) for key, info in model["states"].items()}
+        tensors = {key: StandInTensor(key, info, values) for key, info in model["states"].items()}
         layers = [_standin_class(d["module"], d["class"])(d.get("settings", {})) for d in model["layers"]]
         for layer, data in zip(layers, model["layers"]):
             layer.standin_children = [(str(name), layers[int(uid)]) for name, uid in data["children"]]
@@ -73,6 +82,7 @@ def build_standin(
         walk = [(str(path), layers[int(uid)]) for path, uid in model["walk"]]
         adapter = StandInAdapter(
             str(model["framework"]),
+            values,
             walk,
             [(k, tensors[k]) for k in model["states"] if model["states"][k].get("listed", True)],
         )
@@ -99,12 +109,26 @@ class StandInAdapter(SharedOps):
     user_dirs: tuple[str, ...] = ()
 
     def __init__(
-        self, framework: str, walk: list[tuple[str, StandInLayer]], states: list[tuple[str, StandInTensor]]
+        self,
+        framework: str,
+        values: Values,
+        walk: list[tuple[str, StandInLayer]],
+        states: list[tuple[str, StandInTensor]],
     ):
         self.name = framework
+        self.values = values
         self.root = walk[0][1] if walk else None
         self.walk = walk
         self.states = states
+
+    @contextmanager
+    def reading(self, read: Callable[[str], np.ndarray]) -> Iterator[None]:
+        """Within the block, every stand-in tensor of this model reads its value from `read(state name)`."""
+        saved, self.values.read = self.values.read, read
+        try:
+            yield
+        finally:
+            self.values.read = saved
 
     # --- structure -----------------------------------------------------------------------------------
 

@@ -1,8 +1,10 @@
 """One step of two dumps judged: base's step as the trace, raw's events replayed into the comparer.
 
 Rule: the same records, in the same order, as `steps._run_step` makes live (with `confirm=False` and no
-isolation): forward and backward pairs from `RawComparer`, then every paired parameter's gradient, then,
-when both sides took an optimizer step, every trainable parameter's update. Arrays are read in the
+isolation): forward and backward pairs from `RawComparer`, the paired buffers after the step
+(`judge.buffers.BufferJudge`, raw's buffers read from its dump as they were before and after its run)
+after the forward ones, then every paired parameter's gradient, then, when both sides took an
+optimizer step, every trainable parameter's update. Arrays are read in the
 order and under the names the live trace would have used (the pairs' base state names, in pair order),
 so tolerance floors come out identical. In a summary comparison each layer-tensor record is given the
 tensors' real shapes and marked "summary" (`summary`'s rule); a pair whose sizes cannot agree fails as
@@ -19,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..capture.hooks import RunState
+from ..judge.buffers import BufferJudge
 from ..judge.params import compare_param_arrays
 from ..judge.records import LayerDiff, Phase
 from ..judge.stream import RawComparer
@@ -37,10 +40,15 @@ def judge_step(
     options: Options,
     path_pairs: dict[str, str],
     advance: Callable[[int], Any],
+    buffers: BufferJudge,
 ) -> StepResult:
     base_step, raw_step = steps
     index, tolerances = base_step.index, options.tolerances
     trace = DumpTrace(base_step)
+    sizes = buffers.batch_sizes(trace)  # before the replay releases base's inputs
+    raw_adapter = raw_step.dump.adapter
+    with raw_adapter.reading(_reader(raw_step, "buffer.before/")):  # raw's buffers as its step began
+        raw_buffers = buffers.snapshot()
     aligner = Aligner(trace.tree, path_pairs)
     comparer = RawComparer(raw_step.dump.adapter, trace, aligner, tolerances, index)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="padiff-params") as pool:
@@ -61,7 +69,10 @@ def judge_step(
         )
         for s in steps
     ]
-    result.notes = _run_notes(states[0], states[1], aligner) + comparer.notes
+    with raw_adapter.reading(_reader(raw_step, "buffer.after/")):  # ... and as it ended
+        buffer_diffs, buffer_notes = buffers.compare(trace, sizes, raw_buffers, tolerances, index)
+    result.notes = _run_notes(states[0], states[1], aligner) + comparer.notes + buffer_notes
+    result.forward += buffer_diffs  # statistics a forward leaves behind: judged after the forward
     if base_step.entry.get("updated") and raw_step.entry.get("updated"):
         trainable = [p for p in pairs if p.raw_tensor.trainable]
         base_updates = _base_arrays(pairs, base_step, "update/")
@@ -74,6 +85,10 @@ def judge_step(
         stepped = "base" if base_step.entry.get("updated") else "raw"
         result.notes.append(f"step {index}: only {stepped} took an optimizer step; updates not compared")
     return result
+
+
+def _reader(step: DumpStep, prefix: str) -> Callable[[str], np.ndarray]:
+    return lambda key: step.file.array(prefix + key)
 
 
 def _param_grads(

@@ -174,10 +174,11 @@ class DumpTrace:
                 self._keep(event)
             elif event[0] == "grad":
                 _, node_id, io, index, name, dtype, shape, scale = event
+                if scale is not None:
+                    scales[name] = float(scale)
                 if self.tree[node_id].transparent:
                     continue
                 if scale is not None:
-                    scales[name] = float(scale)
                     self._grad_scales.append(float(scale))
                 where = Where(io)
                 self._tensors[(where, node_id, index)] = Stored(
@@ -195,7 +196,9 @@ class DumpTrace:
             return
         where = Where.INPUT if kind == "in" else Where.OUTPUT
         earlier = None if origin is None else self._tensors.get((Where.OUTPUT, *origin))
-        self._tensors[(where, node_id, index)] = Stored(key, (name, shape), dtype, shared=earlier is not None)
+        self._tensors[(where, node_id, index)] = Stored(
+            key, (name, shape), dtype, shared=earlier is not None, shape=tuple(shape)
+        )
 
     def tensor(self, where: Where, node_id: int, index: int) -> Stored | None:
         self.last = self._tensors.get((where, node_id, index))
@@ -249,6 +252,8 @@ def replay(step: DumpStep, sink: Sink, done: Any = None, observe: Any = None) ->
     tree = step.tree
     sink.on_start(tree)
     wanted: dict[int, bool] = {}
+    seen: set[str] = set()
+    counted = None if done is None else _once(done, seen, step.file)
     for event in step.events:
         kind, node = event[0], tree[event[1]]
         if observe is not None:
@@ -258,17 +263,28 @@ def replay(step: DumpStep, sink: Sink, done: Any = None, observe: Any = None) ->
         elif kind == "ret":
             sink.on_return(node)
         elif kind == "in" and wanted.get(node.id):
-            sink.on_input(node, event[2], event[3], _tensor(step, event[4], event[6], done), event[7])
+            sink.on_input(node, event[2], event[3], _tensor(step, event[4], event[6], counted), event[7])
         elif kind == "out":
-            sink.on_output(node, event[2], event[3], _tensor(step, event[4], event[6], done), event[7])
+            sink.on_output(node, event[2], event[3], _tensor(step, event[4], event[6], counted), event[7])
         elif kind == "grad" and (event[2] != "grad_in" or wanted.get(node.id)):
-            sink.on_grad(node, event[2], event[3], _tensor(step, event[4], event[6], done))
+            sink.on_grad(node, event[2], event[3], _tensor(step, event[4], event[6], counted))
 
 
-def _tensor(step: DumpStep, name: str | None, shape: tuple, done: Any) -> np.ndarray | None:
+def _once(done: Any, seen: set[str], file: TensorFile) -> Any:
+    """`done`, told each tensor's bytes the first time it is read."""
+
+    def count(name: str) -> None:
+        if name not in seen:
+            seen.add(name)
+            done(file.nbytes(name))
+
+    return count
+
+
+def _tensor(step: DumpStep, name: str | None, shape: tuple, counted: Any) -> np.ndarray | None:
     if name is None:
         return None
     array = step.array(name, shape)
-    if done is not None:
-        done(step.file.nbytes(name))
+    if counted is not None:
+        counted(name)
     return array

@@ -60,6 +60,12 @@ class Culprit:
     evidence: LayerDiff
     base_call: int = 0  # which call of the layer (a layer called twice has calls 0 and 1)
     raw_call: int = 0
+    # kind "api" (narrowed to one op of the layer's own code): raw's op and its line, and base's closest
+    # op and its line ("" when no base op came close); "" for a layer culprit
+    op: str = ""
+    op_site: str = ""
+    base_op: str = ""
+    base_op_site: str = ""
 
     @property
     def metrics(self) -> TensorDiff:

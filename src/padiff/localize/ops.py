@@ -204,5 +204,9 @@ def narrow_to_op(
         reason=f"{culprit.reason}; the first op of its own code that differs is {where}",
         base_site=base_op.site if base_op else culprit.base_site,
         raw_site=raw_op.site,
+        op=raw_op.name,
+        op_site=raw_op.site,
+        base_op=base_op.name if base_op else "",
+        base_op_site=base_op.site if base_op else "",
     )
     return narrowed, None

@@ -15,7 +15,9 @@ from .tree import TreeLine
 
 __all__ = ["Report"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the JSON schema, documented in docs/report-format.md
+# formats this padiff reads: 1 lacks fields added since, which take their defaults
+READABLE_FORMATS = (1, 2)
 
 
 @dataclass
@@ -55,9 +57,14 @@ class Report:
     def from_dict(cls, data: dict) -> Report:
         """The report `to_dict` wrote; a DumpError for anything else (another format version included)."""
         version = data.get("format") if isinstance(data, dict) else None
-        if version != FORMAT_VERSION:
+        if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
             raise DumpError(
-                f"not a padiff report of format {FORMAT_VERSION} (format: {version!r})",
+                f"a padiff report of format {version}, newer than this padiff reads ({FORMAT_VERSION})",
+                hint="upgrade padiff to read it",
+            )
+        if version not in READABLE_FORMATS or isinstance(version, bool):
+            raise DumpError(
+                f"not a padiff report of format {', '.join(map(str, READABLE_FORMATS))} (format: {version!r})",
                 hint="read it with the padiff version that wrote it, or write it again with report.save()",
             )
         try:
