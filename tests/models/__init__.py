@@ -64,7 +64,17 @@ from .ports import (
     without_cache_position,
 )
 from .sequences import packed_rnn, padded_batch
-from .settings import CLEAN, SETTINGS, SettingCase, bn_input, bn_mlp, hand_bn_mlp, setting_input, setting_twin
+from .settings import (
+    CLEAN,
+    SETTINGS,
+    SettingCase,
+    bn_input,
+    bn_mlp,
+    bn_twice,
+    hand_bn_mlp,
+    setting_input,
+    setting_twin,
+)
 from .sharing import loop, shared, tied, tiny_lm
 from .structure import (
     acts,
@@ -82,7 +92,7 @@ from .structure import (
 )
 
 __all__ = [
-    "CLEAN", "SETTINGS", "SettingCase", "bn_input", "bn_mlp", "hand_bn_mlp", "setting_input", "setting_twin",
+    "CLEAN", "SETTINGS", "SettingCase", "bn_input", "bn_mlp", "bn_twice", "hand_bn_mlp", "setting_input", "setting_twin",
     "FRAMEWORKS", "PLANTS", "TWINS", "BoomError", "Output", "Plant", "acts", "add_", "block_head", "build",
     "chaotic_with_head", "draws", "head_layouts", "time_major_output", "masked_attention", "token_batch", "packed_rnn", "padded_batch", "concat_in_block", "concat_in_parent", "deep_tanh", "enc_dec", "example_input",
     "faulty", "fc_act_head", "first", "flat_stem", "fragile", "free", "functional_pool", "fused_activation",

@@ -138,3 +138,20 @@ def hand_bn_mlp(framework: str, unbiased: bool) -> Any:
             return (x - mean) / (var + 1e-5) ** 0.5 * self.weight + self.bias
 
     return net(framework, fc=k.linear(4, 3), bn=BatchNorm1d(3), head=k.linear(3, 2))
+
+
+def bn_twice(framework: str, second_rows: int, momentum: float = 0.1) -> Any:
+    """Linear -> one BatchNorm1d called on all rows, then on the first `second_rows` -> Linear: two
+    updates of the running statistics in one step (of different batch sizes unless all rows)."""
+    k = kit(framework)
+
+    class BnTwice(k.Layer):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc, self.bn, self.head = k.linear(4, 3), k.bn1d(3, momentum), k.linear(3, 2)
+
+        def forward(self, x: Any) -> Any:
+            h = self.fc(x)
+            return self.head(k.cat([self.bn(h), self.bn(h[:second_rows])], 0))
+
+    return BnTwice()
