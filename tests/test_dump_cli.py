@@ -75,7 +75,7 @@ def test_show_describes_a_dump_and_reads_a_saved_report(dumps, tmp_path, capsys,
     base, clean, planted = dumps
     assert cli_main(["show", str(base)]) == 0
     text = capsys.readouterr().out
-    assert "1 steps" in text and "fc1: Linear" in text and "step 0:" in text
+    assert "1 step," in text and "fc1: Linear" in text and "step 0:" in text
     _check("dump_show_mlp.txt", _mask_dump(text), update)
     saved = padiff.compare_dumps(base, planted).save(tmp_path / "saved")
     assert cli_main(["show", str(saved)]) == 1

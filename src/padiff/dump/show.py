@@ -64,14 +64,15 @@ def render_dump(dump: Dump) -> str:
         f"at {manifest.get('created', '?')})",
         f"  environment: {_environment(manifest['environment'])}",
         f"  model: {root[0].cls if root else '?'} in {'train' if model.get('training') else 'eval'} mode, "
-        f"{len(root)} layers, {params} parameters and {len(states) - params} buffers",
+        f"{len(root)} layers, {params} parameter tensors and {len(states) - params} buffers",
         f"  weights before the first step: {human_bytes(int(manifest['weights'].get('bytes', 0)))} ({manifest['weights'].get('file')})",
     ]
     if manifest.get("summary_only"):
         lines.append(
             "  summary_only: layer tensors kept as statistics (sampled values, min, max, mean, L2 norm)"
         )
-    lines.append(f"  {len(dump.steps)} steps, {human_bytes(total)} in all:")
+    count = len(dump.steps)
+    lines.append(f"  {count} step{'' if count == 1 else 's'}, {human_bytes(total)} in all:")
     lines += [_step(i, step, dump) for i, step in enumerate(dump.steps)]
     lines += [f"  note: {note}" for note in manifest.get("notes", [])]
     lines.append(f"{dump.framework} model:")
