@@ -21,10 +21,6 @@ CASES = int(os.environ.get("PADIFF_FUZZ_CASES", "50"))
 SEED0 = int(os.environ.get("PADIFF_FUZZ_SEED0", "0"))
 DEFAULT_SEEDS = range(50)
 
-NORM_NOISE_BUG = (
-    "padiff bug: a norm layer of a low-variance input (after a sigmoid) amplifies the float32 rounding of "
-    "its backward by 1/std beyond padiff's tolerance and noise floor, so correct twins fail in backward"
-)
 # seeds of the default run that fail because of a padiff bug, with the bug (strict xfails). Seed 41
 # (sigmoid -> GroupNorm) was one until padiff confirmed failing runs with single-step isolation.
 KNOWN_FAILURES: dict[int, str] = {}
@@ -165,13 +161,17 @@ SIGMOID_BN_SPEC = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason=NORM_NOISE_BUG + " (torch base: the norm's local error differs too)")
 def test_a_train_mode_batchnorm_after_a_sigmoid_passes():
+    """The norm's local input gradient differs beyond the tolerance (rounding amplified by 1/std); the
+    float64 judge finds raw no further from the exact gradient than base is, and excuses it."""
     spec = SIGMOID_BN_SPEC
     base = build(spec, "torch")
     report = padiff.compare(base, build(spec, "paddle", seed=1), make_input(spec))
     assert report.passed, str(report)
     assert_compared(report, base)
+    judged = [d for d in report.diffs if d.judged is not None]
+    assert judged and all(d.judged.excused for d in judged) and judged[0].base_path == "norm"
+    assert any(note.startswith("judged against float64 as rounding") for note in report.notes)
 
 
 def test_a_train_mode_batchnorm_after_a_sigmoid_passes_with_a_paddle_base():

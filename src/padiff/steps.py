@@ -23,6 +23,7 @@ from .errors import InputError
 from .judge.base_trace import BaseTrace
 from .judge.params import base_param_arrays, compare_param_arrays, raw_param_arrays, updates
 from .judge.records import LayerDiff, Phase
+from .judge.referee import Referee
 from .judge.stream import IsolatedComparer, RawComparer, merge_local
 from .judge.trace import AFTER, BEFORE
 from .match.align import Aligner
@@ -109,7 +110,15 @@ def _run_step(
             isolated.finish()
             result.forward = merge_local(comparer.forward, isolated.forward)
             result.backward = merge_local(comparer.backward, isolated.backward)
+            raw_params = raw_param_arrays(raw_side.adapter, state_pairs, grads=True)  # local gradients
             result.grads = merge_local(result.grads, _param_grads(comparison, trace, step))
+            referee = Referee(base_side.adapter, base_side.model, trace, state_pairs)
+            judged, judge_notes = referee.judge(
+                result.forward + result.backward + result.grads, isolated.failing or {}, raw_params
+            )
+            result.forward, judged = judged[: len(result.forward)], judged[len(result.forward) :]
+            result.backward, result.grads = judged[: len(result.backward)], judged[len(result.backward) :]
+            result.notes += judge_notes
             local = comparison.buffers.compare(trace, sizes, raw_buffers, tolerances, step)[0]
             buffers = merge_local(buffers, local)
             result.notes.append("single_step: each raw layer was also run on base's inputs and incoming gradients; "
@@ -186,6 +195,10 @@ def _run_notes(base_state: RunState, raw_state: RunState, aligner: Aligner) -> l
         if state.dropout_neutralised:
             notes.append(
                 f"{role}: {state.dropout_neutralised} dropout layers were switched off for the run (train mode)"
+            )
+        if state.functional_dropout:
+            notes.append(
+                f"{role}: {state.functional_dropout} calls of functional dropout ran with p = 0 (train mode)"
             )
         if state.skipped_outputs:
             notes.append(f"{role}: {state.skipped_outputs} non-tensor output values were not compared")

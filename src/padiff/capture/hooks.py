@@ -25,6 +25,10 @@ from .sink import Sink
 
 __all__ = ["Hooks", "RunState"]
 
+# layers that drop whole samples' paths at random in train mode (timm's DropPath, torchvision's
+# StochasticDepth): switched off like dropout, by class name since no framework has one built in
+_STOCHASTIC_DEPTH = re.compile(r"drop_?path|stochastic_?depth", re.IGNORECASE)
+
 
 @dataclass
 class RunState:
@@ -33,7 +37,8 @@ class RunState:
     tree: CallTree = field(default_factory=CallTree)
     stack: list[int] = field(default_factory=list)  # ids of the calls still running, innermost last
     finished: int = 0
-    dropout_neutralised: int = 0
+    dropout_neutralised: int = 0  # dropout and stochastic depth (DropPath) layers switched off
+    functional_dropout: int = 0  # calls of the frameworks' functional dropout, made with p = 0
     skipped_outputs: int = 0
 
 
@@ -95,7 +100,8 @@ class Hooks:
         if getattr(layer, "inplace", False) is True:
             layer.inplace = False
             self.restore.append(functools.partial(setattr, layer, "inplace", True))
-        if self.adapter.is_dropout(layer) and self.adapter.is_training(layer):
+        stochastic = self.adapter.is_dropout(layer) or _STOCHASTIC_DEPTH.search(type(layer).__name__)
+        if stochastic and self.adapter.is_training(layer):
             self.adapter.set_training(layer, False)
             self.state.dropout_neutralised += 1
             self.restore.append(functools.partial(self.adapter.set_training, layer, True))

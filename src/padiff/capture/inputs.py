@@ -32,16 +32,16 @@ def _has_framework_tensor(value: Any) -> bool:
     return bool(leaves)
 
 
-def _convert(value: Any, adapter: Adapter, float_dtype: np.dtype, notes: list[str]) -> Any:
+def _convert(value: Any, adapter: Adapter, float_dtype: str, notes: list[str]) -> Any:
     if not _is_array(value):
         return value
     array = np.asarray(value)
     if np.issubdtype(array.dtype, np.floating):
-        if array.dtype != float_dtype:
+        if str(array.dtype) != float_dtype:
             note = f"float input cast {array.dtype} -> {float_dtype} (the model's parameter dtype)"
             if note not in notes:
                 notes.append(note)
-        return adapter.from_numpy(array.astype(float_dtype), requires_grad=True)
+        return adapter.tensor(array, float_dtype, requires_grad=True)
     return adapter.from_numpy(array)
 
 

@@ -8,6 +8,7 @@ global state (default dtype, grad mode, RNG) is put back on return.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -43,7 +44,8 @@ def capture_run(
     sink.on_start(state.tree)
     saved = adapter.global_state()
     try:
-        with Hooks(adapter, model, sink, policy, state), adapter.enable_grad():
+        counted = functools.partial(_count_dropout, state)
+        with Hooks(adapter, model, sink, policy, state), adapter.enable_grad(), adapter.dropout_off(counted):
             args = tuple(adapter.private_input(a) if adapter.is_tensor(a) else a for a in args)
             kwargs = {k: adapter.private_input(v) if adapter.is_tensor(v) else v for k, v in kwargs.items()}
             output = _forward(adapter, model, args, kwargs, state, role)
@@ -53,6 +55,10 @@ def capture_run(
     finally:
         adapter.restore_global_state(saved)
     return state
+
+
+def _count_dropout(state: RunState) -> None:
+    state.functional_dropout += 1
 
 
 def _backward(adapter: Adapter, loss: Any, role: str) -> None:

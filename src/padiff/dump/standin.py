@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import DumpError
 from ..frameworks.base import SharedOps
+from .unrunnable import Unrunnable
 
 __all__ = ["StandInLayer", "StandInTensor", "StandInAdapter", "Values", "build_standin"]
 
@@ -101,7 +102,7 @@ def _offline(what: str) -> NoReturn:
     )
 
 
-class StandInAdapter(SharedOps):
+class StandInAdapter(Unrunnable, SharedOps):
     """The `Adapter` of stand-in models: the structure and values a dump holds (see the module docstring).
     Operations added to `SharedOps` (what torch and paddle spell alike) are inherited as they are."""
 
@@ -198,9 +199,9 @@ class StandInAdapter(SharedOps):
     def version(self, tensor: Any) -> int:
         return 0
 
-    def model_float_dtype(self, model: Any) -> np.dtype:
+    def model_float_dtype(self, model: Any) -> str:
         dtypes = [t.dtype for t in self.parameters(model) if "float" in t.dtype]
-        return np.dtype("float32" if not dtypes or dtypes[0] == "bfloat16" else dtypes[0])
+        return dtypes[0] if dtypes else "float32"
 
     def is_training(self, layer: Any) -> bool:
         return bool(getattr(layer, "training", False))

@@ -168,7 +168,7 @@ class DumpTrace:
         self._output_counts: dict[int, int] = {}
         self._grad_scales: list[float] = []
         scales: dict[str, float] = {}
-        grads = 0
+        grads, previous = 0, None  # previous: the last gradient's tensor name (a repeat is the same tensor)
         for event in step.events:
             if event[0] in ("in", "out"):
                 self._keep(event)
@@ -182,9 +182,9 @@ class DumpTrace:
                     self._grad_scales.append(float(scale))
                 where = Where(io)
                 self._tensors[(where, node_id, index)] = Stored(
-                    f"{io}[{index}]", (name, shape), dtype, order=grads
+                    f"{io}[{index}]", (name, shape), dtype, shared=name == previous, order=grads
                 )
-                grads += 1
+                grads, previous = grads + 1, name
                 if self.tree[node_id].parent is None and where is Where.GRAD_OUT and name in scales:
                     self.loss_grad_scale = max(self.loss_grad_scale, scales[name])
 

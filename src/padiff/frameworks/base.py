@@ -6,9 +6,11 @@ framework the user did not.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
 import numpy as np
@@ -42,7 +44,7 @@ class Adapter(Protocol):
     def unpack(self, value: Any) -> Any: ...
     def carry_form(self, source: Any, target: Any) -> None: ...
     def from_numpy(self, array: np.ndarray, requires_grad: bool = False) -> Any: ...
-    def model_float_dtype(self, model: Any) -> np.dtype: ...
+    def model_float_dtype(self, model: Any) -> str: ...
     def assign(self, tensor: Any, array: np.ndarray) -> None: ...
     def dtype_name(self, tensor: Any) -> str: ...
     def shape(self, tensor: Any) -> tuple[int, ...]: ...
@@ -72,6 +74,11 @@ class Adapter(Protocol):
     def optimizer_settings(self, optimizer: Any) -> dict[str, Any]: ...
     def optimizer_param_state(self, optimizer: Any, param: Any) -> dict[str, np.ndarray]: ...
     def intercept_ops(self, callback: Callable[[str, Any], None]) -> AbstractContextManager: ...
+    def cast_copy(self, layer: Any, dtype: str) -> Any: ...
+    def dropout_off(self, on_call: Callable[[], None]) -> AbstractContextManager: ...
+    def tensor(self, array: np.ndarray, dtype: str | None, requires_grad: bool) -> Any: ...
+    def autograd(self, outputs: list[Any], grads: list[Any], wrt: list[Any]) -> list[Any]: ...
+    def named_parameters(self, layer: Any) -> list[tuple[str, Any]]: ...
     def global_state(self) -> Any: ...
     def restore_global_state(self, state: Any) -> None: ...
 
@@ -123,6 +130,43 @@ def _make_adapter(name: str) -> Adapter:
     from .paddle import PaddleAdapter
 
     return PaddleAdapter()
+
+
+@contextmanager
+def patched(functions: list[tuple[Any, str]], wrap: Callable[[Callable], Callable]) -> Iterator[None]:
+    """Each `owner.name` replaced by `wrap(original)` for the length of the block, then put back."""
+    saved = []
+    try:
+        for owner, name in functions:
+            original = getattr(owner, name, None)
+            if callable(original):
+                saved.append((owner, name, original))
+                setattr(owner, name, wrap(original))
+        yield
+    finally:
+        for owner, name, original in reversed(saved):
+            setattr(owner, name, original)
+
+
+def without_dropout(on_call: Callable[[], None]) -> Callable[[Callable], Callable]:
+    """A wrapper for a functional dropout (arguments `p` and `training`, in any position) that runs it
+    with p = 0 whenever it would drop, and says so through `on_call`."""
+
+    def wrap(original: Callable) -> Callable:
+        signature = inspect.signature(original)
+
+        @functools.wraps(original)
+        def dropout(*args: Any, **kwargs: Any) -> Any:
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            if bound.arguments.get("training") and bound.arguments.get("p"):
+                on_call()
+                bound.arguments["p"] = 0.0
+            return original(*bound.args, **bound.kwargs)
+
+        return dropout
+
+    return wrap
 
 
 def plain(value: Any) -> Any:

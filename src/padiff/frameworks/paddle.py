@@ -8,16 +8,16 @@ patches paddle's op functions for the length of one run.
 from __future__ import annotations
 
 import copy
-import functools
 import os
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
 import paddle
 
-from .base import SharedOps, plain
+from .base import SharedOps, patched, plain, without_dropout
+from .paddle_ops import patched_ops
 
 _CONTAINERS = (paddle.nn.Sequential, paddle.nn.LayerList, paddle.nn.LayerDict)
 _DROPOUTS = (paddle.nn.Dropout, paddle.nn.Dropout2D, paddle.nn.Dropout3D, paddle.nn.AlphaDropout)
@@ -33,53 +33,6 @@ class _Substitute(paddle.autograd.PyLayer):
     @staticmethod
     def backward(ctx: Any, grad: Any) -> Any:
         return grad
-
-
-# what padiff patches, only while it narrows a culprit down to one call: tensor methods (operators
-# included) and the functions of these modules (paddle has no torch-function-mode equivalent)
-_TENSOR_METHODS = (
-    "__add__ __radd__ __sub__ __rsub__ __mul__ __rmul__ __truediv__ __rtruediv__ __matmul__ __pow__ __neg__ "
-    "__getitem__ matmul transpose reshape exp log sum mean max min tanh sqrt rsqrt pow abs unsqueeze squeeze "
-    "flatten chunk split expand tile cast astype clip scale masked_fill softmax"
-).split()
-_FUNCTIONS = (
-    "matmul add subtract multiply divide transpose reshape concat stack split chunk exp log sum mean max "
-    "min tanh sqrt rsqrt pow where einsum bmm unsqueeze squeeze flatten clip scale erf cumsum"
-).split()
-
-
-@contextmanager
-def _patched_ops(callback: Callable[[str, Any], None]) -> Iterator[None]:
-    depth = [0]  # record top-level calls only, not the patched functions they call in turn
-
-    def wrap(name: str, original: Callable) -> Callable:
-        @functools.wraps(original)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            depth[0] += 1
-            try:
-                output = original(*args, **kwargs)
-            finally:
-                depth[0] -= 1
-            if depth[0] == 0:
-                callback(name, output)
-            return output
-
-        return wrapper
-
-    functional = paddle.nn.functional
-    targets = [(paddle.Tensor, name) for name in _TENSOR_METHODS] + [(paddle, name) for name in _FUNCTIONS]
-    targets += [(functional, name) for name in dir(functional) if not name.startswith("_")]
-    saved = []
-    try:
-        for owner, name in targets:
-            original = getattr(owner, name, None)
-            if callable(original) and not isinstance(original, type):
-                saved.append((owner, name, original))
-                setattr(owner, name, wrap(name, original))
-        yield
-    finally:
-        for owner, name, original in reversed(saved):
-            setattr(owner, name, original)
 
 
 class PaddleAdapter(SharedOps):
@@ -139,11 +92,12 @@ class PaddleAdapter(SharedOps):
         """A copy of a leaf that requires grad: a model may change its input in place, such a leaf not."""
         return tensor.clone() if tensor.is_leaf and not tensor.stop_gradient else tensor
 
-    def model_float_dtype(self, model: Any) -> np.dtype:
+    def model_float_dtype(self, model: Any) -> str:
+        """The dtype of the model's first floating parameter ("float32" when it has none)."""
         for p in model.parameters():
             if p.is_floating_point():
-                return np.dtype("float32") if p.dtype == paddle.bfloat16 else np.dtype(self.dtype_name(p))
-        return np.dtype("float32")
+                return self.dtype_name(p)
+        return "float32"
 
     def assign(self, tensor: Any, array: np.ndarray) -> None:
         value = np.ascontiguousarray(array).reshape(tensor.shape)
@@ -258,9 +212,38 @@ class PaddleAdapter(SharedOps):
             name: self.to_numpy(table[param.name]) for name, table in tables.items() if param.name in table
         }
 
+    def dropout_off(self, on_call: Callable[[], None]) -> AbstractContextManager:
+        """paddle's functional dropouts run with p = 0 in the block (identity in either dropout mode)."""
+        functional = paddle.nn.functional
+        names = ("dropout", "dropout2d", "dropout3d", "alpha_dropout")
+        return patched([(functional, name) for name in names], without_dropout(on_call))
+
+    def cast_copy(self, layer: Any, dtype: str) -> Any:
+        """A copy of `layer` with its floating parameters and buffers in `dtype`, dropout off."""
+        duplicate = copy.deepcopy(layer)
+        duplicate.to(dtype=dtype)
+        for _, sub in duplicate.named_sublayers(include_self=True):
+            if self.is_dropout(sub):
+                sub.training = False
+        return duplicate
+
+    def tensor(self, array: np.ndarray, dtype: str | None, requires_grad: bool) -> Any:
+        t = paddle.to_tensor(np.ascontiguousarray(array).copy())
+        t = t if dtype is None else t.astype(dtype)
+        t.stop_gradient = not requires_grad
+        return t
+
+    def autograd(self, outputs: list[Any], grads: list[Any], wrt: list[Any]) -> list[Any]:
+        """d(outputs . grads)/d(wrt); None where a tensor of `wrt` does not take part."""
+        return list(paddle.grad(outputs, wrt, grads, allow_unused=True))
+
+    def named_parameters(self, layer: Any) -> list[tuple[str, Any]]:
+        # BatchNorm's statistics are parameters in paddle, but never trainable
+        return [(n, p) for n, p in layer.named_parameters() if not p.stop_gradient]
+
     def intercept_ops(self, callback: Callable[[str, Any], None]) -> AbstractContextManager:
         """Call callback(op name, output) after every top-level paddle op call in scope."""
-        return _patched_ops(callback)
+        return patched_ops(callback)
 
     def global_state(self) -> Any:
         return (paddle.get_default_dtype(), paddle.is_grad_enabled(), paddle.get_rng_state())

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.overrides import TorchFunctionMode
 
-from .base import SharedOps, plain
+from .base import SharedOps, patched, plain, without_dropout
 from .torch_packed import PackedForms
 
 _CONTAINERS = (torch.nn.Sequential, torch.nn.ModuleList, torch.nn.ModuleDict)
@@ -120,13 +120,12 @@ class TorchAdapter(SharedOps):
         """A copy of a leaf that requires grad: a model may change its input in place, such a leaf not."""
         return tensor.clone() if tensor.is_leaf and tensor.requires_grad else tensor
 
-    def model_float_dtype(self, model: Any) -> np.dtype:
+    def model_float_dtype(self, model: Any) -> str:
+        """The dtype of the model's first floating parameter ("float32" when it has none)."""
         for p in model.parameters():
             if p.is_floating_point():
-                return (
-                    np.dtype("float32") if p.dtype == torch.bfloat16 else p.detach()[:0].cpu().numpy().dtype
-                )
-        return np.dtype("float32")
+                return self.dtype_name(p)
+        return "float32"
 
     def assign(self, tensor: Any, array: np.ndarray) -> None:
         with torch.no_grad():
@@ -208,6 +207,33 @@ class TorchAdapter(SharedOps):
     def optimizer_param_state(self, optimizer: Any, param: Any) -> dict[str, np.ndarray]:
         state = optimizer.state.get(param, {})
         return {name: self.to_numpy(v) for name, v in state.items() if isinstance(v, torch.Tensor)}
+
+    def dropout_off(self, on_call: Callable[[], None]) -> AbstractContextManager:
+        """torch's functional dropouts run with p = 0 in the block (a model calling them in train mode:
+        Hugging Face's eager attention)."""
+        functional = torch.nn.functional
+        names = ("dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout")
+        return patched([(functional, name) for name in names], without_dropout(on_call))
+
+    def cast_copy(self, layer: Any, dtype: str) -> Any:
+        """A copy of `layer` with its floating parameters and buffers in `dtype`, dropout off, no grad hooks."""
+        duplicate = copy.deepcopy(layer).to(getattr(torch, dtype))
+        for sub in duplicate.modules():
+            if self.is_dropout(sub):
+                sub.training = False
+        return duplicate
+
+    def tensor(self, array: np.ndarray, dtype: str | None, requires_grad: bool) -> Any:
+        t = torch.from_numpy(np.ascontiguousarray(array).copy())
+        t = t if dtype is None else t.to(getattr(torch, dtype))
+        return t.requires_grad_(True) if requires_grad else t
+
+    def autograd(self, outputs: list[Any], grads: list[Any], wrt: list[Any]) -> list[Any]:
+        """d(outputs . grads)/d(wrt); None where a tensor of `wrt` does not take part."""
+        return list(torch.autograd.grad(outputs, wrt, grads, allow_unused=True))
+
+    def named_parameters(self, layer: Any) -> list[tuple[str, Any]]:
+        return list(layer.named_parameters())
 
     def intercept_ops(self, callback: Callable[[str, Any], None]) -> AbstractContextManager:
         """Call callback(op name, output) after every torch function / tensor method call in scope."""

@@ -118,6 +118,7 @@ class BaseTrace(NullSink):
     def on_grad(self, node: CallNode, io: str, index: int, grad: Any) -> None:
         if node.transparent:
             return
+        shared = True  # the same values as the gradient just before (one tensor seen at two places)
         if self._last_grad is not None and self._last_grad[0] is grad:
             array, handle = self._last_grad[1], self._last_grad[2]
         else:
@@ -126,13 +127,14 @@ class BaseTrace(NullSink):
             if last is not None and last[1].shape == array.shape and np.array_equal(last[1], array):
                 handle = last[2]  # a layer's input gradient is usually its predecessor's output gradient
             else:
+                shared = False
                 handle = self.store.put(array)
                 if array.size:
                     self._grad_scales.append(float(np.abs(array).mean()))
             self._last_grad = (grad, array, handle)
         where = Where(io)
         self._tensors[(where, node.id, index)] = Stored(
-            f"{io}[{index}]", handle, str(array.dtype), order=self._grad_count
+            f"{io}[{index}]", handle, str(array.dtype), shared=shared, order=self._grad_count
         )
         self._grad_count += 1
         if node.parent is None and where is Where.GRAD_OUT and array.size:

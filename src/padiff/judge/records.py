@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 from enum import Enum
 
 from .metrics import TensorDiff
+from .rounding import Judgement
 
 __all__ = ["Phase", "Where", "LayerDiff"]
 
@@ -60,10 +61,14 @@ class LayerDiff:
     raw_id: int = -1
     local: TensorDiff | None = None  # single-step runs: the error of this pair alone, given base's inputs
     paired_by: str = ""  # why the two were paired: `align.PairedBy` for calls, "weights" for parameters
+    judged: Judgement | None = None  # the float64 judge's finding on a failing pair (see `rounding`)
 
     @property
     def passed(self) -> bool:
-        """In single-step runs a pair is judged by its local error, otherwise by the accumulated one."""
+        """In single-step runs a pair is judged by its local error, otherwise by the accumulated one; a
+        difference the float64 judge found to be rounding (`judged.excused`) passes."""
+        if self.judged is not None and self.judged.excused:
+            return True
         return self.diff.passed if self.local is None else self.local.passed
 
     @property
@@ -86,6 +91,7 @@ class LayerDiff:
         data["where"] = self.where.value
         data["diff"] = self.diff.to_dict()
         data["local"] = None if self.local is None else self.local.to_dict()
+        data["judged"] = None if self.judged is None else self.judged.to_dict()
         return data
 
     @classmethod
@@ -95,4 +101,5 @@ class LayerDiff:
         data["where"] = Where(data["where"])
         data["diff"] = TensorDiff.from_dict(data["diff"])
         data["local"] = None if data.get("local") is None else TensorDiff.from_dict(data["local"])
+        data["judged"] = None if data.get("judged") is None else Judgement.from_dict(data["judged"])
         return cls(**data)

@@ -27,6 +27,7 @@ from .trace import Trace
 __all__ = ["RawComparer", "IsolatedComparer", "merge_local", "substituted"]
 
 _FORWARD = (Where.INPUT, Where.OUTPUT)
+KEEP_FAILING = 64  # raw values of failing pairs an isolated run keeps for the float64 judge
 
 
 class RawComparer(NullSink):
@@ -50,6 +51,7 @@ class RawComparer(NullSink):
         self._fused_pending: dict[int, CallNode] = {}  # fused raw calls whose output awaits its consumer
         self._last_grad: tuple[Any, np.ndarray] | None = None
         self._input_pairs: dict[int, dict[int, int]] = {}  # raw node id -> {raw input index: base's}
+        self.failing: dict[tuple, np.ndarray] | None = None  # raw's values of failing pairs, when kept
 
     def base_input(self, node: CallNode, index: int) -> tuple[int | None, int | None]:
         """(base node id, base input index) of raw input `index` of `node`, when it has a counterpart."""
@@ -105,6 +107,8 @@ class RawComparer(NullSink):
             base_array, raw_array, atol, rtol, less_precise(*dtypes), self.tol.mode, floor, permute=permute
         )
         self._note_form(node, diff.note)
+        if self.failing is not None and not diff.passed and len(self.failing) < KEEP_FAILING:
+            self.failing[(where, base_node.id, node.id, key)] = raw_array  # for the float64 judge
         record = LayerDiff(
             phase=phase,
             step=self.step,
@@ -197,11 +201,18 @@ class RawComparer(NullSink):
         stored = self.base.tensor(where, base_id, base_index)
         if stored is None:
             return
-        if self._last_grad is not None and self._last_grad[0] is grad:
-            raw_array = self._last_grad[1]
+        previous = self._last_grad
+        if previous is not None and previous[0] is grad:
+            raw_array = previous[1]
         else:
             raw_array = self.adapter.to_numpy(grad)
             self._last_grad = (grad, raw_array)
+        if stored.shared and previous is not None and _same(previous[1], raw_array):
+            # on both sides the gradient just compared, seen again (a layer's output gradient that is its
+            # consumer's input gradient): compared already, as the forward skips an input it passed on
+            if not self.keep_base:
+                self.base.release(where, base_id, base_index)
+            return
         dtypes = (stored.dtype, self.adapter.dtype_name(grad))
         self._record(node, where, stored.key, self.base.array(stored), raw_array, dtypes, stored.order)
         if not self.keep_base:
@@ -221,6 +232,7 @@ class IsolatedComparer(RawComparer):
         self, adapter: Adapter, base: Trace, aligner: Aligner, tolerances: Tolerances, step: int = 0
     ):
         super().__init__(adapter, base, aligner, tolerances, step, keep_base=True)
+        self.failing = {}
 
     def _base_value(self, stored: Any, like: Any) -> Any:
         """Base's value in raw's place, when it can stand there: float on both sides, of one shape (a bool
@@ -244,6 +256,10 @@ class IsolatedComparer(RawComparer):
         if base_id is None or self._fused(node, base_id):
             return None
         return self._base_value(self.base.tensor(Where.GRAD_OUT, base_id, index), grad)
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    return a is b or (a.shape == b.shape and bool(np.array_equal(a, b)))
 
 
 def substituted(base_dtype: str, raw_dtype: str) -> bool:

@@ -1,0 +1,118 @@
+"""Run one unit of base again, alone and in another dtype: a layer call's forward, its backward, and its
+parameters' gradients, fed what base's recorded trace says that call received.
+
+The layer is a copy (hooks off, dropout off, BatchNorm statistics of its own), cast to the dtype asked
+for; its recorded arguments (`Trace.arguments`, tensor slots filled from the recorded inputs, floats cast
+to that dtype) call it; the gradient base's call received at each output drives its backward. Every op
+the copy runs is watched: one whose floating output comes out in another dtype (an explicit
+`.to(float32)`, a `softmax(dtype=...)`) means the unit cannot really be computed in that dtype, and the
+run says so instead of answering.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..capture.leaves import fill, tensor_leaves
+from ..frameworks.base import Adapter
+from .records import Where
+from .trace import Trace
+
+__all__ = ["UnitRun", "run_unit"]
+
+
+@dataclass
+class UnitRun:
+    """What one re-run computed, by output index, input index and parameter name (relative to the layer)."""
+
+    outputs: dict[int, np.ndarray] = field(default_factory=dict)
+    input_grads: dict[int, np.ndarray] = field(default_factory=dict)
+    param_grads: dict[str, np.ndarray] = field(default_factory=dict)
+    cast_down: str = ""  # the first op whose floating result left the dtype asked for ("" when none)
+    failed: str = ""  # why the unit could not be run ("" when it ran)
+
+
+def run_unit(adapter: Adapter, layer: Any, trace: Trace, node_id: int, dtype: str, backward: bool) -> UnitRun:
+    """Call `layer` (base's layer of call `node_id`, copied and cast to `dtype`) on that call's recorded
+    arguments; with `backward`, also its input and parameter gradients for the recorded incoming ones."""
+    result = UnitRun()
+    arguments = trace.arguments(node_id)
+    if arguments is None:
+        result.failed = "its arguments were not recorded"
+        return result
+    try:
+        _run(adapter, layer, trace, node_id, dtype, backward, arguments, result)
+    except Exception as error:  # the unit alone may not run (state it kept between calls, a cache object)
+        result.failed = (
+            f"it raised {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+        )
+    return result
+
+
+def _run(
+    adapter: Adapter,
+    layer: Any,
+    trace: Trace,
+    node_id: int,
+    dtype: str,
+    backward: bool,
+    arguments: Any,
+    result: UnitRun,
+) -> None:
+    copy = adapter.cast_copy(layer, dtype)
+    inputs = []
+    for index in range(len(trace.tree[node_id].inputs)):
+        stored = trace.tensor(Where.INPUT, node_id, index)
+        if stored is None:
+            result.failed = f"its input {index} was not recorded"
+            return
+        array = np.ma.getdata(trace.array(stored))
+        floating = np.issubdtype(array.dtype, np.floating)
+        inputs.append(adapter.tensor(array, dtype if floating else None, requires_grad=floating and backward))
+    args, kwargs = fill((arguments.args, arguments.kwargs), inputs)
+
+    def watch(name: str, output: Any) -> None:
+        if result.cast_down:
+            return
+        leaves, _ = tensor_leaves(output, adapter.is_tensor)
+        if any(adapter.is_float(t) and adapter.dtype_name(t) != dtype for _, t in leaves):
+            result.cast_down = name
+
+    with adapter.enable_grad(), adapter.intercept_ops(watch):
+        output = copy(*args, **kwargs)
+    leaves, _ = tensor_leaves(output, adapter.is_tensor)
+    result.outputs = {i: adapter.to_numpy(t) for i, (_, t) in enumerate(leaves)}
+    if backward:
+        _backward(adapter, copy, trace, node_id, dtype, leaves, inputs, result)
+
+
+def _backward(
+    adapter: Adapter,
+    copy: Any,
+    trace: Trace,
+    node_id: int,
+    dtype: str,
+    leaves: list,
+    inputs: list,
+    result: UnitRun,
+) -> None:
+    outputs, grads = [], []
+    for index, (_, tensor) in enumerate(leaves):
+        stored = trace.tensor(Where.GRAD_OUT, node_id, index)
+        if stored is not None and adapter.is_float(tensor) and adapter.requires_grad(tensor):
+            outputs.append(tensor)
+            grads.append(adapter.tensor(np.ma.getdata(trace.array(stored)), dtype, requires_grad=False))
+    if not outputs:
+        result.failed = "no gradient reached its outputs"
+        return
+    wanted = [t for t in inputs if adapter.requires_grad(t)]
+    params = adapter.named_parameters(copy)
+    computed = adapter.autograd(outputs, grads, wanted + [p for _, p in params])
+    input_index = [i for i, t in enumerate(inputs) if adapter.requires_grad(t)]
+    result.input_grads = {i: adapter.to_numpy(g) for i, g in zip(input_index, computed) if g is not None}
+    result.param_grads = {
+        name: adapter.to_numpy(g) for (name, _), g in zip(params, computed[len(wanted) :]) if g is not None
+    }

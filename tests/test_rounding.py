@@ -1,0 +1,125 @@
+"""The float64 judge (padiff.judge.rounding / referee), mixed precision, and train-mode randomness.
+
+A failing pair of an isolated run is excused only when raw is no further from base's float64 result
+than K times base's own error (plus one ulp); real differences stay failures; a unit that cannot
+compute in float64 is not judged; mixed-precision pairs are judged at the less precise dtype.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import paddle
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import padiff
+from padiff.judge.rounding import K, judge_arrays, ulp
+from tests.checks import assert_compared
+from tests.models import build, downcast, drop_path, example_input, functional_dropout
+
+# --- the rule ----------------------------------------------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    scale=st.floats(1e-6, 1e3),
+    factor=st.floats(0.0, 0.99),
+    n=st.integers(1, 64),
+)
+def test_the_judge_excuses_exactly_what_its_bound_allows(seed, scale, factor, n):
+    rng = np.random.default_rng(seed)
+    ref = rng.standard_normal(n) * scale
+    base = (ref + rng.standard_normal(n) * scale * 1e-7).astype(np.float32)
+    base_err = np.abs(base.astype(np.float64) - ref)
+    bound = K * np.maximum(base_err, np.sqrt(np.mean(base_err**2))) + ulp(ref, "float32")
+    sign = rng.choice([-1.0, 1.0], n)
+    inside = ref + sign * bound * factor  # within the bound: excused
+    assert judge_arrays(inside, base, ref, base, "float32").excused is True
+    outside = inside.copy()
+    outside[0] = ref[0] + sign[0] * bound[0] * (2.0 + factor)  # one element beyond it: a difference
+    assert judge_arrays(outside, base, ref, base, "float32").excused is False
+
+
+def test_a_planted_one_in_a_thousand_change_is_never_rounding():
+    rng = np.random.default_rng(0)
+    ref = rng.standard_normal(256)
+    base = ref.astype(np.float32)
+    raw = (ref * 1.001).astype(np.float32)
+    judgement = judge_arrays(raw, base, ref, base, "float32")
+    assert judgement.excused is False and judgement.worst_ratio > 100
+
+
+# --- on models -------------------------------------------------------------------------------------------
+
+
+def test_a_layer_that_computes_below_float64_is_not_judged_and_keeps_its_verdict():
+    x = np.random.default_rng(0).standard_normal((4, 8))
+    base = downcast("torch").double()
+    raw = downcast("torch", scale=1.001).double()
+    raw.load_state_dict(base.state_dict())
+    report = padiff.compare(base, raw, x)
+    culprit = report.first_diff
+    assert culprit is not None and culprit.base_path == "gate"
+    assert culprit.evidence.judged is not None and culprit.evidence.judged.excused is None
+    assert "computes below float64" in culprit.evidence.judged.reason
+    assert any(note.startswith("not judged against float64") for note in report.notes)
+
+
+def _cast(model, framework: str, dtype: str):
+    if framework == "torch":
+        return model.to(getattr(torch, dtype))
+    model.to(dtype=dtype)
+    return model
+
+
+# paddle's CPU build has no float16/bfloat16 kernels: low precision runs on the torch side
+MIXED = [
+    ("torch", "float64", "torch", "float32"),
+    ("paddle", "float64", "paddle", "float32"),
+    ("torch", "float64", "paddle", "float32"),
+    ("paddle", "float32", "torch", "float64"),
+    ("torch", "float32", "torch", "bfloat16"),
+    ("torch", "float32", "torch", "float16"),
+    ("paddle", "float32", "torch", "bfloat16"),
+]
+
+
+@pytest.mark.parametrize("base_fw, base_dtype, raw_fw, raw_dtype", MIXED)
+def test_mixed_precision_twins_pass_at_the_less_precise_dtype(base_fw, base_dtype, raw_fw, raw_dtype):
+    base = _cast(build("mlp", base_fw), base_fw, base_dtype)
+    raw = _cast(build("mlp", raw_fw, seed=1), raw_fw, raw_dtype)
+    report = padiff.compare(base, raw, example_input("mlp"))
+    assert report.passed, str(report)
+    assert_compared(report, base)
+    lower = max((base_dtype, raw_dtype), key=["float64", "float32", "float16", "bfloat16"].index)
+    assert {d.diff.dtype for d in report.diffs if d.where == "output"} == {lower}
+    assert any(note.startswith("float input cast float32 -> ") for note in report.notes) or "float32" in (
+        base_dtype,
+        raw_dtype,
+    )
+
+
+@pytest.mark.parametrize("base_fw, base_dtype, raw_fw, raw_dtype", MIXED)
+def test_a_planted_activation_is_found_in_mixed_precision(base_fw, base_dtype, raw_fw, raw_dtype):
+    base = _cast(build("mlp", base_fw), base_fw, base_dtype)
+    raw = _cast(build("mlp", raw_fw, plant="activation", seed=1), raw_fw, raw_dtype)
+    culprit = padiff.compare(base, raw, example_input("mlp")).first_diff
+    assert culprit is not None and (culprit.phase.value, culprit.base_path) == ("forward", "act1")
+
+
+@pytest.mark.parametrize("base_fw, raw_fw", [("torch", "paddle"), ("paddle", "torch")])
+def test_functional_dropout_and_drop_path_are_switched_off_in_train_mode(base_fw, raw_fw):
+    x = np.random.default_rng(0).standard_normal((6, 8)).astype(np.float32)
+    for make, said in ((functional_dropout, "calls of functional dropout ran with p = 0"),
+                       (drop_path, "dropout layers were switched off")):  # fmt: skip
+        base, raw = make(base_fw), make(raw_fw, seed=1)
+        report = padiff.compare(base, raw, x)
+        assert report.passed, str(report)
+        assert_compared(report, base, pairs=["fc", "head"])
+        assert any(said in note for note in report.notes), report.notes
+        assert base.training and raw.training  # put back as the user had them
+    torch.manual_seed(0)
+    paddle.seed(0)
