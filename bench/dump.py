@@ -239,6 +239,11 @@ def _print(f: dict) -> None:
         f"padiff.dump end to end        {rate(f['dump_rate'])}  ({f['dump_bytes'] / MB:.0f} MB in {f['dump_seconds']:.2f} s; "
         f"the same run captured in memory: {f['capture_in_memory_seconds']:.2f} s)"
     )
+    extra = f["dump_seconds"] - f["capture_in_memory_seconds"]
+    if extra > 0:
+        print(
+            f"  the files cost {extra:.2f} s over the in-memory capture: {rate(f['dump_bytes'] / extra)} of dump written"
+        )
     print(
         f"compare_dumps (warm cache)    {f['compare_rate'] / 1e9:.2f} GB/s of raw's tensor data "
         f"({f['compare_raw_tensor_bytes'] / MB:.0f} MB in {f['compare_seconds']:.2f} s, {f['pairs']} pairs; target >= 1 GB/s)"

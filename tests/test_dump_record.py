@@ -86,6 +86,33 @@ def test_a_second_call_of_the_model_in_a_step_is_left_out_and_said(tmp_path):
     assert [n["path"] for n in nodes] == ["", "fc1", "act1", "fc2", "act2", "fc3"]
 
 
+@pytest.mark.parametrize("make", ["functional_dropout", "drop_path"])
+def test_random_train_mode_is_switched_off_while_recording_as_in_compare(make, tmp_path):
+    """Functional dropout runs with p = 0 and DropPath-like layers are off, in `record` and `dump`."""
+    import torch
+
+    import tests.models as models
+
+    x = np.random.default_rng(0).standard_normal((6, 8)).astype(np.float32)
+    base = getattr(models, make)("torch")
+    with padiff.record(base, tmp_path / "base") as rec:
+        base(torch.tensor(x, requires_grad=True)).mean().backward()
+        rec.step()
+    raw = getattr(models, make)("paddle", seed=1)
+    padiff.load_weights(raw, tmp_path / "base")
+    report = padiff.compare_dumps(tmp_path / "base", padiff.dump(raw, x, tmp_path / "raw"))
+    assert report.passed, str(report)
+    assert_compared(report, base, pairs=["fc", "head"])
+    said = (
+        "calls of functional dropout ran with p = 0"
+        if make == "functional_dropout"
+        else "dropout layers were switched off"
+    )
+    assert any(note.startswith("base:") and said in note for note in report.notes), report.notes
+    assert any(note.startswith("raw:") and said in note for note in report.notes), report.notes
+    assert base.training and raw.training
+
+
 def test_record_leaves_the_loop_alone_and_takes_its_hooks_off(tmp_path):
     import torch
 

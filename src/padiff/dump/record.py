@@ -7,14 +7,16 @@ with an optimizer each state's value before its step and its update. `dump` runs
 kept across steps unless the optimizer clears them) and puts the model, its gradients and a given
 optimizer back afterwards. `record` leaves the loop to the user: hooks are on the model inside the
 `with` block, `rec.step()` closes a step, and a given optimizer's `step` is watched (gradients and the
-update are read around it); the model is left as the loop made it, except that dropout is switched off
-while recording, as in `compare`.
+update are read around it); the model is left as the loop made it, except that dropout (layers, and the
+frameworks' functional dropout) is switched off while recording, as in `compare`.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +150,7 @@ class Recorder:
         self.policy = _policy(self.adapter, model)
         self.writer: DumpWriter | None = None
         self.hooks: Hooks | None = None
+        self.dropout: AbstractContextManager | None = None
         self.state = RunState()
         self.step_writer: StepWriter | None = None
         self._patched = False
@@ -172,12 +175,13 @@ class Recorder:
         self.step_writer.sink.on_start(self.state.tree)
         self.hooks = Hooks(self.adapter, self.model, self.step_writer.sink, self.policy, self.state)
         self.hooks.__enter__()
+        state = self.state  # functional dropout runs with p = 0 while recording, as in compare
+        self.dropout = self.adapter.dropout_off(functools.partial(_count_dropout, state))
+        self.dropout.__enter__()
 
     def _end(self) -> None:
         assert self.writer is not None and self.step_writer is not None
-        if self.hooks is not None:
-            self.hooks.__exit__(None, None, None)
-            self.hooks = None
+        self._unhook()
         step = self.step_writer
         step.sink.finish()
         step.param_grads(self.model)
@@ -213,10 +217,16 @@ class Recorder:
         optimizer.step = step  # on this object only, taken off again on exit
         self._patched = True
 
-    def _stop(self, failed: bool) -> None:
+    def _unhook(self) -> None:
+        if self.dropout is not None:
+            self.dropout.__exit__(None, None, None)
+            self.dropout = None
         if self.hooks is not None:
             self.hooks.__exit__(None, None, None)
             self.hooks = None
+
+    def _stop(self, failed: bool) -> None:
+        self._unhook()
         if self._patched:
             del self.optimizer.step
             self._patched = False
@@ -242,6 +252,10 @@ class Recorder:
         except BaseException:
             self._stop(failed=True)
             raise
+
+
+def _count_dropout(state: RunState) -> None:
+    state.functional_dropout += 1
 
 
 def record(

@@ -203,6 +203,7 @@ class StepWriter:
             "events": self.sink.events,
             "arguments": self.sink.arguments,
             "dropout_neutralised": state.dropout_neutralised,
+            "functional_dropout": state.functional_dropout,
             "skipped_outputs": state.skipped_outputs,
             "optimizer": self.optimizer,
             "updated": self.updated,

@@ -65,6 +65,7 @@ def judge_step(
     states = [
         RunState(
             dropout_neutralised=s.entry.get("dropout_neutralised", 0),
+            functional_dropout=s.entry.get("functional_dropout", 0),
             skipped_outputs=s.entry.get("skipped_outputs", 0),
         )
         for s in steps
