@@ -98,10 +98,7 @@ class Comparison:
         layer_settings = layer_settings_diff(called_pairs(results[0]), self.base.inputs(), self.raw.inputs())
         notes.extend(settings_notes(layer_settings, optimizer_settings))
         verdict = judge_steps(results, options.diff_phase, notes, isolated=options.single_step)
-        with_optimizer = self.base.optimizer is not None
-        if options.confirm and worth_confirming(
-            verdict.culprit, options.single_step, with_optimizer, len(batches)
-        ):
+        if options.confirm and worth_confirming(verdict.culprit, options.single_step):
             verdict, results = self.confirm(batches, verdict, results)
         if options.api_level and verdict.culprit is not None:
             verdict = self.narrow(verdict, results[0])

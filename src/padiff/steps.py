@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from .capture.calltree import CallNode, CallTree
 from .capture.hooks import RunState
 from .capture.inputs import Prepared, prepare_inputs
@@ -21,6 +23,7 @@ from .capture.run import capture_run
 from .capture.sink import Sink
 from .errors import InputError
 from .judge.base_trace import BaseTrace
+from .judge.isolation import BaseStart, isolated_updates, judge_updates, read_states, start_from_base
 from .judge.params import base_param_arrays, compare_param_arrays, raw_param_arrays, updates
 from .judge.records import LayerDiff, Phase
 from .judge.referee import Referee
@@ -125,7 +128,8 @@ def _run_step(
                                 "pairs are judged by that local error")  # fmt: skip
         result.forward += buffers  # statistics a forward leaves behind: judged after the forward
         if base_side.optimizer is not None:
-            result.updates = _step_optimizers(comparison, trace, step)
+            result.updates, update_notes = _step_optimizers(comparison, trace, step)
+            result.notes += update_notes
         if trace.store.spilled:
             result.notes.append(
                 f"base trace: {trace.store.spilled / 2**20:.0f} MB kept in a temporary file to bound memory"
@@ -155,11 +159,15 @@ def _capture(side: Side, call: Prepared, sink: Sink) -> RunState:
     return capture_run(side.adapter, side.model, args, kwargs, sink, side.policy, side.loss, side.role)
 
 
-def _step_optimizers(comparison: Comparison, trace: BaseTrace, step: int) -> list[LayerDiff]:
-    """Step both optimizers; base's update (and optimizer) goes into its trace, raw's is compared with it."""
+def _step_optimizers(
+    comparison: Comparison, trace: BaseTrace, step: int
+) -> tuple[list[LayerDiff], list[str]]:
+    """Step both optimizers; base's update (and optimizer) goes into its trace, raw's is compared with it,
+    and an update that differs is checked by stepping raw's optimizer from base's start (`isolation`)."""
     base_side, raw_side, state_pairs = comparison.base, comparison.raw, comparison.state_pairs
     base_before = base_param_arrays(base_side.adapter, state_pairs)
     raw_before = raw_param_arrays(raw_side.adapter, state_pairs, grads=False)
+    base_states = read_states(base_side.adapter, base_side.optimizer, state_pairs, base=True)
     for side in (base_side, raw_side):
         try:
             step_optimizer(side.adapter, side.model, side.optimizer)
@@ -172,16 +180,35 @@ def _step_optimizers(comparison: Comparison, trace: BaseTrace, step: int) -> lis
     trace.record_update(base_before, base_after, optimizer_record(base_side, state_pairs))
     raw_update = updates(raw_before, raw_param_arrays(raw_side.adapter, state_pairs, grads=False))
     trainable = [p for p in state_pairs if raw_side.adapter.requires_grad(p.raw_tensor)]
-    return compare_param_arrays(
-        trainable,
-        trace.updates(),
-        raw_update,
-        comparison.options.tolerances,
-        Phase.WEIGHT,
-        step,
-        trace.weights_before_update(),
-        dtypes=(comparison.base.adapter.dtype_name, comparison.raw.adapter.dtype_name),
-    )
+
+    def judged(raw_updates: dict[int, np.ndarray]) -> list[LayerDiff]:
+        return compare_param_arrays(
+            trainable,
+            trace.updates(),
+            raw_updates,
+            comparison.options.tolerances,
+            Phase.WEIGHT,
+            step,
+            trace.weights_before_update(),
+            dtypes=(comparison.base.adapter.dtype_name, comparison.raw.adapter.dtype_name),
+        )
+
+    diffs = judged(raw_update)
+    if all(d.passed for d in diffs) or not comparison.options.confirm:  # confirm=False: raw verdicts
+        return diffs, []
+    start = BaseStart(base_before, base_states)
+    isolated = isolated_updates(raw_side.adapter, raw_side.optimizer, state_pairs, start, trace.param_grads())
+    if isinstance(isolated, str):
+        return diffs, [f"step {step}: the updates were not isolated: {isolated}"]
+    diffs = judge_updates(diffs, judged(isolated), isolated, trace.updates(), trainable)
+    if not all(d.passed for d in diffs):
+        return diffs, []
+    after = BaseStart(base_after, read_states(base_side.adapter, base_side.optimizer, state_pairs, base=True))
+    start_from_base(raw_side.adapter, raw_side.optimizer, state_pairs, after)
+    return diffs, [
+        f"step {step}: updates that differed only because their gradients did (raw's optimizer, started "
+        "from base's point, moves as base's); raw continues from base's parameters and optimizer state"
+    ]
 
 
 def _listed(nodes: list[CallNode]) -> str:

@@ -38,3 +38,9 @@ class Unrunnable:
 
     def named_parameters(self, layer: Any) -> list[tuple[str, Any]]:
         _offline("judging rounding against float64")
+
+    def read_optimizer_state(self, optimizer: Any, param: Any) -> dict[str, np.ndarray]:
+        _offline("isolating the optimizers")
+
+    def write_optimizer_states(self, optimizer: Any, states: list[tuple[Any, dict[str, np.ndarray]]]) -> None:
+        _offline("isolating the optimizers")

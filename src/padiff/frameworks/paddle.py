@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 import paddle
 
-from .base import SharedOps, patched, plain, without_dropout
+from .base import SharedOps, patched, without_dropout
 from .paddle_ops import patched_ops
+from .paddle_optim import PaddleOptimizerOps
 
 _CONTAINERS = (paddle.nn.Sequential, paddle.nn.LayerList, paddle.nn.LayerDict)
 _DROPOUTS = (paddle.nn.Dropout, paddle.nn.Dropout2D, paddle.nn.Dropout3D, paddle.nn.AlphaDropout)
@@ -35,7 +36,7 @@ class _Substitute(paddle.autograd.PyLayer):
         return grad
 
 
-class PaddleAdapter(SharedOps):
+class PaddleAdapter(PaddleOptimizerOps, SharedOps):
     name = "paddle"
     package_dir = os.path.dirname(paddle.__file__)
     user_dirs: tuple[str, ...] = (
@@ -169,48 +170,6 @@ class PaddleAdapter(SharedOps):
 
     def is_optimizer(self, obj: Any) -> bool:
         return isinstance(obj, paddle.optimizer.Optimizer)
-
-    def optimizer_step(self, optimizer: Any) -> None:
-        optimizer.step()
-        optimizer.clear_grad(set_to_zero=False)
-
-    def optimizer_state(self, optimizer: Any) -> Any:
-        # state_dict holds the live accumulators: clone them
-        return {
-            k: v.clone() if isinstance(v, paddle.Tensor) else copy.deepcopy(v)
-            for k, v in optimizer.state_dict().items()
-        }
-
-    def restore_optimizer_state(self, optimizer: Any, state: Any) -> None:
-        # paddle only loads accumulators it has not made yet: start them (and its record of them) afresh
-        for name in ("_accumulators", "_accumulators_holder", "_already_create_accumulator"):
-            table: Any = getattr(optimizer, name, None)
-            if hasattr(table, "clear"):
-                table.clear()
-        if state:
-            optimizer.set_state_dict(state)
-
-    def optimizer_settings(self, optimizer: Any) -> dict[str, Any]:
-        """The learning rate, and the optimizer's own numeric settings (paddle keeps them as `_beta1`,
-        `_epsilon`, `_coeff` for AdamW's weight decay, `_momentum`, ...), named without the underscore."""
-        settings: dict[str, Any] = {"learning_rate": plain(optimizer.get_lr())}
-        for name, value in vars(optimizer).items():
-            if name.startswith("_") and not name.startswith("__") and isinstance(value, (bool, int, float)):
-                settings[name.lstrip("_")] = value
-            elif name in ("_beta1", "_beta2", "_epsilon") and value is not None:
-                settings[name.lstrip("_")] = plain(value)
-        decay: Any = getattr(optimizer, "regularization", None)  # weight_decay=0.01 is an L2Decay
-        name = {"L2Decay": "weight_decay", "L1Decay": "l1_decay"}.get(type(decay).__name__, "")
-        settings.update({name: decay._coeff} if name else {})
-        settings.setdefault("weight_decay", settings.get("regularization_coeff", 0.0))  # Momentum's own
-        return settings
-
-    def optimizer_param_state(self, optimizer: Any, param: Any) -> dict[str, np.ndarray]:
-        # accumulators by name ("moment1", "velocity", ...), each a table by parameter name
-        tables = getattr(optimizer, "_accumulators", {}) or {}
-        return {
-            name: self.to_numpy(table[param.name]) for name, table in tables.items() if param.name in table
-        }
 
     def dropout_off(self, on_call: Callable[[], None]) -> AbstractContextManager:
         """paddle's functional dropouts run with p = 0 in the block (identity in either dropout mode)."""

@@ -208,6 +208,24 @@ class TorchAdapter(SharedOps):
         state = optimizer.state.get(param, {})
         return {name: self.to_numpy(v) for name, v in state.items() if isinstance(v, torch.Tensor)}
 
+    def read_optimizer_state(self, optimizer: Any, param: Any) -> dict[str, np.ndarray]:
+        """The parameter's optimizer state in torch's own names (the canonical ones)."""
+        return self.optimizer_param_state(optimizer, param)
+
+    def write_optimizer_states(self, optimizer: Any, states: list[tuple[Any, dict[str, np.ndarray]]]) -> None:
+        """Give these parameters this (canonical) state; an empty one is a fresh start."""
+        saved = optimizer.state_dict()
+        index = {
+            id(p): i for i, p in enumerate(p for group in optimizer.param_groups for p in group["params"])
+        }
+        for param, state in states:
+            i = index[id(param)]
+            if state:
+                saved["state"][i] = {name: torch.tensor(np.asarray(value)) for name, value in state.items()}
+            else:
+                saved["state"].pop(i, None)
+        optimizer.load_state_dict(saved)
+
     def dropout_off(self, on_call: Callable[[], None]) -> AbstractContextManager:
         """torch's functional dropouts run with p = 0 in the block (a model calling them in train mode:
         Hugging Face's eager attention)."""

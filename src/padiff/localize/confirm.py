@@ -1,7 +1,8 @@
 """Confirmation: is a failure a bug, or rounding the model amplified?
 
-A failing run (one step, no optimizer, no single_step) is run again with single-step isolation: raw's
-layers get base's inputs and incoming gradients. If every layer then agrees, the failure was accumulated
+A failing run (not already isolated) is run again, every step, with single-step isolation: raw's layers
+get base's inputs and incoming gradients (and with optimizers, raw steps on what its layers computed
+that way). If every layer then agrees, the failure was accumulated
 rounding (amplified by a kink, a near-tie in a max-pool, train-mode statistics over few values) and the
 run passes; otherwise the culprit is the first layer whose own error differs. A failure that does not
 come back on the second run (state kept between calls, randomness) keeps the first verdict, said so.
@@ -16,12 +17,11 @@ from .verdict import Verdict
 __all__ = ["worth_confirming", "reproduced", "confirmed_notes", "not_reproduced_note", "not_confirmed_note"]
 
 
-def worth_confirming(culprit: Culprit | None, single_step: bool, optimizer: bool, steps: int) -> bool:
+def worth_confirming(culprit: Culprit | None, single_step: bool) -> bool:
+    """A failure of a layer or a gradient (an update is checked by optimizer isolation instead)."""
     return (
         culprit is not None
         and not single_step
-        and not optimizer
-        and steps == 1
         and culprit.phase in (Phase.FORWARD, Phase.BACKWARD, Phase.GRAD, Phase.BUFFER)
     )
 
@@ -34,6 +34,7 @@ def reproduced(first: Culprit, confirmed: Verdict) -> bool:
     """Whether the failing check fails again (accumulated error) in the confirmation run."""
     evidence = first.evidence
     wanted = (
+        evidence.step,
         evidence.phase,
         evidence.where,
         evidence.base_path,
@@ -42,7 +43,7 @@ def reproduced(first: Culprit, confirmed: Verdict) -> bool:
         evidence.leaf,
     )
     for diff in confirmed.diffs:
-        if (diff.phase, diff.where, diff.base_path, diff.raw_path, diff.call, diff.leaf) == wanted:
+        if (diff.step, diff.phase, diff.where, diff.base_path, diff.raw_path, diff.call, diff.leaf) == wanted:
             return not diff.diff.passed
     return True
 

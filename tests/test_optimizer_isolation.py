@@ -1,0 +1,115 @@
+"""Optimizer isolation: an update that differs is checked by stepping raw's optimizer from base's
+parameters, state and gradients; only when that still differs are the optimizers blamed, with the
+setting that differs named. ViT- and UNet-like twins, three steps of AdamW, Adam and SGD with momentum."""
+
+from __future__ import annotations
+
+import paddle
+import pytest
+import torch
+
+import padiff
+from tests.checks import assert_compared
+from tests.models import training_images, unet, vit
+
+
+def _optimizers(kind: str, **raw: object):
+    """(torch factory, paddle factory) with identical settings unless `raw` changes paddle's."""
+    if kind == "sgd":
+        return (
+            lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9),
+            lambda ps: paddle.optimizer.Momentum(
+                parameters=ps, **{"learning_rate": 0.1, "momentum": 0.9, **raw}
+            ),
+        )
+    settings = {
+        "learning_rate": 1e-3,
+        "beta2": 0.999,
+        "epsilon": 1e-8,
+        **({"weight_decay": 0.01} if kind == "adamw" else {}),
+    }
+    base = torch.optim.AdamW if kind == "adamw" else torch.optim.Adam
+    decay = {"weight_decay": 0.01} if kind == "adamw" else {}
+    if raw.pop("l2", False):  # Adam with an L2 term in the gradient, against AdamW's decoupled decay
+        return (
+            lambda ps: base(ps, lr=1e-3, **decay),
+            lambda ps: paddle.optimizer.Adam(
+                parameters=ps, **{**settings, "weight_decay": paddle.regularizer.L2Decay(0.01)}
+            ),
+        )
+    paddle_class = paddle.optimizer.AdamW if kind == "adamw" else paddle.optimizer.Adam
+    return (
+        lambda ps: base(ps, lr=1e-3, **decay),
+        lambda ps: paddle_class(parameters=ps, **{**settings, **raw}),
+    )
+
+
+@pytest.mark.parametrize("make", [vit, unet], ids=["vit", "unet"])
+@pytest.mark.parametrize("kind", ["adamw", "adam", "sgd"])
+def test_identical_optimizers_pass_three_steps(make, kind):
+    base, raw = make("torch"), make("paddle", seed=1)
+    report = padiff.compare(base, raw, training_images(), optimizers=_optimizers(kind), steps=3)
+    assert report.passed, str(report)
+    assert_compared(report, base, phases=("forward", "backward", "grad", "weight"))
+    assert {d.step for d in report.diffs if d.phase.value == "weight"} == {0, 1, 2}
+
+
+@pytest.mark.parametrize(
+    "raw, step, setting",
+    [
+        ({"weight_decay": 0.05}, 0, "weight_decay 0.01 vs 0.05"),
+        ({"beta2": 0.99}, 1, "beta2 0.999 vs 0.99"),  # a beta only shows once the moments have history
+        ({"epsilon": 1e-6}, 0, "epsilon 1e-08 vs 1e-06"),
+        ({"l2": True}, 0, "optimizer AdamW vs Adam"),
+    ],
+    ids=["weight_decay", "beta2", "epsilon", "l2_vs_decoupled"],
+)
+def test_a_planted_optimizer_difference_is_found_at_the_step_it_first_shows(raw, step, setting):
+    report = padiff.compare(
+        vit("torch"),
+        vit("paddle", seed=1),
+        training_images(),
+        optimizers=_optimizers("adamw", **raw),
+        steps=3,
+    )
+    culprit = report.first_diff
+    assert culprit is not None and (culprit.phase.value, culprit.step) == ("weight", step), str(report)
+    assert setting in culprit.reason
+    assert culprit.evidence.judged is not None and culprit.evidence.judged.excused is False
+    assert "still moves differently" in culprit.evidence.judged.reason
+
+
+def test_a_learning_rate_difference_says_by_how_much():
+    report = padiff.compare(
+        vit("torch"),
+        vit("paddle", seed=1),
+        training_images(),
+        optimizers=_optimizers("sgd", learning_rate=0.2),
+        steps=1,
+    )
+    culprit = report.first_diff
+    assert culprit is not None and culprit.phase.value == "weight"
+    assert "raw's update is 2x base's" in culprit.evidence.judged.reason
+
+
+def test_excused_updates_say_so_and_raw_continues_from_base():
+    report = padiff.compare(
+        unet("torch"), unet("paddle", seed=1), training_images(), optimizers=_optimizers("adamw"), steps=2
+    )
+    assert report.passed, str(report)
+    excused = [
+        d for d in report.diffs if d.judged is not None and d.judged.excused and d.phase.value == "weight"
+    ]
+    assert excused and all("the gradients it was given do" in d.judged.reason for d in excused)
+    assert any("raw continues from base's parameters and optimizer state" in n for n in report.notes)
+
+
+def test_step_functions_cannot_be_isolated_and_the_report_says_so():
+    base, raw = vit("torch"), vit("paddle", seed=1)
+    torch_opt = torch.optim.AdamW(base.parameters(), lr=1e-3, weight_decay=0.01)
+    paddle_opt = paddle.optimizer.AdamW(learning_rate=1e-3, parameters=raw.parameters(), weight_decay=0.05)
+    report = padiff.compare(
+        base, raw, training_images(), optimizers=(torch_opt, lambda: paddle_opt.step()), steps=1
+    )
+    assert not report.passed
+    assert any("cannot be stepped from base's state" in n for n in report.notes), report.notes
