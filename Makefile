@@ -67,6 +67,7 @@ bench: $(STAMP)
 	$(VPY) bench/overhead.py $(BENCH_ARGS)
 	$(VPY) bench/align.py
 	$(VPY) bench/dump.py
+	$(VPY) bench/judge.py
 
 # Leaves $(VENV) in place: rebuilding it takes minutes. `rm -rf $(VENV)` does that by hand.
 clean:

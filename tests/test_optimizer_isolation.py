@@ -10,45 +10,14 @@ import torch
 
 import padiff
 from tests.checks import assert_compared
-from tests.models import training_images, unet, vit
-
-
-def _optimizers(kind: str, **raw: object):
-    """(torch factory, paddle factory) with identical settings unless `raw` changes paddle's."""
-    if kind == "sgd":
-        return (
-            lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9),
-            lambda ps: paddle.optimizer.Momentum(
-                parameters=ps, **{"learning_rate": 0.1, "momentum": 0.9, **raw}
-            ),
-        )
-    settings = {
-        "learning_rate": 1e-3,
-        "beta2": 0.999,
-        "epsilon": 1e-8,
-        **({"weight_decay": 0.01} if kind == "adamw" else {}),
-    }
-    base = torch.optim.AdamW if kind == "adamw" else torch.optim.Adam
-    decay = {"weight_decay": 0.01} if kind == "adamw" else {}
-    if raw.pop("l2", False):  # Adam with an L2 term in the gradient, against AdamW's decoupled decay
-        return (
-            lambda ps: base(ps, lr=1e-3, **decay),
-            lambda ps: paddle.optimizer.Adam(
-                parameters=ps, **{**settings, "weight_decay": paddle.regularizer.L2Decay(0.01)}
-            ),
-        )
-    paddle_class = paddle.optimizer.AdamW if kind == "adamw" else paddle.optimizer.Adam
-    return (
-        lambda ps: base(ps, lr=1e-3, **decay),
-        lambda ps: paddle_class(parameters=ps, **{**settings, **raw}),
-    )
+from tests.models import optimizer_pair, training_images, unet, vit
 
 
 @pytest.mark.parametrize("make", [vit, unet], ids=["vit", "unet"])
 @pytest.mark.parametrize("kind", ["adamw", "adam", "sgd"])
 def test_identical_optimizers_pass_three_steps(make, kind):
     base, raw = make("torch"), make("paddle", seed=1)
-    report = padiff.compare(base, raw, training_images(), optimizers=_optimizers(kind), steps=3)
+    report = padiff.compare(base, raw, training_images(), optimizers=optimizer_pair(kind), steps=3)
     assert report.passed, str(report)
     assert_compared(report, base, phases=("forward", "backward", "grad", "weight"))
     assert {d.step for d in report.diffs if d.phase.value == "weight"} == {0, 1, 2}
@@ -69,7 +38,7 @@ def test_a_planted_optimizer_difference_is_found_at_the_step_it_first_shows(raw,
         vit("torch"),
         vit("paddle", seed=1),
         training_images(),
-        optimizers=_optimizers("adamw", **raw),
+        optimizers=optimizer_pair("adamw", **raw),
         steps=3,
     )
     culprit = report.first_diff
@@ -84,7 +53,7 @@ def test_a_learning_rate_difference_says_by_how_much():
         vit("torch"),
         vit("paddle", seed=1),
         training_images(),
-        optimizers=_optimizers("sgd", learning_rate=0.2),
+        optimizers=optimizer_pair("sgd", learning_rate=0.2),
         steps=1,
     )
     culprit = report.first_diff
@@ -94,7 +63,7 @@ def test_a_learning_rate_difference_says_by_how_much():
 
 def test_excused_updates_say_so_and_raw_continues_from_base():
     report = padiff.compare(
-        unet("torch"), unet("paddle", seed=1), training_images(), optimizers=_optimizers("adamw"), steps=2
+        unet("torch"), unet("paddle", seed=1), training_images(), optimizers=optimizer_pair("adamw"), steps=2
     )
     assert report.passed, str(report)
     excused = [

@@ -34,13 +34,34 @@ def test_the_judge_excuses_exactly_what_its_bound_allows(seed, scale, factor, n)
     ref = rng.standard_normal(n) * scale
     base = (ref + rng.standard_normal(n) * scale * 1e-7).astype(np.float32)
     base_err = np.abs(base.astype(np.float64) - ref)
-    bound = K * np.maximum(base_err, np.sqrt(np.mean(base_err**2))) + ulp(ref, "float32")
+    scale = np.maximum(np.abs(ref), np.sqrt(np.mean(ref**2)))
+    bound = K * np.maximum(base_err, np.sqrt(np.mean(base_err**2))) + ulp(scale, "float32")
     sign = rng.choice([-1.0, 1.0], n)
     inside = ref + sign * bound * factor  # within the bound: excused
     assert judge_arrays(inside, base, ref, base, "float32").excused is True
     outside = inside.copy()
     outside[0] = ref[0] + sign[0] * bound[0] * (2.0 + factor)  # one element beyond it: a difference
     assert judge_arrays(outside, base, ref, base, "float32").excused is False
+
+
+def test_rounding_the_operands_once_is_base_error_too_where_base_happens_to_be_exact():
+    rng = np.random.default_rng(1)
+    ref = rng.standard_normal(64) + 2.0
+    base = ref.copy()  # base rounds exactly (a pairwise sum can): its own error says nothing
+    rounded = ref * (1.0 + 1e-6 * rng.uniform(-1.0, 1.0, 64))  # what rounding the operands once moves
+    raw = ref + 4 * np.abs(rounded - ref)
+    assert judge_arrays(raw, base, ref, base, "float32").excused is False
+    assert judge_arrays(raw, base, ref, base, "float32", rounded).excused is True
+    far = ref * (1.0 + 1e-3)  # a real 1e-3 relative change is no rounding, estimate or not
+    assert judge_arrays(far, base, ref, base, "float32", rounded).excused is False
+
+
+def test_an_exact_zero_both_sides_agree_on_is_judged_at_the_tensors_scale():
+    ref = np.array([0.0, 0.0, 1.0, -1.0])  # a gradient that cancels exactly in two of its elements
+    base = ref.astype(np.float32)  # base exact everywhere: no error to scale by
+    noise = np.array([3e-9, -3e-9, 0.0, 0.0])  # raw's rounding, below one float32 ulp at the tensor's scale
+    assert judge_arrays(ref + noise, base, ref, base, "float32").excused is True
+    assert judge_arrays(ref + 1e3 * noise, base, ref, base, "float32").excused is False
 
 
 def test_a_planted_one_in_a_thousand_change_is_never_rounding():
@@ -66,6 +87,7 @@ def test_a_layer_that_computes_below_float64_is_not_judged_and_keeps_its_verdict
     assert culprit.evidence.judged is not None and culprit.evidence.judged.excused is None
     assert "computes below float64" in culprit.evidence.judged.reason
     assert any(note.startswith("not judged against float64") for note in report.notes)
+    assert "float64 judge: not judged (op " in str(report)
 
 
 def _cast(model, framework: str, dtype: str):

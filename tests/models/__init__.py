@@ -18,7 +18,7 @@ caller's RNG state. Frameworks are imported lazily, by the first builder that ne
   sequences.py  recurrent twins: torch packs the padded batch, paddle passes sequence_length
   layouts.py    tensors laid out in different axis orders (attention heads, a time-major output)
   randomness.py train-mode randomness beyond dropout layers; a layer computing below float64
-  training.py   a small ViT and a small UNet for optimizer steps
+  training.py   a small ViT and a small UNet for optimizer steps; optimizer pairs, planted slips
   settings.py   one network per layer setting (clean or changed), BatchNorm MLPs for the buffer checks
 """
 
@@ -93,12 +93,12 @@ from .structure import (
     sliced,
     tagged,
 )
-from .training import training_images, unet, vit
+from .training import optimizer_pair, training_images, unet, vit
 
 __all__ = [
     "CLEAN", "SETTINGS", "SettingCase", "bn_input", "bn_mlp", "bn_twice", "hand_bn_mlp", "setting_input", "setting_twin",
     "FRAMEWORKS", "PLANTS", "TWINS", "BoomError", "Output", "Plant", "acts", "add_", "block_head", "build",
-    "chaotic_with_head", "draws", "head_layouts", "time_major_output", "masked_attention", "token_batch", "packed_rnn", "padded_batch", "downcast", "drop_path", "functional_dropout", "training_images", "unet", "vit", "concat_in_block", "concat_in_parent", "deep_tanh", "enc_dec", "example_input",
+    "chaotic_with_head", "draws", "head_layouts", "time_major_output", "masked_attention", "token_batch", "packed_rnn", "padded_batch", "downcast", "drop_path", "functional_dropout", "optimizer_pair", "training_images", "unet", "vit", "concat_in_block", "concat_in_parent", "deep_tanh", "enc_dec", "example_input",
     "faulty", "fc_act_head", "first", "flat_stem", "fragile", "free", "functional_pool", "fused_activation",
     "fused_stem", "inplace", "kit", "leaf_outputs", "loop", "mlp_options", "named_apart", "net",
     "nonfinite", "norm_block", "norm_without_affine", "one_output", "outputs", "paddle_fused", "plants_of",

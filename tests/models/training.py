@@ -4,6 +4,8 @@ vit(framework): patch embedding (a stride-4 conv) -> class token and positions -
   (multi-head self-attention, GELU MLP) -> norm -> head on the class token. Input [2, 3, 16, 16].
 unet(framework): two down stages (conv-bn-relu x2, max pool), a bottleneck, two up stages (upsample,
   concatenation with the skip, conv-bn-relu x2) -> a 1x1 conv. Input [2, 3, 16, 16].
+optimizer_pair(kind, **raw): (torch factory, paddle factory) for AdamW, Adam or SGD with momentum, with
+  identical settings unless `raw` changes paddle's (`l2=True`: paddle's Adam with an L2 term).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import numpy as np
 
 from .frameworks import kit
 
-__all__ = ["vit", "unet", "training_images"]
+__all__ = ["optimizer_pair", "vit", "unet", "training_images"]
 
 WIDTH, HEADS, DEPTH = 32, 4, 4
 
@@ -136,3 +138,29 @@ def vit(framework: str, seed: int = 0) -> Any:
 def unet(framework: str, seed: int = 0) -> Any:
     kit(framework).seed(seed)
     return _unet_class(framework)()
+
+
+def optimizer_pair(kind: str, **raw: Any) -> tuple[Any, Any]:
+    """(torch factory, paddle factory): "adamw", "adam" or "sgd" (with momentum), the same settings
+    unless `raw` changes paddle's (its keyword names; `l2=True` is paddle's Adam with an L2 decay term in
+    the gradient, against torch's AdamW's decoupled decay)."""
+    import paddle
+    import torch
+
+    if kind == "sgd":
+        settings = {"learning_rate": 0.1, "momentum": 0.9, **raw}
+        return (
+            lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9),
+            lambda ps: paddle.optimizer.Momentum(parameters=ps, **settings),
+        )
+    base = torch.optim.AdamW if kind == "adamw" else torch.optim.Adam
+    decay = {"weight_decay": 0.01} if kind == "adamw" else {}
+    adam = {"learning_rate": 1e-3, "beta2": 0.999, "epsilon": 1e-8, **decay}
+    if raw.pop("l2", False):
+        adam["weight_decay"] = paddle.regularizer.L2Decay(0.01)
+        return lambda ps: base(ps, lr=1e-3, **decay), lambda ps: paddle.optimizer.Adam(parameters=ps, **adam)
+    paddle_class = paddle.optimizer.AdamW if kind == "adamw" else paddle.optimizer.Adam
+    return (
+        lambda ps: base(ps, lr=1e-3, **decay),
+        lambda ps: paddle_class(parameters=ps, **{**adam, **raw}),
+    )

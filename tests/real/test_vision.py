@@ -2,7 +2,8 @@
 
 Where the two libraries build the same network, padiff must pass with no configuration; where they
 really differ (read from both sources, see docs/real-models.md), it must name the layer that differs.
-Cases padiff gets wrong today are strict xfails whose reason names the padiff bug (see BUGS below).
+Cases padiff gets wrong would be strict xfails whose reason names the padiff bug (BUGS below; none now).
+Train-mode pairs run at their usual size (64x64) and again at 224x224.
 """
 
 from __future__ import annotations
@@ -21,11 +22,7 @@ from .zoo import ARCHS, Differ, Same, build_pair, images, measure  # noqa: E402
 
 # padiff bugs these models expose today; repros and suggested patches in docs/real-models.md (the bugs
 # fixed since, and the commits that fixed them, are listed there too)
-BUGS = {
-    "cancel": "padiff: a parameter gradient that is a sum with cancellation (train mode: the first "
-    "BatchNorm's weight gradient, ~1e-8, off by 1.5% between float32 and float64 in torch alone) is judged "
-    "against the mean magnitude of the result, and fails even after single-step confirmation",
-}
+BUGS: dict[str, str] = {}
 
 
 def _xfail(*bugs: str) -> pytest.MarkDecorator:
@@ -52,8 +49,9 @@ CASES = {
     ("vgg11", "eval"): (SAME, ()),
     ("vgg11", "train"): (SAME, ()),
     ("vgg11_bn", "eval"): (SAME, ()),
-    # conv biases before a train-mode BatchNorm have a mathematically zero gradient (rounding noise)
-    ("vgg11_bn", "train"): (SAME, ("cancel",)),
+    # conv biases before a train-mode BatchNorm have a mathematically zero gradient (rounding noise on
+    # both sides): the float64 judge excuses them
+    ("vgg11_bn", "train"): (SAME, ()),
     ("vgg16", "eval"): (SAME, ()),
     ("vgg16_bn", "eval"): (SAME, ()),
     ("mobilenet_v2", "eval"): (SAME, ()),
@@ -67,8 +65,7 @@ CASES = {
     # paddle fuses every ReLU into the BatchNorm before it (BatchNorm(act="relu")): torchvision's ReLUs
     # have no counterpart; the fused output is compared against theirs where the next layer takes it
     ("densenet121", "eval"): (Same(uncompared=("ReLU",)), ()),
-    # (with *boundary* patched, train mode still fails on *cancel*)
-    ("densenet121", "train"): (Same(uncompared=("ReLU",)), ("cancel",)),
+    ("densenet121", "train"): (Same(uncompared=("ReLU",)), ()),
     # torchvision's first three max-pools use ceil_mode=True, paddle's floor: 7x7 vs 6x6 at the second
     ("squeezenet1_0", "eval"): (Differ("forward", "features.6", "_pool"), ()),
     ("squeezenet1_0", "train"): (Differ("forward", "features.6", "_pool"), ()),
@@ -94,10 +91,17 @@ CASES = {
 }
 
 
+# every same network in train mode again at 224x224, batch 2: where BatchNorm statistics over many
+# more values, and bias gradients summed over many more positions, round differently
+FULL_SIZE = 224
+
+
 def _params():
     for (name, mode), (expect, bugs) in CASES.items():
         marks = [_xfail(*bugs)] if bugs else []
-        yield pytest.param(name, mode, expect, id=f"{name}-{mode}", marks=marks)
+        yield pytest.param(name, mode, expect, None, id=f"{name}-{mode}", marks=marks)
+        if mode == "train" and isinstance(expect, Same) and ARCHS[name].size != FULL_SIZE:
+            yield pytest.param(name, mode, expect, FULL_SIZE, id=f"{name}-{mode}-{FULL_SIZE}", marks=marks)
 
 
 def _record(name: str, mode: str, report, numbers: dict) -> None:
@@ -137,17 +141,17 @@ def _uncompared_base_layers(report, base) -> dict[str, str]:
     }
 
 
-@pytest.mark.parametrize("name, mode, expect", _params())
-def test_vision_pair(name: str, mode: str, expect) -> None:
+@pytest.mark.parametrize("name, mode, expect, size", _params())
+def test_vision_pair(name: str, mode: str, expect, size: int | None) -> None:
     arch = ARCHS[name]
     base, raw = build_pair(arch, mode)
-    x = images(arch)
+    x = images(arch, size=size)
     if expect == WEIGHTS:
         with pytest.raises(padiff.WeightTransferError, match="conv1.bn"):
             padiff.compare(base, raw, x)
         return
     report, numbers = measure(lambda: padiff.compare(base, raw, x), base, raw, x)
-    _record(name, mode, report, numbers)
+    _record(name if size is None else f"{name} ({size}x{size})", mode, report, numbers)
     if isinstance(expect, Same):
         assert report.passed, str(report).split("\nbase")[0]
         # a pass that compared only the head would be hollow: every base layer must have been paired

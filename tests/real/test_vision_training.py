@@ -11,6 +11,8 @@ import paddle  # noqa: E402
 import torch  # noqa: E402
 
 import padiff  # noqa: E402
+from tests.checks import assert_compared  # noqa: E402
+from tests.models import optimizer_pair  # noqa: E402
 
 from .zoo import ARCHS, build_pair, images  # noqa: E402
 
@@ -63,3 +65,37 @@ def test_optimizer_steps(name: str) -> None:
     report = padiff.compare(base, raw, images(arch), optimizers=_sgd_pair(base, raw), steps=2)
     assert report.passed, str(report).split("\nbase")[0]
     assert not [n for n in report.notes if n.startswith("base layers without counterpart")], report.notes
+
+
+@pytest.mark.parametrize("kind", ["adamw", "adam", "sgd"])
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2"])
+def test_identical_optimizers_pass_three_train_mode_steps(name: str, kind: str) -> None:
+    """Train mode (BatchNorm on batch statistics, running statistics judged after every step)."""
+    arch = ARCHS[name]
+    base, raw = build_pair(arch, "train")
+    report = padiff.compare(base, raw, images(arch), optimizers=optimizer_pair(kind), steps=3)
+    assert report.passed, str(report).split("\nbase")[0]
+    assert_compared(report, phases=("forward", "backward", "grad", "weight", "buffer"))
+    assert {d.step for d in report.diffs if d.phase.value == "weight"} == {0, 1, 2}
+
+
+@pytest.mark.parametrize(
+    "raw, step, setting",
+    [
+        ({"weight_decay": 0.05}, 0, "weight_decay 0.01 vs 0.05"),
+        ({"beta2": 0.99}, 1, "beta2 0.999 vs 0.99"),
+        ({"epsilon": 1e-6}, 0, "epsilon 1e-08 vs 1e-06"),
+        ({"l2": True}, 0, "optimizer AdamW vs Adam"),
+    ],
+    ids=["weight_decay", "beta2", "epsilon", "l2_vs_decoupled"],
+)
+def test_a_planted_optimizer_difference_in_a_real_network(raw: dict, step: int, setting: str) -> None:
+    arch = ARCHS["resnet18"]
+    base, paddle_model = build_pair(arch, "train")
+    report = padiff.compare(
+        base, paddle_model, images(arch), optimizers=optimizer_pair("adamw", **raw), steps=3
+    )
+    culprit = report.first_diff
+    assert culprit is not None, "a planted optimizer difference passed"
+    assert (culprit.phase.value, culprit.step) == ("weight", step), str(report).split("\nbase")[0]
+    assert setting in culprit.reason

@@ -86,8 +86,9 @@ def build_pair(arch: Arch, mode: str) -> tuple[Any, Any]:
     return base, raw
 
 
-def images(arch: Arch, batch: int = 2) -> np.ndarray:
-    return np.random.default_rng(0).standard_normal((batch, 3, arch.size, arch.size)).astype("float32")
+def images(arch: Arch, batch: int = 2, size: int | None = None) -> np.ndarray:
+    side = size or arch.size
+    return np.random.default_rng(0).standard_normal((batch, 3, side, side)).astype("float32")
 
 
 def _peak_mb() -> float:

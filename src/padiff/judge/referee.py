@@ -19,7 +19,7 @@ import numpy as np
 from ..frameworks.base import Adapter
 from ..weights.pairs import StatePair
 from .records import LayerDiff, Where
-from .rounding import Judgement, judge_arrays, not_judged
+from .rounding import Judgement, judge_arrays, not_judged, roundoff
 from .tolerance import DEFAULT_RTOL
 from .trace import Trace
 from .units import UnitRun, run_unit
@@ -27,6 +27,7 @@ from .units import UnitRun, run_unit
 __all__ = ["CAP", "Referee"]
 
 CAP = 32  # pairs judged per step at most
+ROUNDED = "rounded:"  # a `_run` dtype: float64 on values rounded once more in the dtype that follows
 
 RawArrays = dict[tuple, np.ndarray]  # (where, base_id, raw_id, leaf) -> raw's local value
 
@@ -145,10 +146,15 @@ class Referee:
         return _decide(summed, base_value, raw_params[id(pair.raw_tensor)], lower, base_dtype)
 
     def _run(self, node_id: int, dtype: str, backward: bool) -> UnitRun:
+        """The unit in `dtype`; `ROUNDED + lower` is float64 on values rounded once more in `lower`."""
         key = (node_id, f"{dtype}:{backward}")
         if key not in self._runs:
             layer = self.layers[self.trace.tree[node_id].path]
-            self._runs[key] = run_unit(self.adapter, layer, self.trace, node_id, dtype, backward)
+            if dtype.startswith(ROUNDED):
+                u = roundoff(dtype[len(ROUNDED) :])
+                self._runs[key] = run_unit(self.adapter, layer, self.trace, node_id, "float64", backward, u)
+            else:
+                self._runs[key] = run_unit(self.adapter, layer, self.trace, node_id, dtype, backward)
         return self._runs[key]
 
 
@@ -163,8 +169,8 @@ def _decide(
     base_dtype: str,
 ) -> Judgement:
     """The float64 reference, base's unit again in its own dtype (it must reproduce base's value, or the
-    unit alone is not what base ran: a packed sequence read back padded, state kept between calls), and
-    base's unit in the lower dtype; then the rule."""
+    unit alone is not what base ran: a packed sequence read back padded, state kept between calls),
+    base's unit in the lower dtype, and the float64 unit on values rounded once more in it; then the rule."""
     ref = values("float64")
     if isinstance(ref, Judgement):
         return ref
@@ -179,7 +185,8 @@ def _decide(
         if isinstance(low, Judgement):
             return low
         base_low = low
-    return judge_arrays(raw, base, ref, base_low, lower)
+    rounded = values(ROUNDED + lower)
+    return judge_arrays(raw, base, ref, base_low, lower, None if isinstance(rounded, Judgement) else rounded)
 
 
 def _reproduces(again: np.ndarray, base: np.ndarray, ref: np.ndarray) -> bool:

@@ -7,6 +7,11 @@ to that dtype) call it; the gradient base's call received at each output drives 
 the copy runs is watched: one whose floating output comes out in another dtype (an explicit
 `.to(float32)`, a `softmax(dtype=...)`) means the unit cannot really be computed in that dtype, and the
 run says so instead of answering.
+
+With `perturb` = u, every floating value the unit reads (its inputs, its parameters, the incoming
+gradient) is first multiplied by (1 + u r), r drawn uniformly from [-1, 1] with a fixed seed: the exact
+result of inputs rounded once more in a dtype of unit roundoff u. How far that moves the result is what
+rounding to that dtype alone does to this computation (`rounding`'s third estimate of base's error).
 """
 
 from __future__ import annotations
@@ -35,21 +40,38 @@ class UnitRun:
     failed: str = ""  # why the unit could not be run ("" when it ran)
 
 
-def run_unit(adapter: Adapter, layer: Any, trace: Trace, node_id: int, dtype: str, backward: bool) -> UnitRun:
+def run_unit(
+    adapter: Adapter, layer: Any, trace: Trace, node_id: int, dtype: str, backward: bool, perturb: float = 0.0
+) -> UnitRun:
     """Call `layer` (base's layer of call `node_id`, copied and cast to `dtype`) on that call's recorded
-    arguments; with `backward`, also its input and parameter gradients for the recorded incoming ones."""
+    arguments; with `backward`, also its input and parameter gradients for the recorded incoming ones;
+    with `perturb`, on values rounded once more (module docstring)."""
     result = UnitRun()
     arguments = trace.arguments(node_id)
     if arguments is None:
         result.failed = "its arguments were not recorded"
         return result
     try:
-        _run(adapter, layer, trace, node_id, dtype, backward, arguments, result)
+        _run(adapter, layer, trace, node_id, dtype, backward, arguments, result, _Jitter(perturb))
     except Exception as error:  # the unit alone may not run (state it kept between calls, a cache object)
         result.failed = (
             f"it raised {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
         )
     return result
+
+
+class _Jitter:
+    """Multiplies floating arrays by (1 + u r), r uniform in [-1, 1], from one seeded stream per unit run."""
+
+    def __init__(self, u: float):
+        self.u = u
+        self.rng = np.random.default_rng(0)
+
+    def __call__(self, array: np.ndarray) -> np.ndarray:
+        if self.u == 0.0 or not np.issubdtype(array.dtype, np.floating):
+            return array
+        factor = 1.0 + self.u * self.rng.uniform(-1.0, 1.0, array.shape)
+        return array.astype(np.float64) * factor  # the unit runs in float64: keep the perturbation
 
 
 def _run(
@@ -61,15 +83,19 @@ def _run(
     backward: bool,
     arguments: Any,
     result: UnitRun,
+    jitter: _Jitter,
 ) -> None:
     copy = adapter.cast_copy(layer, dtype)
+    if jitter.u:
+        for _, param in adapter.named_parameters(copy):
+            adapter.assign(param, jitter(adapter.to_numpy(param)))
     inputs = []
     for index in range(len(trace.tree[node_id].inputs)):
         stored = trace.tensor(Where.INPUT, node_id, index)
         if stored is None:
             result.failed = f"its input {index} was not recorded"
             return
-        array = np.ma.getdata(trace.array(stored))
+        array = jitter(np.ma.getdata(trace.array(stored)))
         floating = np.issubdtype(array.dtype, np.floating)
         inputs.append(adapter.tensor(array, dtype if floating else None, requires_grad=floating and backward))
     args, kwargs = fill((arguments.args, arguments.kwargs), inputs)
@@ -86,7 +112,7 @@ def _run(
     leaves, _ = tensor_leaves(output, adapter.is_tensor)
     result.outputs = {i: adapter.to_numpy(t) for i, (_, t) in enumerate(leaves)}
     if backward:
-        _backward(adapter, copy, trace, node_id, dtype, leaves, inputs, result)
+        _backward(adapter, copy, trace, node_id, dtype, leaves, inputs, result, jitter)
 
 
 def _backward(
@@ -98,13 +124,16 @@ def _backward(
     leaves: list,
     inputs: list,
     result: UnitRun,
+    jitter: _Jitter,
 ) -> None:
     outputs, grads = [], []
     for index, (_, tensor) in enumerate(leaves):
         stored = trace.tensor(Where.GRAD_OUT, node_id, index)
         if stored is not None and adapter.is_float(tensor) and adapter.requires_grad(tensor):
             outputs.append(tensor)
-            grads.append(adapter.tensor(np.ma.getdata(trace.array(stored)), dtype, requires_grad=False))
+            grads.append(
+                adapter.tensor(jitter(np.ma.getdata(trace.array(stored))), dtype, requires_grad=False)
+            )
     if not outputs:
         result.failed = "no gradient reached its outputs"
         return

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..judge.metrics import TensorDiff
 from ..judge.records import LayerDiff
+from ..judge.rounding import K
 from .tree import format_tree
 
 if TYPE_CHECKING:
@@ -54,6 +55,20 @@ def _local_line(d: LayerDiff) -> list[str]:
     ]
 
 
+def _judged_line(d: LayerDiff) -> list[str]:
+    """What the float64 judge found for the culprit (module `judge.rounding`), when it looked at it."""
+    j = d.judged
+    if j is None:
+        return []
+    if j.excused is None:
+        return [f"  float64 judge: not judged ({j.reason})"]
+    times = "over a million times" if j.worst_ratio > 1e6 else f"{j.worst_ratio:.3g}x"
+    return [
+        f"  float64 judge: error against float64 raw {j.raw_error:.3g}, base {j.base_error:.3g}; "
+        f"raw is {times} what rounding allows (K={K:g} x base's error + 1 ulp)"
+    ]
+
+
 def _worst(m: TensorDiff) -> str:
     """Where the largest difference is, and both values there ('' when it has no place in base's layout)."""
     if math.isnan(m.worst_base) and math.isnan(m.worst_raw):
@@ -95,6 +110,7 @@ def render_summary(report: Report) -> str:
             f"  why: {c.reason}",
             f"  evidence: {_evidence(c.evidence)}",
             *_local_line(c.evidence),
+            *_judged_line(c.evidence),
             f"  max abs {m.max_abs:.3g}  max rel {m.max_rel:.3g}  mean abs {m.mean_abs:.3g}  cosine {m.cosine:.6f}  "
             f"within tol {_percent(m.close_frac)}  (atol {m.atol:.2g}, rtol {m.rtol:.2g}, {m.dtype})"
             + (f"  [{m.note}]" if m.note else ""),
