@@ -43,9 +43,15 @@ def _fused_mlps(relu: bool = True):
     return module, block_head("paddle", paddle_fused().PaddleFusedMLP(relu))
 
 
+def _fused_mlp_rule(layer_map: LayerMap) -> LayerMap:
+    """PaddleFusedMLP keeps its weights [in, out]: its square w2 needs the rule to be told."""
+    layer_map.weight_rule(torch.nn.Linear, paddle_fused().PaddleFusedMLP, transpose=True)
+    return layer_map
+
+
 def test_mapped_block_with_a_different_inside_passes_with_its_gradients_compared():
     module, layer = _fused_mlps()
-    layer_map = LayerMap()
+    layer_map = _fused_mlp_rule(LayerMap())
     layer_map.map = {layer.block: module.block}
     report = padiff.compare(module, layer, _x(3, 4), layer_map=layer_map, keep_weights=True)
     assert report.passed, str(report)
@@ -60,9 +66,20 @@ def test_without_the_map_the_block_does_not_transfer():
         padiff.compare(*_fused_mlps(), _x(3, 4))
 
 
+def test_mapped_block_without_a_rule_for_its_square_weight_raises_naming_both_classes():
+    module, layer = _fused_mlps()
+    layer_map = LayerMap()
+    layer_map.map = {layer.block: module.block}
+    with pytest.raises(padiff.WeightTransferError) as error:
+        padiff.compare(module, layer, _x(3, 4), layer_map=layer_map)
+    message = str(error.value)
+    assert "'block.fc2.weight' [8, 8] (torch Linear)" in message and "(paddle PaddleFusedMLP)" in message
+    assert "weight_rule(Linear, PaddleFusedMLP" in message, message
+
+
 def test_a_mapped_block_that_computes_something_else_is_named():
     module, layer = _fused_mlps(relu=False)
-    layer_map = LayerMap()
+    layer_map = _fused_mlp_rule(LayerMap())
     layer_map.map = {module.block: layer.block}  # either order
     report = padiff.compare(module, layer, _x(3, 4), layer_map=layer_map)
     assert not report.passed
@@ -222,10 +239,19 @@ def test_rename_params_rejects_other_types():
         LayerMap().rename_params(["enc_fc.weight"])
 
 
-def test_renamed_square_linear_weight_into_a_user_layer_is_transposed():
+def test_renamed_square_linear_weight_into_a_user_layer_needs_a_rule():
     module, layer = square_block("torch"), square_block("paddle")
     layer_map = LayerMap()
     layer_map.rename_params({"block.w": "block.weight", "block.b": "block.bias"})
+    with pytest.raises(padiff.WeightTransferError, match=r"weight_rule\(Linear, PaddleSquare"):
+        padiff.compare(module, layer, _x(3, 8), layer_map=layer_map)
+
+
+def test_renamed_square_linear_weight_into_a_user_layer_is_transposed_by_the_rule():
+    module, layer = square_block("torch"), square_block("paddle")
+    layer_map = LayerMap()
+    layer_map.rename_params({"block.w": "block.weight", "block.b": "block.bias"})
+    layer_map.weight_rule("Linear", "PaddleSquare", transpose={"weight"})  # class names do as well
     report = padiff.compare(module, layer, _x(3, 8), layer_map=layer_map, keep_weights=True)
     assert report.passed, str(report)
     assert_compared(report, pairs=["block"])

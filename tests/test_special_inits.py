@@ -452,9 +452,19 @@ def _fused_input() -> np.ndarray:
     return RNG.standard_normal((3, 4)).astype(np.float32)
 
 
-def test_without_a_special_init_the_fused_block_does_not_transfer(special_inits):
-    with pytest.raises(padiff.WeightTransferError, match="shape mismatch"):
-        padiff.compare(_torch_net(), _paddle_net(), _fused_input())
+def test_without_a_special_init_the_fused_block_is_fitted_by_shape_and_says_so(special_inits):
+    """torch Linear -> PaddleFused has no rule; its [8, 4] weight fits only as is (PaddleFused keeps
+    [out, in]), so it is copied so, and the report says the weight was fitted by shape."""
+    module, layer = _torch_net(), _paddle_net()
+    report = padiff.compare(module, layer, _fused_input(), keep_weights=True)
+    assert report.passed, str(report)
+    assert_compared(report, pairs=["block", "head"])
+    assert np.array_equal(layer.block.w.numpy(), module.block.fc.weight.detach().numpy())
+    fitted = [n for n in report.notes if n.startswith("weights: fitted by shape")]
+    assert fitted == [
+        "weights: fitted by shape (no rule for torch Linear -> paddle PaddleFused; only one orientation fits "
+        "each): 'block.fc.weight' -> 'block.w' as is"
+    ], report.notes
 
 
 def test_special_init_copies_a_generic_pair_and_its_gradients_are_compared(special_inits):
@@ -466,7 +476,7 @@ def test_special_init_copies_a_generic_pair_and_its_gradients_are_compared(speci
     assert_compared(report, pairs=["block", "head"])
     assert calls == [(layer.block, module.block)]  # paddle layer first, as in 0.2.0
     block_grads = [d.leaf for d in report.diffs if d.phase is Phase.GRAD and d.raw_path == "block"]
-    assert sorted(block_grads) == ["fc.bias <-> b", "fc.weight <-> w"], block_grads
+    assert sorted(block_grads) == ["bias <-> b", "weight <-> w"], block_grads
 
 
 def test_a_wrong_special_init_is_what_lands_and_is_found(special_inits):
@@ -478,7 +488,7 @@ def test_a_wrong_special_init_is_what_lands_and_is_found(special_inits):
     assert np.array_equal(layer.block.w.numpy(), -module.block.fc.weight.detach().numpy())
     # the function's copy does not satisfy padiff's own pairing of w: that gradient is not judged
     block_grads = [d.leaf for d in report.diffs if d.phase is Phase.GRAD and d.raw_path == "block"]
-    assert block_grads == ["fc.bias <-> b"], block_grads
+    assert block_grads == ["bias <-> b"], block_grads
 
 
 def test_special_init_cannot_copy_from_a_paddle_base(special_inits):

@@ -32,6 +32,7 @@ from .options import Options, Side, check_steps, layer_map_of, make_sides, step_
 from .report import Report
 from .report.build import build_report
 from .steps import StepResult, run_steps
+from .weights.orientation import fitted_notes
 from .weights.pairs import StatePair
 from .weights.plan import plan_state_pairs, transfer_weights
 
@@ -85,6 +86,7 @@ class Comparison:
         else:
             state_pairs = _pairs_or_note(base, raw, layer_map, resolved, notes)
         notes.extend(_ignored_weights_note(raw_side))
+        notes.extend(fitted_notes(state_pairs))
         return cls(base_side, raw_side, state_pairs, resolved.path_pairs, options, notes)
 
     def run_steps(self, batches: list[Any], isolate: bool, notes: list[str]) -> list[StepResult]:

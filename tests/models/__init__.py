@@ -20,6 +20,7 @@ caller's RNG state. Frameworks are imported lazily, by the first builder that ne
   randomness.py train-mode randomness beyond dropout layers; a layer computing below float64
   training.py   a small ViT and a small UNet for optimizer steps; optimizer pairs, planted slips
   settings.py   one network per layer setting (clean or changed), BatchNorm MLPs for the buffer checks
+  fusion.py     fused q/k/v and gate/up against separate projections; [out, in] and tied output heads
 """
 
 from .faults import BoomError, add_, faulty, fragile, inplace, nonfinite, reshaping
@@ -35,6 +36,7 @@ from .forms import (
     two_outputs,
 )
 from .frameworks import FRAMEWORKS, kit, net
+from .fusion import HEAD_DIM, HEADS, HIDDEN, KV_HEADS, fused_block, head_lm, out_in_head, split_block
 from .isolation import chaotic_with_head, draws
 from .layouts import head_layouts, time_major_output
 from .mapping import (
@@ -96,6 +98,7 @@ from .structure import (
 from .training import optimizer_pair, training_images, unet, vit
 
 __all__ = [
+    "HEAD_DIM", "HEADS", "HIDDEN", "KV_HEADS", "fused_block", "head_lm", "out_in_head", "split_block",
     "CLEAN", "SETTINGS", "SettingCase", "bn_input", "bn_mlp", "bn_twice", "hand_bn_mlp", "setting_input", "setting_twin",
     "FRAMEWORKS", "PLANTS", "TWINS", "BoomError", "Output", "Plant", "acts", "add_", "block_head", "build",
     "chaotic_with_head", "draws", "head_layouts", "time_major_output", "masked_attention", "token_batch", "packed_rnn", "padded_batch", "downcast", "drop_path", "functional_dropout", "optimizer_pair", "training_images", "unet", "vit", "concat_in_block", "concat_in_parent", "deep_tanh", "enc_dec", "example_input",

@@ -8,6 +8,8 @@ Offline there are no layer objects to hand to `padiff.LayerMap`, so layers are n
     ignore_recursively: ["aux_head"]               # left out with everything inside it
     ignore_class: ["Dropout"]                      # class names, in either model
     rename_params: {"fc.w": "fc.weight"}           # raw state name: base state name
+    fuse: {"attn.qkv_proj": {"parts": ["attn.q_proj", "attn.k_proj", "attn.v_proj"], "groups": 2}}
+                                                   # a fused Linear of one model: its parts in the other
 
 Rule: every path must name a layer of the model it is meant for (a map's base path in base, its raw
 path in raw; an ignored path in at least one of them), every class name a class of one of them; anything
@@ -29,7 +31,7 @@ from ..match.layermap import LayerMap
 
 __all__ = ["load_layer_map", "layer_map_for_dumps", "KEYS"]
 
-KEYS = ("map", "ignore", "ignore_recursively", "ignore_class", "rename_params")
+KEYS = ("map", "ignore", "ignore_recursively", "ignore_class", "rename_params", "fuse")
 
 
 def load_layer_map(path: str | Path) -> dict[str, Any]:
@@ -99,6 +101,13 @@ def layer_map_for_dumps(spec: Any, base: tuple[Adapter, Any], raw: tuple[Adapter
     renames = _mapping(spec, "rename_params")
     if renames:
         layer_map.rename_params(renames)
+    for fused, declared in (spec.get("fuse") or {}).items():
+        if not isinstance(declared, dict) or not isinstance(declared.get("parts"), list):
+            raise InputError(
+                f"layer map fuse: {fused!r} needs parts", hint='e.g. {"parts": ["a.q", "a.k"], "groups": 1}'
+            )
+        parts = _either(layers, [str(p) for p in declared["parts"]], "fuse")
+        layer_map.fuse(_either(layers, [str(fused)], "fuse")[0], parts, declared.get("groups", 1))
     return layer_map
 
 

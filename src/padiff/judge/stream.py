@@ -19,6 +19,7 @@ from ..capture.sink import NullSink, Origin
 from ..frameworks.base import Adapter
 from ..match.align import Aligner
 from ..match.arguments import pair_inputs
+from .fused import FusedComparer
 from .metrics import compare_arrays
 from .records import LayerDiff, Phase, Where
 from .tolerance import DEFAULT_RTOL, Tolerances, less_precise
@@ -51,6 +52,7 @@ class RawComparer(NullSink):
         self._fused_pending: dict[int, CallNode] = {}  # fused raw calls whose output awaits its consumer
         self._last_grad: tuple[Any, np.ndarray] | None = None
         self._input_pairs: dict[int, dict[int, int]] = {}  # raw node id -> {raw input index: base's}
+        self.fusions = FusedComparer(self)  # calls of layers one side fuses (q/k/v, gate/up): `fused`
         self.failing: dict[tuple, np.ndarray] | None = None  # raw's values of failing pairs, when kept
 
     def base_input(self, node: CallNode, index: int) -> tuple[int | None, int | None]:
@@ -137,6 +139,8 @@ class RawComparer(NullSink):
             self._note(f"{where}: packed sequences compared on their valid positions only (padding ignored)")
 
     def on_input(self, node: CallNode, index: int, key: str, tensor: Any, origin: Origin | None) -> None:
+        if self.fusions.owns(node):
+            return self.fusions.on_input(node, index, key, tensor, origin)
         base_id, base_index = self.base_input(node, index)
         stored = (
             None
@@ -170,6 +174,8 @@ class RawComparer(NullSink):
 
     def on_output(self, node: CallNode, index: int, key: str, tensor: Any, origin: Origin | None) -> None:
         self._outputs_seen[node.id] = index + 1
+        if self.fusions.owns(node):
+            return self.fusions.on_output(node, index, key, tensor)
         base_id = self.aligner.partner.get(node.id)
         if self._fused(node, base_id):
             self._fused_pending[node.id] = node
@@ -190,6 +196,8 @@ class RawComparer(NullSink):
 
     def on_grad(self, node: CallNode, io: str, index: int, grad: Any) -> None:
         where = Where(io)
+        if self.fusions.owns(node):
+            return self.fusions.on_grad(node, where, index, grad)
         base_id = self.aligner.partner.get(node.id)
         if where is Where.GRAD_OUT and self._fused(node, base_id):
             return
@@ -252,6 +260,8 @@ class IsolatedComparer(RawComparer):
         return self._base_value(self.base.tensor(Where.INPUT, base_id, base_index), tensor)
 
     def replace_grad(self, node: CallNode, index: int, grad: Any) -> Any:
+        if self.fusions.owns(node):
+            return self.fusions.replace_grad(node, index, grad)
         base_id = self.aligner.partner.get(node.id)
         if base_id is None or self._fused(node, base_id):
             return None

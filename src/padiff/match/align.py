@@ -15,6 +15,8 @@ Ports also regroup layers: a built-in call with no candidate is looked for INSID
 candidates (a flat conv/bn/relu on one side, a fused ConvBN layer on the other), and a user-class call
 with no candidate is looked through, its sublayers paired in its place.
 A call whose parent has no partner has none either. Calls left without partner are listed, not fatal.
+Before all of these, the calls of a layer one model fuses and the other keeps apart (q/k/v, gate/up) are
+paired by `fused_calls` (FUSED): raw's fused Linear with base's parts, raw's parts with base's fused one.
 
 Cost: each call is paired in amortised near-constant time (indexes per base parent, by name and by
 kind, with "first unpaired at or after" lists), so a layer called n times aligns in O(n log n) or
@@ -27,6 +29,7 @@ from bisect import bisect_left
 from enum import Enum
 
 from ..capture.calltree import CallNode, CallTree
+from .fused_calls import FusedPairing
 from .kinds import kind_family
 
 __all__ = ["Aligner", "PairedBy"]
@@ -42,6 +45,7 @@ class PairedBy(str, Enum):
     KIND = "kind"
     FAMILY = "family"
     INSIDE = "inside"
+    FUSED = "fused"  # a fused layer and its parts (`fused_calls`)
 
     def __str__(self) -> str:
         return self.value
@@ -122,6 +126,9 @@ class Aligner:
         self.operations = [0]  # candidates looked at (a list so the indexes can count into it)
         self._parents: dict[int, _Parent] = {}
         self._by_path: dict[str, _FreeList] = {}
+        self.fused = FusedPairing(
+            getattr(mapped_paths, "fusions", ()), base_tree, self.matched, self._advance
+        )
 
     def on_start(self, raw_tree: CallTree) -> None:
         self.raw = raw_tree
@@ -139,7 +146,7 @@ class Aligner:
             self.partner[raw.id] = base_id
             self.paired_by[raw.id] = reason
             self.matched.add(base_id)
-            if reason not in (PairedBy.ROOT, PairedBy.MAP):
+            if reason not in (PairedBy.ROOT, PairedBy.MAP, PairedBy.FUSED):
                 self._advance(base_id)
         return base_id
 
@@ -156,6 +163,8 @@ class Aligner:
         return parent
 
     def _match_child(self, raw: CallNode) -> tuple[int | None, PairedBy]:
+        if raw.path in self.fused.roles:
+            return self.fused.match(raw), PairedBy.FUSED
         if raw.path in self.mapped_paths:
             return self._mapped(self.mapped_paths[raw.path]), PairedBy.MAP
         raw_parent = self._effective_parent(raw)

@@ -9,6 +9,10 @@ that is an instance of `classes`. `auto(layer, module)`: map, in definition orde
 both models that padiff converts as a whole (see `LayerMap.auto`). `rename_params(mapping)`: pair
 weights by name instead of by position, for models whose trees differ but whose state names translate:
 a dict {raw_name: base_name} or a function raw_name -> base_name, names as in each model's state_dict.
+`weight_rule(first, second, transpose)`: how two classes padiff has no rule for store their 2-D weights
+against each other (`weights.rules`). `fuse(fused, parts, groups)`: a Linear of one model is these
+Linears of the other, concatenated or interleaved per head group (`weights.fused`); fusions padiff finds
+by name and knows the layout of need no declaration (`weights.fusion_rules`).
 
 Built-in layers whose sublayers differ between torch and paddle (MultiheadAttention, LSTM, GRU, RNN)
 are always compared at their boundary only, mapped or not.
@@ -16,13 +20,16 @@ are always compared at their boundary only, mapped or not.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InputError, StructureError
 from ..frameworks.base import Adapter
+from ..weights.fused import Fusion, LayerPairs
+from ..weights.fusion_rules import Declared, find_fusions
 from ..weights.registry import special_init_for, special_init_names
+from ..weights.rules import PairRule, class_key_of
 from .kinds import SEALED_KINDS, is_builtin, layer_kind, same_kind
 from .policy import LayerPolicy, build_policy, with_sealed
 
@@ -39,6 +46,8 @@ class LayerMap:
         self._ignored: list[Any] = []
         self._ignored_deep: list[Any] = []
         self._rename: dict[str, str] | Callable[[str], str] | None = None
+        self._weight_rules: list[PairRule] = []
+        self._fusions: list[Declared] = []
 
     @property
     def map(self) -> dict[Any, Any]:
@@ -78,6 +87,40 @@ class LayerMap:
                 hint="e.g. layer_map.rename_params(lambda name: name.replace('mlp.', 'ffn.'))",
             )
         self._rename = dict(mapping) if isinstance(mapping, dict) else mapping
+
+    def weight_rule(self, first: Any, second: Any, transpose: bool | Iterable[str] = False) -> None:
+        """How two classes store their 2-D weights against each other, for pairs padiff has no rule for.
+
+        `first` and `second` are layer classes (or class names), one of each model, in either order.
+        `transpose`: False when both keep their 2-D states alike (copied as is), True when one keeps every
+        2-D state transposed, or the state names kept transposed (torch's spelling: ``{"weight"}``).
+        """
+        if isinstance(transpose, str) or not isinstance(transpose, (bool, Iterable)):
+            raise InputError(
+                f"LayerMap.weight_rule takes transpose=True/False or state names, got {transpose!r}",
+                hint='e.g. layer_map.weight_rule(torch.nn.Linear, MyHead, transpose={"weight"})',
+            )
+        names = transpose if isinstance(transpose, bool) else frozenset(transpose)
+        rule = PairRule(class_key_of(first), class_key_of(second), names, "LayerMap.weight_rule")
+        self._weight_rules.append(rule)
+
+    def fuse(self, fused: Any, parts: Any, groups: int = 1) -> None:
+        """Declare that Linear `fused` of one model is the Linears `parts` of the other, in this order:
+        concatenated along their output features (groups=1), or interleaved per `groups` head groups
+        (each part's features cut into `groups` equal chunks; the fused layer holds chunk 0 of every
+        part, then chunk 1, ...). Weights, outputs and gradients are then compared through this layout."""
+        parts = _as_list(parts)
+        if len(parts) < 2 or not isinstance(groups, int) or isinstance(groups, bool) or groups < 1:
+            raise InputError(
+                f"LayerMap.fuse takes a layer, a list of at least two layers and groups >= 1, got {len(parts)} "
+                f"part(s) and groups={groups!r}",
+                hint="e.g. layer_map.fuse(raw.attn.qkv_proj, [base.attn.q_proj, base.attn.k_proj, base.attn.v_proj])",
+            )
+        self._fusions.append(Declared(fused, tuple(parts), groups))
+
+    @property
+    def weight_rules(self) -> tuple[PairRule, ...]:
+        return tuple(self._weight_rules)
 
     @property
     def renames_params(self) -> bool:
@@ -148,13 +191,19 @@ class LayerMap:
             build_policy(adapter, mapped, self._ignored, self._ignored_deep, layers)
             for adapter, layers in ((base_adapter, base_layers), (raw_adapter, raw_layers))
         )
+        base_policy = with_sealed(base_adapter, base_map, base_layers)
+        raw_policy = with_sealed(raw_adapter, raw_map, raw_layers)
+        left_out = (base_policy.weight_skips, raw_policy.weight_skips)
+        walks = (base_adapter, base_layers), (raw_adapter, raw_layers)
+        fusions = tuple(find_fusions(*walks, self._fusions, left_out))
         return ResolvedMap(
             pairs=pairs,
-            path_pairs={raw_paths[id(r)]: base_paths[id(b)] for b, r in pairs},
-            base_policy=with_sealed(base_adapter, base_map, base_layers),
-            raw_policy=with_sealed(raw_adapter, raw_map, raw_layers),
+            path_pairs=LayerPairs({raw_paths[id(r)]: base_paths[id(b)] for b, r in pairs}, fusions),
+            base_policy=base_policy,
+            raw_policy=raw_policy,
             base_skips=base_map.weight_skips,
             raw_skips=raw_map.weight_skips,
+            fusions=fusions,
         )
 
 
@@ -168,6 +217,7 @@ class ResolvedMap:
     raw_policy: LayerPolicy
     base_skips: set[int]  # layers whose own states the generic weight rule leaves alone
     raw_skips: set[int]
+    fusions: tuple[Fusion, ...] = ()  # layers one model fuses and the other keeps apart (`weights.fused`)
 
 
 def _first_paths(layers: list[tuple[str, Any]]) -> dict[int, str]:

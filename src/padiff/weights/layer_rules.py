@@ -60,6 +60,7 @@ class StateSpec:
     raw_name: str
     base_names: tuple[str, ...]
     transform: Transform
+    fitted: str = ""  # for a pair of classes no rule knows: how the shape fitted (`orientation.orient`)
 
 
 def same(values: tuple[np.ndarray, ...]) -> np.ndarray:

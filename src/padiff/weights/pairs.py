@@ -1,8 +1,9 @@
 """State pairs and the generic pairing of two layers' states: the pieces weight transfer is built from.
 
 Generic rule: two layers' states pair by name (paddle's spelling translated to torch's) when every name
-agrees, else by position; each value goes through the rules table (`rules`). For layers the user paired
-(LayerMap.map, rename_params) whose classes differ, the shapes decide (`fitting_transform`).
+agrees, else by position; each value is converted by the rule for the pair of classes that hold the two
+states (`rules.storage`), or, for a pair no rule knows, fitted by shape (`orientation.orient`). Layers
+the user paired (LayerMap.map, rename_params) go through the same conversion, state by state.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ import numpy as np
 
 from ..errors import WeightTransferError
 from ..frameworks.base import Adapter
-from ..match.kinds import is_builtin, layer_kind, same_kind
+from ..match.kinds import layer_kind
 from ..report.tree import format_tree, tree_lines
-from .layer_rules import LayerStates, StateSpec, same, transposed
-from .rules import convert_param, torch_state_name, transposes
+from .layer_rules import LayerStates, StateSpec
+from .orientation import Held, orient
+from .rules import PairRule, torch_state_name
 
 __all__ = [
     "StatePair",
@@ -28,7 +30,7 @@ __all__ = [
     "subtree_states",
     "layer_states",
     "generic_specs",
-    "fitting_transform",
+    "fitted_spec",
     "by_position",
 ]
 
@@ -51,6 +53,7 @@ class StatePair:
     transform: Callable[[tuple[np.ndarray, ...]], np.ndarray]
     base_keys: tuple[str, ...] = ()  # each base tensor's full state name (`blocks.0.fc.weight`)
     raw_key: str = ""
+    fitted: str = ""  # a pair of classes no rule knows: how the shape fitted (see `orientation`)
 
     def convert(self, values: Sequence[np.ndarray]) -> np.ndarray:
         """Base-side arrays (values or gradients of `base_tensors`) in raw's layout."""
@@ -91,8 +94,10 @@ def layer_states(adapter: Adapter, owner: Owner) -> LayerStates:
 class Trees:
     """Both whole models: errors show them around the layers concerned, and pairs are checked here."""
 
-    def __init__(self, base: tuple[Adapter, Any], raw: tuple[Adapter, Any]):
+    def __init__(self, base: tuple[Adapter, Any], raw: tuple[Adapter, Any], rules: tuple[PairRule, ...] = ()):
         self.base, self.raw = base, raw
+        self.frameworks = (base[0].name, raw[0].name)
+        self.rules = rules  # the user's LayerMap.weight_rule rules, tried before the built-in ones
 
     def mismatch(self, message: str, hint: str, base_path: str, raw_path: str) -> WeightTransferError:
         here = "<--- HERE"
@@ -138,6 +143,7 @@ class Trees:
             transform=spec.transform,
             base_keys=tuple(_dotted(base_owner.path, n) for n in spec.base_names),
             raw_key=_dotted(raw_owner.path, spec.raw_name),
+            fitted=_fitted(self, base_owner, raw_owner, spec),
         )
         dummies = [np.empty(self.base[0].shape(t), dtype=np.uint8) for t in tensors]
         shape = tuple(pair.convert(dummies).shape)
@@ -159,7 +165,19 @@ def _dotted(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
 
 
-def generic_specs(base_owner: Owner, raw_owner: Owner, trees: Trees, cross: bool) -> list[StateSpec]:
+def _fitted(trees: Trees, base_owner: Owner, raw_owner: Owner, spec: StateSpec) -> str:
+    """`spec.fitted` spelled for the report: classes, then the states and how they were copied."""
+    if not spec.fitted:
+        return ""
+    (base_fw, raw_fw), base_name = trees.frameworks, "+".join(spec.base_names)
+    classes = f"{base_fw} {type(base_owner.layer).__name__} -> {raw_fw} {type(raw_owner.layer).__name__}"
+    copied = (
+        f"'{_dotted(base_owner.path, base_name)}' -> '{_dotted(raw_owner.path, spec.raw_name)}' {spec.fitted}"
+    )
+    return f"{classes}: {copied}"
+
+
+def generic_specs(base_owner: Owner, raw_owner: Owner, trees: Trees) -> list[StateSpec]:
     """States paired by name (paddle's spelling translated) when all names agree, else by position."""
     base_states, raw_states = base_owner.states, raw_owner.states
     if len(base_states) != len(raw_states):
@@ -173,44 +191,27 @@ def generic_specs(base_owner: Owner, raw_owner: Owner, trees: Trees, cross: bool
         )
     raw_by_name = {torch_state_name(n): n for n, _ in raw_states}
     by_name = all(torch_state_name(n) in raw_by_name for n, _ in base_states)
-    kind = layer_kind(base_owner.layer)
+    raw_tensors = dict(raw_states)
     specs = []
-    for index, (base_name, _) in enumerate(base_states):
+    for index, (base_name, base_tensor) in enumerate(base_states):
         raw_name = raw_by_name[torch_state_name(base_name)] if by_name else raw_states[index][0]
-        specs.append(StateSpec(raw_name, (base_name,), _generic_transform(kind, base_name, cross)))
+        base = (base_owner.layer, base_name, base_tensor)
+        raw = (raw_owner.layer, raw_name, raw_tensors[raw_name])
+        specs.append(fitted_spec(trees, (base_owner.path, raw_owner.path), base, raw))
     return specs
 
 
-def _generic_transform(
-    kind: str, base_name: str, cross: bool
-) -> Callable[[tuple[np.ndarray, ...]], np.ndarray]:
-    """The rules-table conversion of one state of a layer of `kind`."""
-    name = torch_state_name(base_name)
-    return lambda values: convert_param(kind, name, values[0], cross)
-
-
-def fitting_transform(
-    base: tuple[Any, str], raw: tuple[Any, str], shapes: tuple[tuple[int, ...], ...], cross: bool
-) -> Callable[[tuple[np.ndarray, ...]], np.ndarray]:
-    """Conversion of one state between two layers paired by the user, given (layer, state name) per side.
-
-    Both built-in layers of one kind: the rules table. Otherwise the shapes decide: copied when they
-    agree, transposed when only the transpose fits; a square matrix is transposed only across frameworks
-    and when a built-in layer's rule on either side transposes it (torch Linear.weight -> a paddle
-    user layer's [in, out] parameter).
-    """
-    (base_layer, base_name), (raw_layer, raw_name) = base, raw
-    if is_builtin(base_layer) and same_kind(base_layer, raw_layer):
-        return _generic_transform(layer_kind(base_layer), base_name, cross)
-    base_shape, raw_shape = shapes
-    fits_transposed = len(base_shape) == 2 and base_shape[::-1] == raw_shape
-    if base_shape != raw_shape:
-        return transposed if fits_transposed else same  # a wrong shape is reported by the shape check
-    ruled = any(
-        is_builtin(layer) and transposes(layer_kind(layer), torch_state_name(name))
-        for layer, name in ((base_layer, base_name), (raw_layer, raw_name))
-    )
-    return transposed if cross and fits_transposed and ruled else same
+def fitted_spec(
+    trees: Trees, paths: tuple[str, str], base: tuple[Any, str, Any], raw: tuple[Any, str, Any]
+) -> StateSpec:
+    """The spec copying one state, given as (layer holding it directly, its name there, tensor) per side
+    and the paths of the two owners: converted by the rule for the two classes, else fitted by shape."""
+    held = []
+    for (adapter, _), path, (layer, name, tensor) in zip((trees.base, trees.raw), paths, (base, raw)):
+        direct = name.rpartition(".")[2]  # its name in the layer holding it
+        held.append(Held(layer, direct, _dotted(path, name), tuple(adapter.shape(tensor))))
+    transform, fitted = orient(trees, held[0], held[1], paths)
+    return StateSpec(raw[1], (base[1],), transform, fitted)
 
 
 def _owning_layers(adapter: Adapter, layer: Any) -> dict[int, tuple[Any, str]]:
@@ -223,7 +224,7 @@ def _owning_layers(adapter: Adapter, layer: Any) -> dict[int, tuple[Any, str]]:
 
 
 def by_position(base_owner: Owner, raw_owner: Owner, trees: Trees) -> list[StatePair]:
-    """All states of two mapped layers paired by position, each converted by `fitting_transform`."""
+    """All states of two mapped layers paired by position, each converted by `fitted_spec`."""
     if len(base_owner.states) != len(raw_owner.states):
         raise trees.mismatch(
             f"mapped layers '{base_owner.path}' {type(base_owner.layer).__name__} ({len(base_owner.states)} "
@@ -233,17 +234,18 @@ def by_position(base_owner: Owner, raw_owner: Owner, trees: Trees) -> list[State
             base_owner.path,
             raw_owner.path,
         )
-    (base_adapter, _), (raw_adapter, _) = trees.base, trees.raw
-    base_holders = _owning_layers(base_adapter, base_owner.layer)
-    raw_holders = _owning_layers(raw_adapter, raw_owner.layer)
-    cross = base_adapter.name != raw_adapter.name
+    base_holders = _owning_layers(trees.base[0], base_owner.layer)
+    raw_holders = _owning_layers(trees.raw[0], raw_owner.layer)
     pairs = []
     for (base_name, base_tensor), (raw_name, raw_tensor) in zip(base_owner.states, raw_owner.states):
-        shapes = (tuple(base_adapter.shape(base_tensor)), tuple(raw_adapter.shape(raw_tensor)))
-        transform = fitting_transform(
-            base_holders[id(base_tensor)], raw_holders[id(raw_tensor)], shapes, cross
+        base_layer, raw_layer = base_holders[id(base_tensor)][0], raw_holders[id(raw_tensor)][0]
+        spec = fitted_spec(
+            trees,
+            (base_owner.path, raw_owner.path),
+            (base_layer, base_name, base_tensor),
+            (raw_layer, raw_name, raw_tensor),
         )
-        pairs.append(trees.state_pair(base_owner, raw_owner, StateSpec(raw_name, (base_name,), transform)))
+        pairs.append(trees.state_pair(base_owner, raw_owner, spec))
     return pairs
 
 

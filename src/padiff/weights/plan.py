@@ -16,6 +16,7 @@ raises `WeightTransferError` naming both layers and showing both trees, before a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,8 +24,11 @@ import numpy as np
 from ..errors import WeightTransferError
 from ..frameworks.base import Adapter
 from ..match.kinds import is_builtin, layer_kind, same_kind
+from .fused import Fusion, members_by_side
+from .fused_pairs import fusion_pairs
 from .layer_rules import StateSpec
 from .layer_rules import layer_rule as rule_for
+from .owners import Listing, check_ties, list_owners
 from .pairs import Owner, StatePair, Trees, by_position, generic_specs, layer_states, subtree_states
 from .registry import SpecialInit, special_init_for, special_init_names
 from .renamed import plan_renamed
@@ -61,9 +65,12 @@ class _Planner:
         trees: Trees | None = None,
         prefixes: tuple[str, str] = ("", ""),
         use_specials: bool = True,
+        fusions: tuple[Fusion, ...] = (),
     ):
         self.base, self.raw = base, raw
         self.trees = trees or Trees(base, raw)
+        self.fusions = fusions
+        self.members = members_by_side(fusions)  # per side: {id of a fused or part layer: its fusion}
         self.prefixes = prefixes  # paths of base's and raw's roots in the whole models
         self.frameworks = (base[0].name, raw[0].name)
         self.cross = self.frameworks[0] != self.frameworks[1]
@@ -77,27 +84,11 @@ class _Planner:
             return True
         return self.use_specials and type(layer).__name__ in special_init_names(adapter.name)
 
-    def owners(self, side: tuple[Adapter, Any], skip: set[int]) -> list[Owner]:
+    def owners(self, side: tuple[Adapter, Any], skip: set[int]) -> Listing:
         adapter, root = side
-        prefix = self.prefixes[0 if side is self.base else 1]
-        owners, seen, sealed, tensors = [], set(), set(), set()
-        for path, layer in adapter.named_sublayers(root):
-            if id(layer) in seen or id(layer) in skip or id(layer) in sealed:
-                continue
-            seen.add(id(layer))
-            if self.is_unit(adapter, layer):
-                sealed |= {id(sub) for sub_path, sub in adapter.named_sublayers(layer) if sub_path}
-                states = subtree_states(adapter, layer)
-                tensors |= {id(t) for _, t in states}
-                owners.append(Owner(_join(prefix, path), layer, states, unit=True))
-                continue
-            # a state tied to an earlier layer's (a head Linear holding the embedding matrix) is that
-            # layer's: a port may tie it with a matmul and have no layer for it at all
-            states = tuple((n, t) for n, t in adapter.direct_state(layer) if id(t) not in tensors)
-            tensors |= {id(t) for _, t in states}
-            if states:
-                owners.append(Owner(_join(prefix, path), layer, states))
-        return owners
+        index = 0 if side is self.base else 1
+        is_unit = partial(self.is_unit, adapter)
+        return list_owners(adapter, root, self.prefixes[index], skip, is_unit, self.members[index])
 
     def pair_owners(self, base_owners: list[Owner], raw_owners: list[Owner]) -> list[tuple[Owner, Owner]]:
         try:
@@ -109,15 +100,32 @@ class _Planner:
             return self.trees.pair_owners(*stateful)
 
     def plan_all(self, skip_base: set[int], skip_raw: set[int]) -> list[StatePair | SpecialCopy]:
-        owners = self.pair_owners(self.owners(self.base, skip_base), self.owners(self.raw, skip_raw))
+        base_listing, raw_listing = self.owners(self.base, skip_base), self.owners(self.raw, skip_raw)
+        check_ties(base_listing, raw_listing, self.trees)
+        owners = self.pair_owners(base_listing.owners, raw_listing.owners)
         out: list[StatePair | SpecialCopy] = []
         for base_owner, raw_owner in owners:
+            if isinstance(base_owner.layer, Fusion) or isinstance(raw_owner.layer, Fusion):
+                out.extend(self.plan_fusion(base_owner, raw_owner))
+                continue
             special = self.special_init(base_owner, raw_owner)
             if special is not None:
                 out.append(self.special_copy(base_owner, raw_owner, special))
             else:
                 out.extend(self.plan_pair(base_owner, raw_owner))
         return out
+
+    def plan_fusion(self, base_owner: Owner, raw_owner: Owner) -> list[StatePair]:
+        if base_owner.layer is raw_owner.layer:
+            return fusion_pairs(base_owner.layer, self.trees)
+        fusion = base_owner.layer if isinstance(base_owner.layer, Fusion) else raw_owner.layer
+        raise self.trees.mismatch(
+            f"the layers of {fusion.describe()} pair with '{raw_owner.path if fusion is base_owner.layer else base_owner.path}', "
+            "which is not their counterpart",
+            "the two models differ in structure around the fused layer; pair layers with padiff.LayerMap",
+            base_owner.path,
+            raw_owner.path,
+        )
 
     def plan_pair(self, base_owner: Owner, raw_owner: Owner) -> list[StatePair]:
         base_layer, raw_layer = base_owner.layer, raw_owner.layer
@@ -138,7 +146,7 @@ class _Planner:
         if same_kind(base_owner.layer, raw_owner.layer) and is_builtin(base_owner.layer):
             rule = rule_for(layer_kind(base_owner.layer), *self.frameworks)
         if rule is None:
-            return generic_specs(base_owner, raw_owner, self.trees, self.cross)
+            return generic_specs(base_owner, raw_owner, self.trees)
         base_states = layer_states(self.base[0], base_owner)
         raw_states = layer_states(self.raw[0], raw_owner)
         try:
@@ -173,7 +181,7 @@ class _Planner:
         )
 
     def special_copy(self, base_owner: Owner, raw_owner: Owner, init: SpecialInit) -> SpecialCopy:
-        plain = _Planner(self.base, self.raw, self.trees, self.prefixes, use_specials=False)
+        plain = _Planner(self.base, self.raw, self.trees, self.prefixes, False, self.fusions)
         try:
             candidates = tuple(plain.plan_inside(base_owner, raw_owner))
         except WeightTransferError:
@@ -192,6 +200,7 @@ class _Planner:
             self.trees,
             (base_owner.path, raw_owner.path),
             self.use_specials,
+            self.fusions,
         )
         try:
             return [p for p in inner.plan_all(set(), set()) if isinstance(p, StatePair)]
@@ -222,14 +231,21 @@ def plan_state_pairs(
 ) -> tuple[list[StatePair], list[SpecialCopy]]:
     """Every paired state, and the pairs a user's special init copies (their grads are paired after it).
     `resolved` is `layer_map` applied to the two models, when the caller has it already."""
-    planner = _Planner((base_adapter, base_model), (raw_adapter, raw_model))
-    if layer_map is not None and resolved is None:
-        resolved = layer_map.resolve(base_adapter, base_model, raw_adapter, raw_model)
-    mapped = resolved.pairs if resolved else []
-    skip_base = resolved.base_skips if resolved else set()
-    skip_raw = resolved.raw_skips if resolved else set()
+    sides = (base_adapter, base_model), (raw_adapter, raw_model)
+    if resolved is None:
+        from ..match.layermap import LayerMap  # weights come before matching; a LayerMap is only data here
+
+        resolved = (layer_map or LayerMap()).resolve(base_adapter, base_model, raw_adapter, raw_model)
+    rules = layer_map.weight_rules if layer_map is not None else ()
+    planner = _Planner(*sides, Trees(*sides, rules), fusions=resolved.fusions)
+    mapped = resolved.pairs
+    skip_base, skip_raw = resolved.base_skips, resolved.raw_skips
     if layer_map is not None and layer_map.renames_params:
-        planned: list[Any] = plan_renamed(planner.trees, layer_map, skip_base, skip_raw)
+        fused_base, fused_raw = (set(members) for members in planner.members)
+        planned: list[Any] = plan_renamed(
+            planner.trees, layer_map, skip_base | fused_base, skip_raw | fused_raw
+        )
+        planned.extend(p for fusion in resolved.fusions for p in fusion_pairs(fusion, planner.trees))
     else:
         planned = planner.plan_all(skip_base, skip_raw)
     for base_layer, raw_layer in mapped:
@@ -274,7 +290,3 @@ def _holds(pair: StatePair, base_adapter: Adapter, raw_adapter: Adapter) -> bool
     return raw_value.shape == base_value.shape and np.array_equal(
         raw_value, base_value.astype(raw_value.dtype)
     )
-
-
-def _join(prefix: str, path: str) -> str:
-    return ".".join(p for p in (prefix, path) if p)

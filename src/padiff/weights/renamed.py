@@ -6,8 +6,8 @@ dict leaves out stay as they are). A name base lacks is tried once more with its
 spelling (`bn._mean` -> `bn.running_mean`). States pair one to one, so layers whose states are packed
 differently (MultiheadAttention) belong in LayerMap.map instead.
 
-Each value is converted by `pairs.fitting_transform` (the rules table for two built-in layers of
-one kind, else the shapes).
+Each value is converted by `pairs.fitted_spec` (the rule for the pair of classes holding the two
+states, else the shapes, when only one orientation fits).
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..frameworks.base import Adapter
-from .layer_rules import StateSpec
-from .pairs import Owner, StatePair, Trees, fitting_transform
+from .pairs import Owner, StatePair, Trees, fitted_spec
 from .rules import torch_state_name
 
 if TYPE_CHECKING:
@@ -53,7 +52,6 @@ def plan_renamed(
     """One pair per raw state, its base state named by the user's rename_params mapping."""
     base_states = _named_states(*trees.base, skip_base)
     raw_states = _named_states(*trees.raw, skip_raw)
-    cross = trees.base[0].name != trees.raw[0].name
     plan = []
     for raw_full, (raw_owner, raw_name) in raw_states.items():
         wanted = layer_map.base_param_name(raw_full)
@@ -68,14 +66,13 @@ def plan_renamed(
                 raw_owner.path,
             )
         base_owner, base_name = base_states[base_full]
-        shapes = (
-            tuple(trees.base[0].shape(base_owner.states[0][1])),
-            tuple(trees.raw[0].shape(raw_owner.states[0][1])),
+        spec = fitted_spec(
+            trees,
+            (base_owner.path, raw_owner.path),
+            (base_owner.layer, base_name, base_owner.states[0][1]),
+            (raw_owner.layer, raw_name, raw_owner.states[0][1]),
         )
-        transform = fitting_transform(
-            (base_owner.layer, base_name), (raw_owner.layer, raw_name), shapes, cross
-        )
-        plan.append(trees.state_pair(base_owner, raw_owner, StateSpec(raw_name, (base_name,), transform)))
+        plan.append(trees.state_pair(base_owner, raw_owner, spec))
     return plan
 
 

@@ -1,51 +1,133 @@
-"""How one parameter is stored in each framework: state names and per-kind layout conversions, as data.
+"""How one layer's 2-D states are stored on each side: conversions keyed by the *pair* of classes, as data.
 
-Parameter conversions are keyed by layer kind (`match.kinds.layer_kind`) and apply only when the two
-models are of different frameworks; parameters are named in torch's spelling, and `STATE_NAMES`
-translates paddle's spelling to it. Layers converted as a whole (packed attention, recurrent layers,
-norms) have their rules in `layer_rules`.
+A `PairRule` names two classes (`ClassKey`: a built-in layer by its kind and framework, any other class
+by its name and the package that defines it) and which of their 2-D states one stores transposed
+against the other; it holds in either direction (either side may be base). How a pair is decided
+(`storage`):
+
+1. the rules the user gave (`LayerMap.weight_rule`), then the built-in ones (`PAIR_RULES`);
+2. two built-in layers of one kind store alike unless a rule says otherwise (Conv, Embedding, norms ...),
+   and so do two layers of one class in one framework, and a user class paired with its namesake (a
+   port keeps the layouts of the class it ports);
+3. any other pair is *unknown*: `None`, and `pairs.state_transform` fits each 2-D state by shape, only
+   when exactly one orientation fits.
+
+Parameters are named in torch's spelling; `STATE_NAMES` translates paddle's. Layers converted as a whole
+(packed attention, recurrent layers, norms) have their rules in `layer_rules`; fused and split weights
+(q/k/v, gate/up) in `fused` and `fusion_rules`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
-import numpy as np
+from ..match.kinds import is_builtin, layer_kind
 
-__all__ = ["ParamRule", "PARAM_RULES", "STATE_NAMES", "torch_state_name", "transposes", "convert_param"]
+__all__ = ["ClassKey", "PairRule", "PAIR_RULES", "STATE_NAMES", "torch_state_name", "storage", "class_key_of"]
 
 # paddle state name -> torch state name
 STATE_NAMES = {"_mean": "running_mean", "_variance": "running_var", "_weight": "weight"}
-
-
-@dataclass(frozen=True)
-class ParamRule:
-    """How one kind's parameters differ between torch and paddle."""
-
-    kind: str
-    transpose: frozenset[str] = field(default_factory=frozenset)  # 2-D params stored transposed
-
-
-PARAM_RULES: dict[str, ParamRule] = {
-    rule.kind: rule
-    for rule in (
-        ParamRule("linear", transpose=frozenset({"weight"})),  # torch [out, in], paddle [in, out]
-    )
-}
 
 
 def torch_state_name(name: str) -> str:
     return STATE_NAMES.get(name, name)
 
 
-def transposes(kind: str, name: str) -> bool:
-    """Whether parameter `name` (torch spelling) of a layer of `kind` is stored transposed in paddle."""
-    rule = PARAM_RULES.get(kind)
-    return rule is not None and name in rule.transpose
+@dataclass(frozen=True)
+class ClassKey:
+    """One class of layers: a built-in kind of one framework, or a class by name (and defining package)."""
+
+    name: str  # built-in: the kind ("linear"); otherwise the class name ("LMHead")
+    framework: str = ""  # "torch" / "paddle"; "" = either
+    builtin: bool = False
+    package: str = ""  # top-level package that defines the class ("paddleformers"); "" = any
+    cls: type | None = None  # this very class (rules the user gives with class objects)
+
+    def matches(self, layer: Any, framework: str) -> bool:
+        if self.framework and self.framework != framework:
+            return False
+        if self.cls is not None:
+            return type(layer) is self.cls
+        if self.builtin:
+            return is_builtin(layer) and layer_kind(layer) == self.name
+        if type(layer).__name__ != self.name:
+            return False
+        return not self.package or type(layer).__module__.split(".")[0] == self.package
+
+    def __str__(self) -> str:
+        if self.cls is not None:
+            return f"{self.cls.__module__}.{self.cls.__qualname__}"
+        where = self.package or self.framework
+        return f"{where} {self.name}".strip() if not self.builtin else f"{self.framework}.nn {self.name}"
 
 
-def convert_param(kind: str, name: str, value: np.ndarray, cross_framework: bool) -> np.ndarray:
-    """Base's value of parameter `name` (torch spelling) in the layout raw expects."""
-    if cross_framework and transposes(kind, name) and value.ndim == 2:
-        return np.ascontiguousarray(value.T)
-    return value
+def class_key_of(cls: Any) -> ClassKey:
+    """A user's class (a type, or a class name) as a `ClassKey`."""
+    if isinstance(cls, str):
+        return ClassKey(cls)
+    framework = cls.__module__.split(".")[0]
+    return ClassKey(cls.__name__, framework if framework in ("torch", "paddle") else "", cls=cls)
+
+
+@dataclass(frozen=True)
+class PairRule:
+    """How two classes store their 2-D states against each other: `transpose` names the states (torch
+    spelling) one keeps transposed against the other; True means every 2-D state, False none."""
+
+    first: ClassKey
+    second: ClassKey
+    transpose: frozenset[str] | bool = False
+    why: str = ""
+
+    def matches(self, base: tuple[Any, str], raw: tuple[Any, str]) -> bool:
+        (base_layer, base_fw), (raw_layer, raw_fw) = base, raw
+        forward = self.first.matches(base_layer, base_fw) and self.second.matches(raw_layer, raw_fw)
+        return forward or (self.first.matches(raw_layer, raw_fw) and self.second.matches(base_layer, base_fw))
+
+    def transposes(self, *names: str) -> bool:
+        """Whether a 2-D state, named `names` on the two sides (any spelling), is stored transposed."""
+        if isinstance(self.transpose, bool):
+            return self.transpose
+        return any(torch_state_name(name) in self.transpose for name in names)
+
+
+def _builtin(framework: str, kind: str) -> ClassKey:
+    return ClassKey(kind, framework, builtin=True)
+
+
+PAIR_RULES: tuple[PairRule, ...] = (
+    PairRule(
+        _builtin("torch", "linear"),
+        _builtin("paddle", "linear"),
+        frozenset({"weight"}),
+        "torch Linear keeps weight [out, in], paddle Linear [in, out]",
+    ),
+    PairRule(
+        _builtin("torch", "linear"),
+        ClassKey("LMHead", "paddle", package="paddleformers"),
+        False,
+        "paddleformers' LMHead keeps weight [vocab, hidden] as torch's Linear does (matmul transpose_y)",
+    ),
+)
+
+# what `storage` answers for pairs that need no rule
+SAME = PairRule(ClassKey("*"), ClassKey("*"), False, "the same class")
+
+
+def storage(
+    base: tuple[Any, str], raw: tuple[Any, str], user_rules: tuple[PairRule, ...] = ()
+) -> PairRule | None:
+    """The rule for two layers given as (layer, framework): the user's, a built-in one, `SAME` for pairs
+    that store alike (see the module docstring), or None for a pair no rule knows."""
+    for rule in (*user_rules, *PAIR_RULES):
+        if rule.matches(base, raw):
+            return rule
+    (base_layer, base_fw), (raw_layer, raw_fw) = base, raw
+    if is_builtin(base_layer) and is_builtin(raw_layer) and layer_kind(base_layer) == layer_kind(raw_layer):
+        return SAME
+    if base_fw == raw_fw and type(base_layer) is type(raw_layer):
+        return SAME
+    if not is_builtin(base_layer) and not is_builtin(raw_layer):
+        return SAME if type(base_layer).__name__ == type(raw_layer).__name__ else None
+    return None
