@@ -36,10 +36,6 @@ import padiff  # noqa: E402
 
 # padiff bugs found with these models; minimal repros and suggested patches are in docs/real-models.md
 BUGS = {
-    "lm_head": "padiff: a torch Linear paired with a paddle layer of another class that stores its weight "
-    "as torch does (paddleformers' LMHead, [vocab, hidden]) still gets the Linear transpose: a shape "
-    "mismatch by default (rename_params fits it by shape and copies it), a silent transposed copy in both "
-    "when vocab == hidden",
     "adam": "padiff: AdamW scales each update by 1/(sqrt(v)+eps): a gradient element near eps (or one whose "
     "momentum cancels) that agrees within the gradient tolerance moves 0.1-0.5% differently, and padiff "
     "blames the optimizers, which agree to a few ulps when fed the same gradients",
@@ -118,9 +114,20 @@ def gemma3_pair(**changes: float) -> tuple[torch.nn.Module, paddle.nn.Layer]:
     base = HFGemma3(HFGemma3Config(**config, attn_implementation="eager")).float().eval()
     raw = PFGemma3(PFGemma3Config(**config, fuse_rms_norm=False, _attn_implementation="eager"))
     raw.eval()
-    padiff.add_special_init("Gemma3Attention", "Gemma3Attention", init_gemma3_attention)
-    padiff.add_special_init("Gemma3MLP", "Gemma3MLP", init_gemma3_mlp)
+    _REGISTERED.append(padiff.add_special_init("Gemma3Attention", "Gemma3Attention", init_gemma3_attention))
+    _REGISTERED.append(padiff.add_special_init("Gemma3MLP", "Gemma3MLP", init_gemma3_mlp))
     return base, raw
+
+
+_REGISTERED: list = []  # gemma3_pair's special inits, removed after each test
+
+
+@pytest.fixture(autouse=True)
+def _special_inits_last_one_test():
+    """The plain Gemma-3 tests must not find the special inits an earlier test registered."""
+    yield
+    while _REGISTERED:
+        _REGISTERED.pop().remove()
 
 
 def token_ids(pad: bool = False, batch: int = 2) -> np.ndarray:
@@ -168,9 +175,9 @@ def init_gemma3_mlp(layer: paddle.nn.Layer, module: torch.nn.Module) -> None:
 
 
 def phi3_layer_map(base, raw, workaround: bool) -> padiff.LayerMap:
-    """Weights by name (every name agrees). The identity rename makes padiff fit each weight by shape,
-    so torch's lm_head Linear [vocab, hidden] is copied as is into paddleformers' LMHead [vocab, hidden]
-    (bug `lm_head`). `workaround` also leaves out the decoder layers' and attentions' own inputs (bug
+    """Weights by name (every name agrees; the workaround for bug `lm_head` before the rule for torch
+    Linear and paddleformers' LMHead, which copies [vocab, hidden] as is, both here and by path).
+    `workaround` also leaves out the decoder layers' and attentions' own inputs (bug
     `kwargs`; neither owns a weight): their sublayers are still compared."""
     layer_map = padiff.LayerMap()
     layer_map.rename_params(lambda name: name)
@@ -262,11 +269,13 @@ def _unpaired(report) -> list[str]:
 # --- Phi-3 -------------------------------------------------------------------------------------------------
 
 
-@_xfail("lm_head")
 def test_phi3_plain_compare_passes() -> None:
+    """Bug *lm_head*, fixed: the rule for (torch Linear, paddleformers LMHead) copies [vocab, hidden] as is."""
     base, raw = phi3_pair()
     report = padiff.compare(base, raw, token_ids(), loss_fn=LOSS)
     assert report.passed, _summary(report)
+    assert any(d.base_path == d.raw_path == "lm_head" for d in report.diffs if d.phase.value == "grad")
+    assert not any("fitted by shape" in note for note in report.notes), report.notes
 
 
 def test_phi3_weights_by_name_passes() -> None:
@@ -353,6 +362,50 @@ def test_gemma3_adamw_steps() -> None:
         "gemma3_text AdamW x2 (workaround)", base, raw, token_ids(), layer_map, optimizers=ADAMW, steps=2
     )
     assert report.passed, _summary(report)
+
+
+def test_gemma3_plain_compare_finds_the_sliding_layers_rope_theta() -> None:
+    """Without special inits or ignored projections: padiff's rules for paddleformers' Gemma3Attention
+    (qkv_proj grouped per kv head) and MLP (up_gate_proj as [gate | up]) copy and compare them."""
+    torch.manual_seed(0)
+    paddle.seed(0)
+    base = HFGemma3(HFGemma3Config(**GEMMA3, attn_implementation="eager")).float().eval()
+    raw = PFGemma3(PFGemma3Config(**GEMMA3, fuse_rms_norm=False, _attn_implementation="eager"))
+    raw.eval()
+    report = run("gemma3_text (plain)", base, raw, token_ids(pad=True), padiff.LayerMap())
+    assert _culprit(report) == ("forward", 0, "model.rotary_emb", "model.rotary_emb"), _summary(report)
+
+
+def _plain_gemma3() -> tuple[torch.nn.Module, paddle.nn.Layer]:
+    torch.manual_seed(0)
+    paddle.seed(0)
+    config = {**GEMMA3, **ONE_THETA}
+    base = HFGemma3(HFGemma3Config(**config, attn_implementation="eager")).float().eval()
+    raw = PFGemma3(PFGemma3Config(**config, fuse_rms_norm=False, _attn_implementation="eager"))
+    raw.eval()
+    return base, raw
+
+
+def test_gemma3_plain_compare_one_rope_theta_passes_with_the_fused_layers_compared() -> None:
+    base, raw = _plain_gemma3()
+    report = run("gemma3_text one theta (plain)", base, raw, token_ids(pad=True), padiff.LayerMap())
+    assert report.passed, _summary(report)
+    fused = {(d.base_path, d.raw_path) for d in report.diffs if d.paired_by == "fused"}
+    assert ("model.layers.1.self_attn.q_proj", "model.layers.1.self_attn.qkv_proj") in fused, sorted(fused)
+    assert any(d.raw_path.endswith("up_gate_proj") for d in report.diffs if d.phase.value == "grad")
+
+
+def test_gemma3_plain_compare_adamw_steps() -> None:
+    """q/k/v and gate/up weights compared through the fusions (not copied by special inits), updates too."""
+    base, raw = _plain_gemma3()
+    report = run(
+        "gemma3_text AdamW x2 (plain)", base, raw, token_ids(), padiff.LayerMap(), optimizers=ADAMW, steps=2
+    )
+    assert report.passed, _summary(report)
+    updated = {d.raw_path for d in report.diffs if d.phase.value == "weight" and d.step == 1}
+    assert {"model.layers.0.self_attn.qkv_proj", "model.layers.0.mlp.up_gate_proj"} <= updated, sorted(
+        updated
+    )
 
 
 def test_gemma3_adamw_padding_row_differs() -> None:
