@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 import padiff
 from padiff.judge.rounding import K, judge_arrays, ulp
 from tests.checks import assert_compared
-from tests.models import build, downcast, drop_path, example_input, functional_dropout
+from tests.models import build, downcast, drop_path, example_input, functional_dropout, scaled_float64
 
 # --- the rule ----------------------------------------------------------------------------------------
 
@@ -95,6 +95,18 @@ def _cast(model, framework: str, dtype: str):
         return model.to(getattr(torch, dtype))
     model.to(dtype=dtype)
     return model
+
+
+@pytest.mark.parametrize("base_fw, raw_fw", [("torch", "paddle"), ("paddle", "torch")])
+def test_a_one_in_a_thousand_change_in_a_models_code_still_fails_in_float32(base_fw, raw_fw):
+    x = np.random.default_rng(0).standard_normal((4, 4)).astype(np.float32)
+    base = _cast(scaled_float64(base_fw), base_fw, "float32")
+    clean = padiff.compare(base, _cast(scaled_float64(raw_fw, seed=1), raw_fw, "float32"), x)
+    assert clean.passed, str(clean)
+    report = padiff.compare(base, _cast(scaled_float64(raw_fw, factor=1.001, seed=1), raw_fw, "float32"), x)
+    culprit = report.first_diff
+    assert culprit is not None and (culprit.phase.value, culprit.base_path) == ("forward", ""), str(report)
+    assert culprit.evidence.judged is not None and culprit.evidence.judged.excused is False
 
 
 # paddle's CPU build has no float16/bfloat16 kernels: low precision runs on the torch side
