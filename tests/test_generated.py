@@ -26,12 +26,20 @@ DEFAULT_SEEDS = range(50)
 KNOWN_FAILURES: dict[int, str] = {}
 
 
+# seeds beyond the default range that once exposed a padiff bug, checked on every run. 153: a conv's
+# padding changed, its output one shape longer; a LayerNorm after a mean pool hides it from the model
+# output, and the shape difference was excused as a boundary drawn elsewhere (the parent agreed).
+REGRESSIONS = (153,)
+
+
 def _seeds() -> list:
+    seeds = list(range(SEED0, SEED0 + CASES))
+    seeds += [seed for seed in REGRESSIONS if seed not in seeds]
     return [
         pytest.param(seed, marks=pytest.mark.xfail(strict=True, reason=KNOWN_FAILURES[seed]))
         if seed in KNOWN_FAILURES
         else seed
-        for seed in range(SEED0, SEED0 + CASES)
+        for seed in seeds
     ]
 
 

@@ -160,3 +160,17 @@ def test_a_boundary_drawn_elsewhere_is_excused_only_when_the_parent_agrees():
     same_shape = _diff(tree, "block", Where.OUTPUT, passed=False)
     assert regrouped([same_shape, parent_ok], tree, tree) == []  # a value difference is never excused
     assert replace(child, where=Where.INPUT) not in regrouped([replace(child, where=Where.INPUT)], tree, tree)
+
+
+def test_a_boundary_is_not_excused_when_a_sibling_differs_where_shapes_line_up():
+    """A parent can agree over a real difference (a scale-invariant norm after it): the rest of the
+    block must agree too, or the shape difference is the first difference, not a boundary."""
+    tree = _tree()
+    child = _diff(tree, "block", Where.OUTPUT, passed=False, diff=RESHAPED)
+    parent_ok = _diff(tree, "", Where.OUTPUT, passed=True)
+    sibling_bad = _diff(tree, "head", Where.OUTPUT, passed=False)
+    assert regrouped([child, sibling_bad, parent_ok], tree, tree) == []
+    sibling_ok = _diff(tree, "head", Where.OUTPUT, passed=True)
+    assert regrouped([child, sibling_ok, parent_ok], tree, tree) == [child]  # control
+    inner_bad = _diff(tree, "block.fc", Where.OUTPUT, passed=False)  # inside the block: not a sibling
+    assert regrouped([child, inner_bad, parent_ok], tree, tree) == [child]

@@ -237,14 +237,22 @@ _BOUNDARY = {"input", "output", "grad_out", "grad_in"}
 
 
 def regrouped(diffs: list[LayerDiff], base_tree: CallTree, raw_tree: CallTree) -> list[LayerDiff]:
-    """Failing boundary checks of two layers whose outputs differ in *shape* while their parents' agree:
-    the ports draw the layer boundary elsewhere (torchvision's _DenseLayer returns its new channels,
-    paddle's DenseLayer returns them concatenated to its input), or lay a tensor out in an order that
-    its shape cannot tell (axes of equal size permuted), which is no difference of the model; the
-    layers inside are still compared, and the parent's checks stand."""
+    """Failing boundary checks of two layers whose outputs differ in *shape* while the rest of their
+    block agrees: the ports draw the layer boundary elsewhere (torchvision's _DenseLayer returns its new
+    channels, paddle's DenseLayer returns them concatenated to its input), or lay a tensor out in an
+    order that its shape cannot tell (axes of equal size permuted), which is no difference of the model;
+    the layers inside are still compared, and the parent's checks stand. The block agrees when the
+    parent's check agrees and no sibling's check of that kind fails where the shapes line up (a
+    scale-invariant norm can make a parent agree over a real difference its sublayers show)."""
     by_pair: dict[tuple, list[LayerDiff]] = {}
+    differing_siblings: set[tuple[str, int]] = set()  # (kind of check, base parent id)
     for d in diffs:
         by_pair.setdefault((d.where, d.base_id, d.raw_id), []).append(d)
+        if not d.passed and d.where in _PARENT_CHECK.values() and d.diff.base_shape == d.diff.raw_shape:
+            node = base_tree.get(d.base_id)
+            parent = base_tree.solid_parent(node) if node is not None else None
+            if parent is not None:
+                differing_siblings.add((d.where.value, parent.id))
     pairs = set()
     for d in diffs:
         if d.passed or d.where not in _PARENT_CHECK or d.diff.base_shape == d.diff.raw_shape:
@@ -255,7 +263,9 @@ def regrouped(diffs: list[LayerDiff], base_tree: CallTree, raw_tree: CallTree) -
         base_parent, raw_parent = base_tree.solid_parent(base), raw_tree.solid_parent(raw)
         if base_parent is None or raw_parent is None:
             continue
-        parent = by_pair.get((_PARENT_CHECK[d.where], base_parent.id, raw_parent.id), [])
-        if parent and all(p.diff.passed for p in parent):  # accumulated: the whole block agrees
+        kind = _PARENT_CHECK[d.where]
+        parent = by_pair.get((kind, base_parent.id, raw_parent.id), [])
+        block_agrees = parent and all(p.diff.passed for p in parent)  # accumulated: the whole block
+        if block_agrees and (kind, base_parent.id) not in differing_siblings:
             pairs.add((d.base_id, d.raw_id))
     return [d for d in diffs if not d.passed and d.where in _BOUNDARY and (d.base_id, d.raw_id) in pairs]
