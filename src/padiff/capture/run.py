@@ -38,8 +38,10 @@ def capture_run(
     loss_fn: Callable[[Any], Any] | None,
     role: str,
     backward: bool = True,
+    call: Callable[..., Any] | None = None,
 ) -> RunState:
-    """Forward, loss and backward of `model` under hooks; everything changed is restored on return."""
+    """Forward, loss and backward of `model` under hooks; everything changed is restored on return.
+    `call`: what runs the forward instead of `model` itself (a data-parallel wrapper around it)."""
     state = RunState()
     sink.on_start(state.tree)
     saved = adapter.global_state()
@@ -48,7 +50,7 @@ def capture_run(
         with Hooks(adapter, model, sink, policy, state), adapter.enable_grad(), adapter.dropout_off(counted):
             args = tuple(adapter.private_input(a) if adapter.is_tensor(a) else a for a in args)
             kwargs = {k: adapter.private_input(v) if adapter.is_tensor(v) else v for k, v in kwargs.items()}
-            output = _forward(adapter, model, args, kwargs, state, role)
+            output = _forward(adapter, model if call is None else call, args, kwargs, state, role)
             loss = _loss(adapter, output, loss_fn, role) if backward else None
             if loss is not None:
                 _backward(adapter, loss, role)

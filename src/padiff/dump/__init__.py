@@ -6,7 +6,8 @@ uses. Loading a dump parses JSON and raw tensor bytes only: nothing in a dump is
 """
 
 from .compare import compare_dumps
-from .record import Recorder, dump, record
+from .record import dump
+from .recorder import Recorder, record
 from .weights import load_weights
 
 __all__ = ["dump", "record", "Recorder", "load_weights", "compare_dumps"]

@@ -21,6 +21,7 @@ from .tensorfile import fsync_dir
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
+    "RUN_FORMAT",
     "MANIFEST",
     "MARKER",
     "WEIGHTS",
@@ -32,6 +33,7 @@ __all__ = [
 
 FORMAT = "padiff-dump"
 FORMAT_VERSION = 1
+RUN_FORMAT = "padiff-run"  # a multi-rank run's own manifest (`run`)
 MANIFEST = "manifest.json"
 MARKER = "WRITING"  # present while a dump is being written
 WEIGHTS = "weights.safetensors"
@@ -86,6 +88,11 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
 
 
 def check_manifest(data: Any, where: Path) -> dict[str, Any]:
+    if isinstance(data, dict) and data.get("format") == RUN_FORMAT:
+        raise DumpError(
+            f"{where.parent} is a multi-rank run ({data.get('world_size')} ranks), not one dump",
+            hint="compare it whole (padiff compare / compare_dumps), or open one rank's folder (rank_0/)",
+        )
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise DumpError(f"{where} is not a padiff dump manifest", hint="pass a folder written by padiff.dump")
     version = data.get("version")

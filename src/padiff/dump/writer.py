@@ -28,9 +28,17 @@ _FIRST_RESERVE = 256 * 1024
 
 class DumpWriter:
     def __init__(
-        self, path: str | Path, adapter: Adapter, model: Any, kind: str, summary_only: bool, overwrite: bool
+        self,
+        path: str | Path,
+        adapter: Adapter,
+        model: Any,
+        kind: str,
+        summary_only: bool,
+        overwrite: bool,
+        distributed: dict[str, Any] | None = None,
     ):
         self.adapter, self.kind, self.summary_only = adapter, kind, summary_only
+        self.distributed = distributed  # this rank of a multi-rank run (`ranks.RankInfo`), else None
         self.model_info = describe_model(adapter, model)
         self.environment = describe_environment(adapter, model)
         self.folder = prepare_folder(path, overwrite)
@@ -83,6 +91,8 @@ class DumpWriter:
             "steps": self.steps,
             "notes": notes,
         }
+        if self.distributed is not None:
+            manifest["distributed"] = self.distributed
         write_json(self.folder / MANIFEST, manifest)
         (self.folder / MARKER).unlink(missing_ok=True)
         fsync_dir(self.folder)
