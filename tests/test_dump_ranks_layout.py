@@ -12,6 +12,7 @@ import time
 import pytest
 
 import padiff
+from padiff.cli import main as cli_main
 from padiff.dump.reader import open_dump
 from tests.models import build, example_input
 from tests.rank_env import as_rank
@@ -48,7 +49,7 @@ def test_each_rank_writes_its_own_folder_and_rank_0_the_run(monkeypatch, tmp_pat
     assert (alone / "manifest.json").exists() and not (alone / "rank_0").exists()  # a world of one
 
 
-def test_rank_0_writes_the_run_manifest_only_after_every_rank(monkeypatch, tmp_path):
+def test_rank_0_writes_the_run_manifest_only_after_every_rank(monkeypatch, tmp_path, capsys):
     model = build("mlp", "paddle", seed=1)
     run = tmp_path / "run"
     monkeypatch.setenv("PADIFF_RANK_WAIT", "0.3")
@@ -57,6 +58,9 @@ def test_rank_0_writes_the_run_manifest_only_after_every_rank(monkeypatch, tmp_p
     assert "rank 0's own dump is complete" in str(caught.value) and "PADIFF_RANK_WAIT" in str(caught.value)
     assert not (run / "manifest.json").exists()
     open_dump(run / "rank_0")  # complete and kept
+    assert cli_main(["compare", str(run), str(run), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "interrupted multi-rank dump" in err and "rank 0 complete, rank 1 missing" in err
     as_rank(monkeypatch, "paddle", 1, 2, model, _halves(1), run)
     assert not (run / "manifest.json").exists()  # only rank 0 writes it
     as_rank(monkeypatch, "paddle", 0, 2, model, _halves(0), run, overwrite=True)

@@ -11,12 +11,14 @@ folder that is not a dump or a report, a truncated file, a newer format, an inte
 of different models, a layer map naming layers that do not exist), having written nothing. Outputs are
 written whole or not at all (temporary file, rename). Reading a report or a dump parses JSON and tensor
 bytes only: nothing in them is executed. `compare` shows a progress bar on a terminal once it has run
-for a second.
+for a second. A multi-rank run (a folder of `rank_<k>/` dumps) is compared rank by rank with one
+verdict, shown rank by rank, and its saved report read back (docs/distributed.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -24,12 +26,13 @@ from pathlib import Path
 
 from .errors import DumpError, PadiffError
 from .report import Report
+from .report.ranked import RankedReport
 from .report.terminal import render_table
 
 __all__ = ["main", "load_report"]
 
 
-def load_report(path: str | Path) -> Report:
+def load_report(path: str | Path) -> Report | RankedReport:
     target = Path(path)
     if target.is_dir():
         target = target / "report.json"
@@ -38,6 +41,12 @@ def load_report(path: str | Path) -> Report:
     except (OSError, UnicodeDecodeError) as error:
         raise DumpError(f"no report at {target}", hint="pass a folder written by report.save()") from error
     try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    try:
+        if isinstance(data, dict) and data.get("kind") == "ranks":
+            return RankedReport.from_dict(data)
         return Report.from_json(text)
     except DumpError as error:
         reason = str(error).splitlines()[0]
@@ -108,10 +117,9 @@ def _compare(args: argparse.Namespace) -> int:
 def _show(args: argparse.Namespace) -> int:
     path = Path(args.path)
     if _is_dump(path):
-        from .dump.reader import open_dump
-        from .dump.show import render_dump
+        from .dump.show import render_folder
 
-        print(render_dump(open_dump(path)))
+        print(render_folder(path))
         return 0
     report = load_report(path)
     print(report)

@@ -9,7 +9,8 @@ paired by the same weight plan, made on stand-in models (`standin`) and a LayerM
 single-step isolation, judging rounding against float64, narrowing an own-code culprit to one op. The
 two manifests' differences (versions, environment, modes, layer settings) are added as notes, as are
 a raw side that did not start from base's weights, and a step count that differs (the common steps are
-compared). Both dumps are opened and checked whole before anything is compared.
+compared). Both dumps are opened and checked whole before anything is compared. Multi-rank runs are
+compared rank by rank (`rank_compare`) and give a `RankedReport`.
 """
 
 from __future__ import annotations
@@ -30,16 +31,19 @@ from ..localize.verdict import Verdict, judge_steps
 from ..options import Options, Side
 from ..report import Report
 from ..report.build import build_report
+from ..report.ranked import RankedReport
 from ..steps import StepResult
 from ..weights.pairs import StatePair
 from ..weights.plan import plan_state_pairs
 from .differences import manifest_differences
 from .layermap import layer_map_for_dumps
-from .reader import Dump, open_dump
+from .reader import Dump
+from .runread import open_side
+from .shard import find_shard
 from .step import judge_step
 from .trace import DumpStep, PathPolicy
 
-__all__ = ["compare_dumps", "Progress"]
+__all__ = ["compare_dumps", "compare_pair", "Progress"]
 
 OFFLINE_NOTE = (
     "offline comparison of two dumps: this failure is unconfirmed; confirming it with single-step isolation, "
@@ -57,14 +61,33 @@ def compare_dumps(
     compare_mode: str = "strict",
     diff_phase: str = "both",
     progress: bool = False,
-) -> Report:
+) -> Report | RankedReport:
     """Compare the dump of base (the reference) with the dump of raw; see the module docstring and
-    README.md ("Offline"). `layer_map`: a dict or a YAML/JSON file naming layers by path."""
+    README.md ("Offline"). `layer_map`: a dict or a YAML/JSON file naming layers by path. Two dumps of
+    one process each give a `Report`; when either side is a multi-rank run (or one rank of it), the
+    ranks are paired and compared one by one into a `RankedReport` (docs/distributed.md)."""
     options = Options.parse(
         atol=atol, rtol=rtol, compare_mode=compare_mode, diff_phase=diff_phase,
         single_step=False, api_level=False, confirm=False,
     )  # fmt: skip
-    base, raw = open_dump(base_dir, "base"), open_dump(raw_dir, "raw")
+    base, raw = open_side(base_dir, "base"), open_side(raw_dir, "raw")
+    if base.single and raw.single:
+        return compare_pair(base.dumps[0], raw.dumps[0], options, layer_map, progress)
+    from .rank_compare import compare_ranks  # it compares each pair of ranks with compare_pair
+
+    return compare_ranks(base, raw, options, layer_map, progress)
+
+
+def compare_pair(
+    base: Dump,
+    raw: Dump,
+    options: Options,
+    layer_map: Any,
+    progress: bool,
+    shard_of: tuple[int, int] | None = None,
+) -> Report:
+    """Two opened dumps compared; `shard_of` (rank, world size): raw is that rank of a data-parallel
+    run and base a single process that ran the global batch (`shard`)."""
     layers = layer_map_for_dumps(layer_map or {}, base.standin(), raw.standin())
     resolved = layers.resolve(*base.standin(), *raw.standin())
     try:
@@ -84,12 +107,15 @@ def compare_dumps(
         PathPolicy.of(*base.standin(), resolved.base_policy),
         PathPolicy.of(*raw.standin(), resolved.raw_policy),
     )
-    buffers = BufferJudge(base.standin(), raw.standin(), pairs)
+    buffers = BufferJudge(base.standin(), raw.standin(), pairs) if shard_of is None else None
     results = []
     with Progress(progress, sum(raw.tensor_bytes(i) for i in range(count))) as advance:
         for index in range(count):
             steps = DumpStep(base, index, policies[0], summary), DumpStep(raw, index, policies[1], summary)
-            results.append(judge_step(steps, pairs, options, resolved.path_pairs, advance, buffers))
+            shard = None if shard_of is None else find_shard(*steps, *shard_of)
+            if shard is not None and shard.describe() not in notes:
+                notes.append(shard.describe())
+            results.append(judge_step(steps, pairs, options, resolved.path_pairs, advance, buffers, shard))
     if any(base.steps[i].get("updated") for i in range(count)):
         notes.append(f"{count} optimizer steps were recorded in the dumps")
     optimizer_settings = _optimizer_diffs(base, raw, count)

@@ -2,17 +2,20 @@
 and its size.
 
 Rule: everything shown is read from the manifest and the tensor files' headers (the dump is opened and
-checked whole, as `compare_dumps` opens it); no tensor data is read.
+checked whole, as `compare_dumps` opens it); no tensor data is read. A multi-rank run is shown rank by
+rank, the model's tree once (rank 0's).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from ..report.tree import format_tree, tree_lines
 from .reader import Dump
+from .runread import open_side
 
-__all__ = ["render_dump", "human_bytes"]
+__all__ = ["render_dump", "render_folder", "human_bytes"]
 
 
 def human_bytes(count: float) -> str:
@@ -52,7 +55,27 @@ def _step(index: int, step: dict[str, Any], dump: Dump) -> str:
     return line
 
 
-def render_dump(dump: Dump) -> str:
+def render_folder(folder: str | Path) -> str:
+    """A single dump, one rank's dump, or a whole multi-rank run (each rank's dump, one tree)."""
+    side = open_side(folder, "dump")
+    if len(side.dumps) == 1 and not (Path(folder) / "rank_0").is_dir():
+        return render_dump(next(iter(side.dumps.values())))
+    launcher = f" under {side.launcher}" if side.launcher else ""
+    lines = [
+        f"padiff multi-rank dump {side.folder}: {side.world_size} ranks{launcher}, each a dump of its own:"
+    ]
+    for rank, dump in sorted(side.dumps.items()):
+        text = render_dump(dump, tree=False).splitlines()
+        lines += [f"rank {rank}: " + text[0], *text[1:]]
+    first = side.dumps[min(side.dumps)]
+    lines += [
+        f"{first.framework} model (rank {min(side.dumps)}'s):",
+        format_tree(tree_lines(*first.standin())),
+    ]
+    return "\n".join(lines)
+
+
+def render_dump(dump: Dump, tree: bool = True) -> str:
     manifest = dump.manifest
     model = manifest["model"]
     states = model.get("states", {})
@@ -75,6 +98,13 @@ def render_dump(dump: Dump) -> str:
     lines.append(f"  {count} step{'' if count == 1 else 's'}, {human_bytes(total)} in all:")
     lines += [_step(i, step, dump) for i, step in enumerate(dump.steps)]
     lines += [f"  note: {note}" for note in manifest.get("notes", [])]
-    lines.append(f"{dump.framework} model:")
-    lines.append(format_tree(root))
+    distributed = manifest.get("distributed")
+    if isinstance(distributed, dict):
+        lines.insert(
+            1,
+            f"  rank {distributed.get('rank')} of {distributed.get('world_size')} ({distributed.get('launcher')})",
+        )
+    if tree:
+        lines.append(f"{dump.framework} model:")
+        lines.append(format_tree(root))
     return "\n".join(lines)

@@ -8,7 +8,8 @@ optimizer step, every trainable parameter's update. Arrays are read in the
 order and under the names the live trace would have used (the pairs' base state names, in pair order),
 so tolerance floors come out identical. In a summary comparison each layer-tensor record is given the
 tensors' real shapes and marked "summary" (`summary`'s rule); a pair whose sizes cannot agree fails as
-a shape mismatch.
+a shape mismatch. One rank of a data-parallel run against a single process (`shard`) is judged against
+base's rows of its shard, its buffers left out.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from ..match.align import Aligner
 from ..options import Options
 from ..steps import StepResult, _run_notes
 from ..weights.pairs import StatePair
+from .shard import Shard, ShardSink, ShardTrace
 from .trace import DumpStep, DumpTrace, replay
 
 __all__ = ["judge_step"]
@@ -40,15 +42,17 @@ def judge_step(
     options: Options,
     path_pairs: dict[str, str],
     advance: Callable[[int], Any],
-    buffers: BufferJudge,
+    buffers: BufferJudge | None,
+    shard: Shard | None = None,
 ) -> StepResult:
     base_step, raw_step = steps
     index, tolerances = base_step.index, options.tolerances
-    trace = DumpTrace(base_step)
-    sizes = buffers.batch_sizes(trace)  # before the replay releases base's inputs
+    trace = DumpTrace(base_step) if shard is None else ShardTrace(base_step, shard)
     raw_adapter = raw_step.dump.adapter
-    with raw_adapter.reading(_reader(raw_step, "buffer.before/")):  # raw's buffers as its step began
-        raw_buffers = buffers.snapshot()
+    if buffers is not None:
+        sizes = buffers.batch_sizes(trace)  # before the replay releases base's inputs
+        with raw_adapter.reading(_reader(raw_step, "buffer.before/")):  # raw's buffers as its step began
+            raw_buffers = buffers.snapshot()
     aligner = Aligner(trace.tree, path_pairs)
     comparer = RawComparer(raw_step.dump.adapter, trace, aligner, tolerances, index)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="padiff-params") as pool:
@@ -57,6 +61,8 @@ def judge_step(
         if base_step.summary:
             shapes = _SummaryShapes(comparer, trace)
             replay(raw_step, shapes, advance, shapes.on_event)
+        elif isinstance(trace, ShardTrace):
+            replay(raw_step, ShardSink(comparer, trace), advance)
         else:
             replay(raw_step, comparer, advance)
         comparer.finish()
@@ -70,8 +76,11 @@ def judge_step(
         )
         for s in steps
     ]
-    with raw_adapter.reading(_reader(raw_step, "buffer.after/")):  # ... and as it ended
-        buffer_diffs, buffer_notes = buffers.compare(trace, sizes, raw_buffers, tolerances, index)
+    buffer_diffs: list[LayerDiff] = []
+    buffer_notes: list[str] = []
+    if buffers is not None:
+        with raw_adapter.reading(_reader(raw_step, "buffer.after/")):  # ... and as it ended
+            buffer_diffs, buffer_notes = buffers.compare(trace, sizes, raw_buffers, tolerances, index)
     result.notes = _run_notes(states[0], states[1], aligner) + comparer.notes + buffer_notes
     result.forward += buffer_diffs  # statistics a forward leaves behind: judged after the forward
     if base_step.entry.get("updated") and raw_step.entry.get("updated"):
