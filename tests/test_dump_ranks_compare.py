@@ -7,6 +7,8 @@ share of base's is an error, and the multi-rank report reads back from its JSON.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -18,6 +20,7 @@ from padiff.judge.records import Phase
 from padiff.report.ranked import RankedReport
 from tests.models import build, example_input
 from tests.rank_env import as_rank
+from tests.test_report_schema import _documented
 
 
 @pytest.fixture(autouse=True)
@@ -124,5 +127,8 @@ def test_the_multi_rank_report_reads_back(monkeypatch, tmp_path, base):
     assert isinstance(again, RankedReport)
     assert again.to_json() == report.to_json()
     assert (again.rank, again.passed, again.first_diff.base_path) == (1, False, "act1")
+    data = json.loads(report.to_json())
+    assert _documented('A multi-rank report (`"kind": "ranks"`)') == set(data)  # docs/report-format.md
+    assert _documented("A pair of ranks (`ranks[i]`)") == set(data["ranks"][0])
     with pytest.raises(padiff.DumpError, match="malformed multi-rank padiff report"):
         RankedReport.from_dict({"kind": "ranks", "ranks": [{"raw_rank": 0}]})
