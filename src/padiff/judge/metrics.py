@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from .chunks import PairSums, count_close, scaled_dots, scan
 from .shapes import align
 from .tolerance import CompareMode, default_rtol
 
@@ -97,7 +98,7 @@ def compare_arrays(
     permute: bool = False,
 ) -> TensorDiff:
     """`permute`: shapes that are a unique permutation of each other are compared under it (see `shapes`)."""
-    dtype = dtype or str(base.dtype)
+    dtype = dtype or _dtype_name(base.dtype)
     rtol_used = default_rtol(dtype) if rtol is None else float(rtol)
     aligned = align(base, raw, permute)
     note = aligned if isinstance(aligned, str) else aligned.note
@@ -110,61 +111,64 @@ def compare_arrays(
     b, r, note = aligned.base, aligned.raw, aligned.note
     if b.size == 0:
         return _agreeing(context)
-    if not (np.issubdtype(b.dtype, np.floating) or np.issubdtype(r.dtype, np.floating)):
+    if b.dtype.kind != "f" and r.dtype.kind != "f":
         return _exact(b, r, context)
-    if CompareMode(mode) is CompareMode.MEAN:
+    if mode is not CompareMode.STRICT and CompareMode(mode) is CompareMode.MEAN:
         b, r = np.asarray([b.mean(dtype=np.float64)]), np.asarray([r.mean(dtype=np.float64)])
         context = replace(context, note=(note + " means").strip())
-    b = b.astype(np.float32, copy=False) if b.dtype != np.float64 else b
-    r = r.astype(b.dtype, copy=False)
-    with np.errstate(invalid="ignore", over="ignore"):
-        diff = np.abs(r - b)
-    max_abs = float(diff.max())
-    if not math.isfinite(max_abs):
-        return _nonfinite(b, r, context)
-    return _finite(b, r, diff, max_abs, context)
+    work = np.dtype(np.float64 if b.dtype == np.float64 else np.float32)  # raw is cast to base's
+    sums = scan(b, r, work)
+    if sums is None:
+        return _nonfinite(b.astype(work, copy=False), r.astype(work, copy=False), context)
+    return _finite(b, r, work, sums, context)
 
 
-def _finite(b: np.ndarray, r: np.ndarray, diff: np.ndarray, max_abs: float, context: _Context) -> TensorDiff:
-    abs_b = np.abs(b)
-    nonzero = np.count_nonzero(abs_b)
-    scale = max(float(abs_b.sum(dtype=np.float64)) / nonzero if nonzero else 0.0, context.floor)
+_DTYPE_NAMES: dict[np.dtype, str] = {}
+
+
+def _dtype_name(dtype: np.dtype) -> str:
+    name = _DTYPE_NAMES.get(dtype)
+    if name is None:
+        name = _DTYPE_NAMES[dtype] = str(dtype)
+    return name
+
+
+def _finite(b: np.ndarray, r: np.ndarray, work: np.dtype, sums: PairSums, context: _Context) -> TensorDiff:
+    """The record of a pair whose differences are all finite, from one pass's sums (`chunks.scan`)."""
+    nonzero = sums.nonzero_base
+    scale = max(sums.sum_abs_base / nonzero if nonzero else 0.0, context.floor)
     rtol = context.rtol
     atol_used = rtol * scale if context.atol is None else float(context.atol)
+    max_abs, max_b = sums.max_abs, sums.max_base
     if max_abs <= atol_used:
         close_frac = 1.0
     else:
-        close_frac = float(np.count_nonzero(diff <= atol_used + rtol * abs_b)) / diff.size
-    max_b = float(abs_b.max())
-    worst = int(np.argmax(diff))
+        close_frac = float(count_close(b, r, work, atol_used, rtol)) / b.size
     in_layout = b.shape == context.base_shape  # else (means, a subset) an index would mislead
     return context.record(
         passed=close_frac == 1.0,
         max_abs=max_abs,
         max_rel=max_abs / max_b if max_b > 0 else (0.0 if max_abs == 0 else math.inf),
-        mean_abs=float(diff.mean(dtype=np.float64)),
-        cosine=_cosine(b, r, max_b + max_abs),  # |r| <= |b| + |r - b|
+        mean_abs=sums.sum_abs_diff / b.size,
+        cosine=_cosine(b, r, sums, max_b + max_abs),  # |r| <= |b| + |r - b|
         close_frac=close_frac,
         atol=atol_used,
-        worst_index=tuple(int(i) for i in np.unravel_index(worst, b.shape)) if in_layout else (),
-        worst_base=float(b.flat[worst]) if in_layout else math.nan,
-        worst_raw=float(r.flat[worst]) if in_layout else math.nan,
+        worst_index=tuple(int(i) for i in np.unravel_index(sums.worst, b.shape)) if in_layout else (),
+        worst_base=sums.worst_base if in_layout else math.nan,
+        worst_raw=sums.worst_raw if in_layout else math.nan,
     )
 
 
-def _cosine(b: np.ndarray, r: np.ndarray, scale: float | None = None) -> float:
-    """Cosine similarity; `scale` bounds max(|b|, |r|) (computed when not given)."""
-    fb, fr = b.reshape(-1), r.reshape(-1)
-    if scale is None:
-        scale = max(float(np.abs(fb).max()), float(np.abs(fr).max()))
+def _cosine(b: np.ndarray, r: np.ndarray, sums: PairSums, scale: float) -> float:
+    """Cosine similarity from the pass's dot products; `scale` bounds max(|b|, |r|)."""
     if scale == 0.0:
         return 1.0
+    nb, nr, nbr = sums.dot_bb, sums.dot_rr, sums.dot_br
     if not 1e-15 < scale < 1e15:  # float32 dot products would underflow or overflow
-        fb, fr = fb.astype(np.float64) / scale, fr.astype(np.float64) / scale
-    nb, nr = float(np.dot(fb, fb)), float(np.dot(fr, fr))
+        nb, nr, nbr = scaled_dots(b, r, scale)
     if nb == 0.0 or nr == 0.0:
         return 0.0
-    return min(1.0, max(-1.0, float(np.dot(fb, fr)) / math.sqrt(nb * nr)))  # rounding can step past +-1
+    return min(1.0, max(-1.0, nbr / math.sqrt(nb * nr)))  # rounding can step past +-1
 
 
 def _nonfinite(b: np.ndarray, r: np.ndarray, context: _Context) -> TensorDiff:
@@ -172,9 +176,13 @@ def _nonfinite(b: np.ndarray, r: np.ndarray, context: _Context) -> TensorDiff:
     same_special = (np.isnan(b) & np.isnan(r)) | (np.isinf(b) & (b == r))
     mismatched = int(np.count_nonzero(~finite & ~same_special))
     if finite.any():
-        fb, fr = b[finite], r[finite]
-        diff = np.abs(fr - fb)  # finite values only
-        inner = _finite(fb, fr, diff, float(diff.max()), context)
+        fb, fr = b[finite], r[finite]  # finite values only; their difference may still overflow float32
+        work = fb.dtype
+        sums = scan(fb, fr, work)
+        if sums is None:
+            work = np.dtype(np.float64)
+            sums = scan(fb, fr, work)
+        inner = _agreeing(context) if sums is None else _finite(fb, fr, work, sums, context)
     else:
         inner = _agreeing(context)
     agree = b.size - mismatched - int(np.count_nonzero(finite)) * (1 - inner.close_frac)
@@ -194,17 +202,17 @@ def _nonfinite(b: np.ndarray, r: np.ndarray, context: _Context) -> TensorDiff:
 
 
 def _exact(b: np.ndarray, r: np.ndarray, context: _Context) -> TensorDiff:
-    equal = b == r
-    diff = np.abs(b.astype(np.float64) - r.astype(np.float64))
-    max_abs = float(diff.max())
-    max_b = float(np.abs(b.astype(np.float64)).max())
+    """Integer and bool tensors: equal or not, element by element (metrics in float64, chunk by chunk)."""
+    sums = scan(b, r, np.dtype(np.float64), exact=True)
+    assert sums is not None  # integers are finite, and their float64 differences too
+    max_abs, max_b, same = sums.max_abs, sums.max_base, sums.equal == b.size
     return context.record(
-        passed=bool(equal.all()),
+        passed=same,
         max_abs=max_abs,
         max_rel=max_abs / max_b if max_b > 0 else (0.0 if max_abs == 0 else math.inf),
-        mean_abs=float(diff.mean()),
-        cosine=1.0 if bool(equal.all()) else _cosine(b.astype(np.float64), r.astype(np.float64)),
-        close_frac=float(np.count_nonzero(equal)) / equal.size,
+        mean_abs=sums.sum_abs_diff / b.size,
+        cosine=1.0 if same else _cosine(b, r, sums, max(max_b, max_b + max_abs)),
+        close_frac=float(sums.equal) / b.size,
         atol=0.0,
         rtol=0.0,
         note=(context.note + " exact").strip(),

@@ -1,0 +1,105 @@
+"""One pass over a pair of arrays, in bounded chunks: every sum and extreme the metrics are made of.
+
+Both arrays are read in the C order of base's (aligned) shape, `CHUNK` elements at a time: a view where
+an array is contiguous, a copy of that chunk alone where it is not (raw's gradient of a transposed
+Linear read against base's layout, a permuted attention tensor), and each chunk is cast to the dtype the
+pair is compared in. While a chunk is in cache every metric takes what it needs from it, so a pair is read
+once; memory grows by a few chunks, never by a whole tensor, and nothing larger than a chunk is ever
+copied to float64. Chunk boundaries depend on the number of elements only, so one pair gives the same
+sums whatever the memory layout of its arrays.
+
+Two quantities need a second pass, and only in rare cases: the share of elements within tolerance, when
+the largest difference exceeds atol (the count needs atol, which needs base's mean magnitude, known only
+after the first pass), and the cosine when the values are so large or small that float32 dot products
+would overflow or underflow (recomputed in float64, chunk by chunk, scaled).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["CHUNK", "PairSums", "chunk", "scan", "count_close", "scaled_dots"]
+
+CHUNK = 1 << 16  # elements per chunk: 256 KiB of float32, which stays in the CPU's cache
+
+
+@dataclass
+class PairSums:
+    """What one pass over a pair gives. `worst` is the flat index of the first largest |raw - base|."""
+
+    size: int
+    max_abs: float = -1.0
+    worst: int = 0
+    worst_base: float = math.nan
+    worst_raw: float = math.nan
+    sum_abs_diff: float = 0.0
+    sum_abs_base: float = 0.0
+    nonzero_base: int = 0
+    max_base: float = 0.0
+    dot_bb: float = 0.0
+    dot_rr: float = 0.0
+    dot_br: float = 0.0
+    equal: int = 0  # elements equal on both sides (counted for exact comparisons only)
+
+
+def chunk(array: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """Elements [start, stop) of `array` in C order: a view when it is contiguous, else a copy of those."""
+    if array.flags.c_contiguous:
+        return array.reshape(-1)[start:stop]
+    return array.flat[start:stop]
+
+
+def scan(b: np.ndarray, r: np.ndarray, work: np.dtype, exact: bool = False) -> PairSums | None:
+    """The sums of a pair of one shape, compared in `work` (float32 or float64); None as soon as a
+    difference is not finite (NaN or Inf: the caller's slower path sorts those out). `exact` also counts
+    the elements equal in their own dtypes (integer and bool tensors)."""
+    sums = PairSums(b.size)
+    for start in range(0, b.size, CHUNK):
+        raw_b, raw_r = chunk(b, start, start + CHUNK), chunk(r, start, start + CHUNK)
+        cb, cr = raw_b.astype(work, copy=False), raw_r.astype(work, copy=False)
+        with np.errstate(invalid="ignore", over="ignore"):
+            diff = np.subtract(cr, cb)
+        np.abs(diff, out=diff)
+        top = float(np.maximum.reduce(diff))
+        if not math.isfinite(top):
+            return None
+        if top > sums.max_abs:
+            at = int(diff.argmax())
+            sums.max_abs, sums.worst = top, start + at
+            sums.worst_base, sums.worst_raw = float(cb[at]), float(cr[at])
+        sums.sum_abs_diff += float(np.add.reduce(diff, dtype=np.float64))
+        abs_b = np.abs(cb, out=diff)
+        sums.sum_abs_base += float(np.add.reduce(abs_b, dtype=np.float64))
+        sums.max_base = max(sums.max_base, float(np.maximum.reduce(abs_b)))
+        sums.nonzero_base += int(np.count_nonzero(cb))
+        sums.dot_bb += float(np.dot(cb, cb))
+        sums.dot_rr += float(np.dot(cr, cr))
+        sums.dot_br += float(np.dot(cb, cr))
+        if exact:
+            sums.equal += int(np.count_nonzero(raw_b == raw_r))
+    return sums
+
+
+def count_close(b: np.ndarray, r: np.ndarray, work: np.dtype, atol: float, rtol: float) -> int:
+    """How many elements satisfy |raw - base| <= atol + rtol * |base|, computed in `work` as one
+    expression over the whole array would be."""
+    close = 0
+    for start in range(0, b.size, CHUNK):
+        cb = chunk(b, start, start + CHUNK).astype(work, copy=False)
+        cr = chunk(r, start, start + CHUNK).astype(work, copy=False)
+        diff = np.abs(cr - cb)
+        close += int(np.count_nonzero(diff <= atol + rtol * np.abs(cb)))
+    return close
+
+
+def scaled_dots(b: np.ndarray, r: np.ndarray, scale: float) -> tuple[float, float, float]:
+    """(b.b, r.r, b.r) of b / scale and r / scale, in float64 chunk by chunk."""
+    bb = rr = br = 0.0
+    for start in range(0, b.size, CHUNK):
+        cb = chunk(b, start, start + CHUNK).astype(np.float64) / scale
+        cr = chunk(r, start, start + CHUNK).astype(np.float64) / scale
+        bb, rr, br = bb + float(np.dot(cb, cb)), rr + float(np.dot(cr, cr)), br + float(np.dot(cb, cr))
+    return bb, rr, br

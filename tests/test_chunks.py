@@ -1,0 +1,118 @@
+"""padiff.judge.chunks: a pair compared in bounded chunks gives the metrics one whole-array pass gives.
+
+Reference metrics are computed here with plain numpy over whole arrays, as compare_arrays did before it
+read pairs chunk by chunk; maxima, counts and the worst element must be equal, sums equal to float64
+rounding. Memory is read with tracemalloc, which sees numpy's buffers.
+"""
+
+from __future__ import annotations
+
+import math
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from padiff.judge.chunks import CHUNK
+from padiff.judge.metrics import compare_arrays
+
+RNG = np.random.default_rng(14)
+
+
+def _reference(base: np.ndarray, raw: np.ndarray, rtol: float = 1e-4) -> dict:
+    """The metrics over whole arrays (float32 temporaries, float64 sums)."""
+    b, r = base.astype(np.float32), raw.astype(np.float32)
+    diff = np.abs(r - b)
+    abs_b = np.abs(b)
+    atol = rtol * float(abs_b.sum(dtype=np.float64)) / np.count_nonzero(abs_b)
+    close = float(np.count_nonzero(diff <= atol + rtol * abs_b)) / diff.size
+    worst = int(np.argmax(diff))
+    return {
+        "max_abs": float(diff.max()),
+        "mean_abs": float(diff.mean(dtype=np.float64)),
+        "close_frac": close,
+        "atol": atol,
+        "worst_index": tuple(int(i) for i in np.unravel_index(worst, b.shape)),
+        "worst_raw": float(r.flat[worst]),
+    }
+
+
+def _check(diff, expected: dict) -> None:
+    assert diff.max_abs == expected["max_abs"]
+    assert diff.close_frac == expected["close_frac"]
+    assert diff.worst_index == expected["worst_index"]
+    assert diff.worst_raw == expected["worst_raw"]
+    assert math.isclose(diff.mean_abs, expected["mean_abs"], rel_tol=1e-12)
+    assert math.isclose(diff.atol, expected["atol"], rel_tol=1e-12)
+
+
+@pytest.mark.parametrize("size", [7, CHUNK, 3 * CHUNK + 11])
+def test_chunked_metrics_equal_whole_array_metrics(size):
+    base = RNG.standard_normal(size).astype(np.float32)
+    raw = base + RNG.standard_normal(size).astype(np.float32) * 1e-3  # fails: every metric in play
+    diff = compare_arrays(base, raw)
+    assert not diff.passed
+    _check(diff, _reference(base, raw))
+
+
+def test_a_planted_difference_inside_a_later_chunk_is_found_at_its_element():
+    base = RNG.standard_normal((40, 5000)).astype(np.float32)  # 200,000 elements: four chunks
+    raw = base.copy()
+    assert compare_arrays(base, raw).passed  # the control: the same values pass
+    raw[31, 1234] += 1.0  # flat index 156,234: inside the third chunk, not at its edge
+    diff = compare_arrays(base, raw)
+    assert not diff.passed
+    assert diff.worst_index == (31, 1234)
+    assert diff.worst_raw == raw[31, 1234] and diff.worst_base == base[31, 1234]
+    assert diff.close_frac == 1 - 1 / base.size
+
+
+def test_a_tie_names_the_first_largest_difference_across_chunks():
+    base = np.zeros(3 * CHUNK, dtype=np.float32)
+    raw = base.copy()
+    raw[[CHUNK + 5, 2 * CHUNK + 9]] = 2.0  # the same difference in two chunks: the first one is worst
+    assert compare_arrays(base, raw).worst_index == (CHUNK + 5,)
+
+
+def test_a_transposed_view_gives_the_metrics_of_its_contiguous_copy():
+    """Raw's gradient of a transposed Linear is read against base's layout as a view, chunk by chunk."""
+    base = RNG.standard_normal((700, 300)).astype(np.float32)
+    raw_stored = (base + RNG.standard_normal(base.shape).astype(np.float32) * 1e-3).T.copy()
+    view = raw_stored.T  # not contiguous
+    assert not view.flags.c_contiguous
+    assert compare_arrays(base, view) == compare_arrays(base, np.ascontiguousarray(view))
+
+
+def test_float16_and_integer_pairs_in_chunks():
+    base = RNG.standard_normal(2 * CHUNK + 3).astype(np.float16)
+    raw = base.copy()
+    raw[CHUNK + 1] += np.float16(0.5)
+    diff = compare_arrays(base, raw)
+    assert not diff.passed and diff.worst_index == (CHUNK + 1,)
+    ids = RNG.integers(0, 1000, 2 * CHUNK + 3)
+    assert compare_arrays(ids, ids.copy()).passed
+    changed = ids.copy()
+    changed[-1] += 1
+    exact = compare_arrays(ids, changed)
+    assert not exact.passed and exact.close_frac == 1 - 1 / ids.size and exact.max_abs == 1.0
+
+
+def test_memory_of_a_large_pair_is_bounded_by_a_few_chunks():
+    """A 16M-element pair (64 MB each) compared with a few chunks of temporaries, not whole-size ones;
+    the control (a whole-array subtraction) shows that tracemalloc sees such temporaries."""
+    base = RNG.standard_normal(16 * 2**20).astype(np.float32)
+    raw = base.copy()
+    raw[12_345_678] += 1.0
+    tracemalloc.start()
+    try:
+        diff = compare_arrays(base, raw)
+        chunked_peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        whole = np.abs(raw - base)
+        whole_peak = tracemalloc.get_traced_memory()[1]
+        del whole
+    finally:
+        tracemalloc.stop()
+    assert diff.worst_index == (12_345_678,) and not diff.passed
+    assert whole_peak >= base.nbytes  # the control
+    assert chunked_peak <= 8 * CHUNK * 8  # a few float32 / float64 chunks, whatever the pair's size
