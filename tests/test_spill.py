@@ -1,4 +1,5 @@
-"""The base trace's overflow file: arrays come back bit-identical, and verdicts do not depend on it."""
+"""The base trace's overflow file: arrays come back bit-identical, and verdicts do not depend on it;
+`memory_budget=` decides what spills, and by default it is a share of the available RAM."""
 
 from __future__ import annotations
 
@@ -28,16 +29,58 @@ def test_arrays_round_trip_through_the_file():
         store.get(handles[1])
 
 
+def test_spilled_arrays_are_writable_maps_of_the_file_and_stay_valid():
+    store = ArrayStore(memory_budget=0)
+    arrays = [np.full((3, 1000), i, dtype=np.float32) for i in range(5)]  # offsets not on page bounds
+    handles = [store.put(a) for a in arrays]
+    back = [store.get(h) for h in handles]
+    for got, original in zip(back, arrays):
+        assert np.array_equal(got, original)
+    back[2][0, 0] = 99.0  # a private copy-on-write view: the stored bytes do not change
+    assert store.get(handles[2])[0, 0] == 2.0
+    assert store.get(store.put(np.empty((0, 4), dtype=np.float32))).shape == (0, 4)
+    store.close()
+
+
+def test_the_budget_decides_what_stays_in_memory():
+    store = ArrayStore(memory_budget=100)
+    first, second, third = (np.zeros(10, dtype=np.float32) for _ in range(3))  # 40 bytes each
+    assert store.put(first) is first and store.put(second) is second
+    assert not isinstance(store.put(third), np.ndarray)  # 120 bytes would pass the budget
+    assert (store.in_memory, store.spilled) == (80, 40)
+    store.close()
+
+
+def test_the_default_budget_is_a_share_of_the_available_memory(monkeypatch):
+    monkeypatch.setattr(spill, "available_memory", lambda: 8 * 2**30)
+    assert spill.default_memory_budget() == int(spill.BUDGET_SHARE * 8 * 2**30) == 2 * 2**30
+    assert ArrayStore().memory_budget == 2 * 2**30
+
+
+def test_available_memory_is_read_from_the_os():
+    assert 0 < spill.available_memory() < 1 << 50
+
+
+@pytest.mark.parametrize("budget", [-1, 1.5, "1GB", True])
+def test_a_bad_budget_is_an_input_error(budget):
+    import padiff
+
+    with pytest.raises(padiff.InputError, match="memory_budget"):
+        padiff.compare(
+            build("mlp", "torch"), build("mlp", "paddle"), example_input("mlp"), memory_budget=budget
+        )
+
+
 @pytest.mark.parametrize("plant", [None, "activation"])
-def test_verdict_is_the_same_when_everything_spills(monkeypatch, plant):
+def test_verdict_is_the_same_when_everything_spills(plant):
     import padiff
 
     x = example_input("mlp")
     reports = []
-    for budget in (spill.DEFAULT_MEMORY_BUDGET, 0):
-        monkeypatch.setattr(spill, "DEFAULT_MEMORY_BUDGET", budget)
+    for budget in (None, 0):
         base = build("mlp", "torch")
-        reports.append(padiff.compare(base, build("mlp", "paddle", plant=plant, seed=1), x))
+        raw = build("mlp", "paddle", plant=plant, seed=1)
+        reports.append(padiff.compare(base, raw, x, memory_budget=budget))
     in_memory, on_disk = reports
     assert in_memory.passed == on_disk.passed == (plant is None)
     if plant is None:

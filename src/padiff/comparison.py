@@ -11,12 +11,14 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from .capture.heap import frozen_heap
 from .capture.restore import ModelState, TrainingState
 from .errors import PadiffError, WeightTransferError
 from .explain import called_pairs, explained, explained_transfer_error, optimizer_diffs
 from .frameworks.base import Adapter, adapter_for
 from .judge.buffers import BufferJudge
 from .judge.settings import layer_settings_diff, settings_notes
+from .judge.spill import default_memory_budget
 from .judge.tolerance import Bound
 from .localize.confirm import (
     confirmed_notes,
@@ -55,6 +57,9 @@ class Comparison:
         self.state_pairs = state_pairs  # every paired weight, in base's definition order
         self.path_pairs = path_pairs  # {raw path: base path} fixed by LayerMap.map
         self.options = options
+        # bytes of base's trace kept in memory in each step; the default is read once, as the run starts
+        budget = options.memory_budget
+        self.memory_budget = default_memory_budget() if budget is None else budget
         self.notes = notes  # what padiff says about the setup, before anything runs
         self.buffers = BufferJudge(base.inputs(), raw.inputs(), state_pairs)  # paired buffers, each step
 
@@ -151,11 +156,13 @@ def compare(
     compare_mode: str = "strict",
     diff_phase: str = "both",
     keep_weights: bool = False,
+    memory_budget: int | None = None,
 ) -> Report:
     """Copy base's weights into raw, run both forward and backward (and optimizer steps), and report
     where they part ways. Both models are put back as they were afterwards, weights and buffers
-    included; `keep_weights=True` leaves base's weights copied into raw. See README.md for the rules and
-    DESIGN.md for the contract."""
+    included; `keep_weights=True` leaves base's weights copied into raw. `memory_budget` (bytes; None: a
+    quarter of the available RAM) bounds base's trace in memory, the rest goes to a temporary file. See
+    README.md for the rules and DESIGN.md for the contract."""
     base_adapter, raw_adapter = adapter_for(base, "base"), adapter_for(raw, "raw")
     options = Options.parse(
         atol=atol,
@@ -165,6 +172,7 @@ def compare(
         single_step=single_step,
         api_level=api_level,
         confirm=confirm,
+        memory_budget=memory_budget,
     )
     check_steps(steps, batches)
     notes: list[str] = []
@@ -178,18 +186,19 @@ def compare(
     if not keep_weights:
         saved = [ModelState(raw_adapter, raw), TrainingState(raw_adapter, raw, None)]
     try:
-        comparison = Comparison.prepare(
-            (base_adapter, base),
-            (raw_adapter, raw),
-            init_weights=init_weights,
-            loss_fn=loss_fn,
-            optimizers=optimizers,
-            layer_map=layer_map_of(layer_map),
-            options=options,
-            notes=notes,
-        )
-        comparison.notes.insert(0, _copied_note(comparison, init_weights, keep_weights))
-        return comparison.run(batches)
+        with frozen_heap():  # the run adds many objects: full collections skip what existed before
+            comparison = Comparison.prepare(
+                (base_adapter, base),
+                (raw_adapter, raw),
+                init_weights=init_weights,
+                loss_fn=loss_fn,
+                optimizers=optimizers,
+                layer_map=layer_map_of(layer_map),
+                options=options,
+                notes=notes,
+            )
+            comparison.notes.insert(0, _copied_note(comparison, init_weights, keep_weights))
+            return comparison.run(batches)
     finally:
         for state in reversed(saved):
             state.restore()

@@ -72,6 +72,7 @@ class Options:
     api_level: bool = True
     confirm: bool = True
     diff_phase: DiffPhase = DiffPhase.BOTH
+    memory_budget: int | None = None  # bytes of base trace kept in memory (None: `spill`'s default)
 
     @classmethod
     def parse(
@@ -84,17 +85,30 @@ class Options:
         single_step: bool,
         api_level: bool,
         confirm: bool,
+        memory_budget: int | None = None,
     ) -> Options:
         if compare_mode not in {m.value for m in CompareMode}:
             raise InputError(f"unknown compare_mode {compare_mode!r}", hint="use 'strict' or 'mean'")
         if diff_phase not in {p.value for p in DiffPhase}:
             raise InputError(f"unknown diff_phase {diff_phase!r}", hint="use 'both', 'forward' or 'backward'")
+        _check_budget(memory_budget)
         return cls(
             tolerances=Tolerances(atol, rtol, CompareMode(compare_mode)),
             single_step=single_step,
             api_level=api_level,
             confirm=confirm,
             diff_phase=DiffPhase(diff_phase),
+            memory_budget=memory_budget,
+        )
+
+
+def _check_budget(memory_budget: object) -> None:
+    if memory_budget is None:
+        return
+    if isinstance(memory_budget, bool) or not isinstance(memory_budget, int) or memory_budget < 0:
+        raise InputError(
+            f"memory_budget must be a number of bytes >= 0 or None, got {memory_budget!r}",
+            hint="e.g. memory_budget=2 * 2**30 keeps up to 2 GiB of base's tensors in memory; 0 spills all",
         )
 
 

@@ -86,7 +86,7 @@ def _run_step(
 ) -> StepResult:
     base_side, raw_side = comparison.base, comparison.raw
     state_pairs, tolerances = comparison.state_pairs, comparison.options.tolerances
-    trace = BaseTrace(base_side.adapter)
+    trace = BaseTrace(base_side.adapter, comparison.memory_budget)
     try:
         trace.record_buffers(BEFORE, base_side.model)
         base_state = _capture(base_side, base_call, trace)
@@ -132,7 +132,8 @@ def _run_step(
             result.notes += update_notes
         if trace.store.spilled:
             result.notes.append(
-                f"base trace: {trace.store.spilled / 2**20:.0f} MB kept in a temporary file to bound memory"
+                f"base trace: {trace.store.spilled / 2**20:.0f} MB kept in a temporary file, past the memory "
+                f"budget of {trace.store.memory_budget / 2**20:.0f} MB (memory_budget=)"
             )
     finally:
         trace.close()

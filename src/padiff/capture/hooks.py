@@ -61,6 +61,19 @@ class _Identity:
         self._refs[id(tensor)] = (weakref.ref(tensor), self._version(tensor), value)
 
 
+@dataclass(frozen=True)
+class _Facts:
+    """What every call of one layer shares, read when the hooks go on rather than at each call."""
+
+    cls: str
+    kind: str
+    builtin: bool
+    defined: str
+    looked_through: bool  # a container, or a layer LayerMap.ignore'd: its calls are transparent
+    opaque: bool
+    fused: str
+
+
 class Hooks:
     """Installs hooks on every layer of a model and undoes every change it made, also on error."""
 
@@ -72,6 +85,7 @@ class Hooks:
         self.grad_targets = _Identity(adapter.version)
         self.calls: dict[int, int] = {}
         self.paths: dict[int, str] = {}
+        self.facts: dict[int, _Facts] = {}  # what a call of each layer needs to know, read once
         self.skip_dirs = internal_dirs(adapter)
 
     def __enter__(self) -> Hooks:
@@ -80,6 +94,7 @@ class Hooks:
                 if id(layer) in self.paths or id(layer) in self.policy.skipped:
                     continue
                 self.paths[id(layer)] = path
+                self.facts[id(layer)] = self._facts(layer)
                 self._neutralise(layer)
                 self.handles.append(self.adapter.add_pre_hook(layer, self._pre_hook))
                 self.handles.append(self.adapter.add_post_hook(layer, self._post_hook))
@@ -117,25 +132,36 @@ class Hooks:
             self.sink.on_input(node, index, key, tensor, self.origins.get(tensor))
         return self._alias_inputs(node, args, kwargs, leaves)
 
+    def _facts(self, layer: Any) -> _Facts:
+        adapter, policy = self.adapter, self.policy
+        return _Facts(
+            cls=type(layer).__name__,
+            kind=layer_kind(layer),
+            builtin=is_builtin(layer),
+            defined=defined_at(layer),
+            looked_through=id(layer) in policy.transparent or adapter.is_container(layer),
+            opaque=id(layer) in policy.opaque,
+            fused=adapter.fused_activation(layer),
+        )
+
     def _open(self, layer: Any) -> CallNode:
-        state = self.state
+        state, facts = self.state, self.facts[id(layer)]
         call = self.calls.get(id(layer), 0)
         self.calls[id(layer)] = call + 1
         node = CallNode(
             id=len(state.tree),
             path=self.paths[id(layer)],
-            cls=type(layer).__name__,
-            kind=layer_kind(layer),
-            builtin=is_builtin(layer),
+            cls=facts.cls,
+            kind=facts.kind,
+            builtin=facts.builtin,
             call=call,
             parent=state.stack[-1] if state.stack else None,
             site=call_site(self.skip_dirs, self.adapter.user_dirs),
-            defined=defined_at(layer),
+            defined=facts.defined,
             # a container is looked through, but the root is what everything pairs under
-            transparent=bool(state.stack)
-            and (id(layer) in self.policy.transparent or self.adapter.is_container(layer)),
-            opaque=id(layer) in self.policy.opaque,
-            fused=self.adapter.fused_activation(layer),
+            transparent=bool(state.stack) and facts.looked_through,
+            opaque=facts.opaque,
+            fused=facts.fused,
         )
         state.tree.add(node)
         state.stack.append(node.id)
@@ -219,6 +245,10 @@ def _input_leaves(
 ) -> list[tuple[str, Any]]:
     """Tensor inputs keyed by name: the forward's parameter name ("hidden_states", "x[2]"), else "arg0"."""
     names = _positional_names(type(layer))
+    if not kwargs:  # the common call, tensors given by position: their names without walking
+        values = [unpack(a) for a in args]
+        if all(is_tensor(v) for v in values):
+            return [(names[i] if i < len(names) else f"arg{i}", v) for i, v in enumerate(values)]
     positional, _ = tensor_leaves(args, is_tensor, unpack)
     keyword, _ = tensor_leaves(kwargs, is_tensor, unpack)
 

@@ -20,6 +20,7 @@ from .base import SharedOps, patched, without_dropout
 from .paddle_ops import patched_ops
 from .paddle_optim import PaddleOptimizerOps
 
+_DTYPE_NAMES: dict[Any, str] = {}  # a framework dtype -> its name ("float32")
 _CONTAINERS = (paddle.nn.Sequential, paddle.nn.LayerList, paddle.nn.LayerDict)
 _DROPOUTS = (paddle.nn.Dropout, paddle.nn.Dropout2D, paddle.nn.Dropout3D, paddle.nn.AlphaDropout)
 
@@ -108,7 +109,10 @@ class PaddleAdapter(PaddleOptimizerOps, SharedOps):
             tensor.set_value(value.astype(self.dtype_name(tensor)))
 
     def dtype_name(self, tensor: Any) -> str:
-        return str(tensor.dtype).replace("paddle.", "")
+        name = _DTYPE_NAMES.get(tensor.dtype)
+        if name is None:  # str() of a dtype is slow enough to matter once per tensor of a long run
+            name = _DTYPE_NAMES[tensor.dtype] = str(tensor.dtype).replace("paddle.", "")
+        return name
 
     def requires_grad(self, tensor: Any) -> bool:
         return not tensor.stop_gradient

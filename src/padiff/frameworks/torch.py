@@ -19,6 +19,7 @@ from torch.overrides import TorchFunctionMode
 from .base import SharedOps, patched, plain, without_dropout
 from .torch_packed import PackedForms
 
+_DTYPE_NAMES: dict[Any, str] = {}  # a framework dtype -> its name ("float32")
 _CONTAINERS = (torch.nn.Sequential, torch.nn.ModuleList, torch.nn.ModuleDict)
 _DROPOUTS = (
     torch.nn.Dropout,
@@ -132,7 +133,10 @@ class TorchAdapter(SharedOps):
             tensor.copy_(torch.from_numpy(np.ascontiguousarray(array)).to(tensor.dtype).reshape(tensor.shape))
 
     def dtype_name(self, tensor: Any) -> str:
-        return str(tensor.dtype).replace("torch.", "")
+        name = _DTYPE_NAMES.get(tensor.dtype)
+        if name is None:  # str() of a dtype is slow enough to matter once per tensor of a long run
+            name = _DTYPE_NAMES[tensor.dtype] = str(tensor.dtype).replace("torch.", "")
+        return name
 
     def requires_grad(self, tensor: Any) -> bool:
         return bool(tensor.requires_grad)

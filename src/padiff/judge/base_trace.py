@@ -13,12 +13,11 @@ from typing import Any
 import numpy as np
 
 from ..capture.calltree import CallNode, CallTree
-from ..capture.leaves import skeleton
+from ..capture.leaves import Slot, skeleton
 from ..capture.optim import OptimizerRecord
 from ..capture.sink import NullSink, Origin
 from ..frameworks.base import Adapter
 from ..weights.pairs import StatePair
-from . import spill
 from .records import Where
 from .spill import ArrayStore
 from .tolerance import group_floor
@@ -32,13 +31,14 @@ class BaseTrace(NullSink):
 
     def __init__(self, adapter: Adapter, memory_budget: int | None = None):
         self.adapter = adapter
-        self.store = ArrayStore(spill.DEFAULT_MEMORY_BUDGET if memory_budget is None else memory_budget)
+        self.store = ArrayStore(memory_budget)  # None: spill's default share of the available RAM
         self.tree = CallTree()
         self.loss_grad_scale = 0.0
         self._tensors: dict[tuple[Where, int, int], Stored] = {}
         self._arguments: dict[int, CallArgs] = {}
         self._output_counts: dict[int, int] = {}  # node id -> number of tensors it returned
         self._grad_scales: list[float] = []
+        self._floors: dict[tuple[float | None, int, float], float] = {}
         self._grad_count = 0
         self._last_grad: tuple[Any, np.ndarray, Any] | None = None  # (grad tensor, its array, handle)
         self._param_grads: dict[str, np.ndarray] = {}
@@ -66,7 +66,12 @@ class BaseTrace(NullSink):
         return self._arguments.get(node_id)
 
     def grad_floor(self, rtol: float | None) -> float:
-        return group_floor(self._grad_scales, self.loss_grad_scale, rtol)
+        """The gradients' group floor; asked once per compared gradient, computed once per rtol."""
+        key = (rtol, len(self._grad_scales), self.loss_grad_scale)
+        floor = self._floors.get(key)
+        if floor is None:
+            floor = self._floors[key] = group_floor(self._grad_scales, self.loss_grad_scale, rtol)
+        return floor
 
     def param_grads(self) -> Mapping[str, np.ndarray]:
         return self._param_grads
@@ -92,7 +97,11 @@ class BaseTrace(NullSink):
         return not node.transparent
 
     def on_arguments(self, node: CallNode, args: tuple, kwargs: dict) -> None:
-        shape = skeleton((args, kwargs), self.adapter.is_tensor, self.adapter.unpack)
+        adapter = self.adapter
+        if not kwargs and all(adapter.is_tensor(adapter.unpack(a)) for a in args):  # tensors by position
+            self._arguments[node.id] = CallArgs(tuple(Slot(i) for i in range(len(args))), {})
+            return
+        shape = skeleton((args, kwargs), adapter.is_tensor, adapter.unpack)
         self._arguments[node.id] = CallArgs(shape[0], shape[1])
 
     def on_input(self, node: CallNode, index: int, key: str, tensor: Any, origin: Origin | None) -> None:
