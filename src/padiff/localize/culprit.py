@@ -226,7 +226,7 @@ def _entry(failure: LayerDiff, checks: Checks) -> tuple[LayerDiff | None, Where 
 
 
 def _replaced(d: LayerDiff) -> bool:
-    """Whether isolation gave the call base's value for this incoming check (see `stream.substituted`):
+    """Whether isolation gave the call base's value for this incoming check (see `isolated.substituted`):
     float on both sides (the judged dtype is then a float one) and of one shape."""
     return d.diff.dtype in DEFAULT_RTOL and d.diff.base_shape == d.diff.raw_shape
 
@@ -264,8 +264,8 @@ def regrouped(diffs: list[LayerDiff], base_tree: CallTree, raw_tree: CallTree) -
         if base_parent is None or raw_parent is None:
             continue
         kind = _PARENT_CHECK[d.where]
-        parent = by_pair.get((kind, base_parent.id, raw_parent.id), [])
-        block_agrees = parent and all(p.diff.passed for p in parent)  # accumulated: the whole block
+        checks = by_pair.get((kind, base_parent.id, raw_parent.id), [])
+        block_agrees = checks and all(p.diff.passed for p in checks)  # accumulated: the whole block
         if block_agrees and (kind, base_parent.id) not in differing_siblings:
             pairs.add((d.base_id, d.raw_id))
     return [d for d in diffs if not d.passed and d.where in _BOUNDARY and (d.base_id, d.raw_id) in pairs]
