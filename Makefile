@@ -12,7 +12,7 @@ FRAMEWORKS := torch==2.13.0 paddlepaddle==3.3.1 safetensors
 LINT_PATHS := src tests examples bench
 BENCH_ARGS ?=
 
-.PHONY: venv demo test lint bench clean test-models fuzz
+.PHONY: venv demo test lint bench clean test-models fuzz browser test-browser
 
 venv: $(STAMP)
 
@@ -29,7 +29,24 @@ demo: $(STAMP)
 	PYTHONWARNINGS="ignore:No ccache found" $(VPY) examples/demo.py
 
 test: $(STAMP)
-	$(VPY) -m pytest -q -m "not real"
+	$(VPY) -m pytest -q -m "not real and not browser"
+
+# The HTML report opened in a real headless Chromium (tests/browser/): Debian's `chromium` package, driven
+# by playwright through its executable_path (playwright's own browser download is not used). Installs
+# what is missing, as root or through sudo; the screenshots are kept in $(BROWSER_ARTIFACTS).
+CHROMIUM ?= /usr/bin/chromium
+PLAYWRIGHT := playwright==1.65.2
+BROWSER_ARTIFACTS ?= build/browser
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
+browser: $(STAMP)
+	test -x $(CHROMIUM) || ($(SUDO) apt-get update -q && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium)
+	$(VPY) -c "import playwright" 2>/dev/null || $(VPY) -m pip install --quiet $(PLAYWRIGHT)
+
+test-browser: browser
+	PADIFF_CHROMIUM=$(CHROMIUM) PADIFF_BROWSER_ARTIFACTS=$(BROWSER_ARTIFACTS) \
+		$(VPY) -m pytest -q -m browser tests/browser
 
 # Many more random twin pairs than `make test` checks (tests/gen.py), e.g. `make fuzz FUZZ_CASES=5000
 # FUZZ_SEED0=1000`; a failure prints its seed and spec.

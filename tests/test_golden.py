@@ -58,6 +58,16 @@ def test_terminal_report_of_a_clean_twin(update):
     _check("mlp_clean.txt", _mask(str(report)) + "\n", update)
 
 
+def test_terminal_report_of_a_deep_model_shows_the_trees_around_the_culprit(update):
+    size = {"depth": 3}
+    report = padiff.compare(
+        build("transformer", "torch", **size),
+        build("transformer", "paddle", plant="softmax_axis", seed=1, **size),
+        example_input("transformer", **size),
+    )
+    _check("transformer_softmax_axis.txt", _mask(str(report)) + "\n", update)
+
+
 def test_saved_folder_and_json_keys(update, tmp_path):
     report = _planted_report()
     folder = report.save(tmp_path / "diff_log")

@@ -6,6 +6,7 @@ from .dump import compare_dumps, dump, load_weights, record
 from .errors import DumpError, InputError, PadiffError, RunError, StructureError, WeightTransferError
 from .match.layermap import LayerMap
 from .report import Report
+from .report.ranked import RankedReport
 
 __version__ = "0.3.0.dev0"
 
@@ -16,6 +17,7 @@ __all__ = [
     "load_weights",
     "compare_dumps",
     "Report",
+    "RankedReport",
     "LayerMap",
     "auto_diff",
     "assign_weight",

@@ -1,9 +1,12 @@
 """Command line: compare two dumps, and read back a saved report or a dump.
 
     padiff compare BASE_DIR RAW_DIR [--atol A] [--rtol R] [--layer-map map.yaml] [--html out.html]
-                                    [--json out.json] [--save DIR] [--table] [--no-progress]
-    padiff show PATH [--table]       # a saved report (folder or report.json), or a dump folder
-    padiff html REPORT OUT.html      # a saved report as one self-contained HTML page
+                                    [--json out.json] [--save DIR] [--table] [--trees] [--no-progress]
+    padiff show PATH [--table] [--trees]   # a saved report (folder or report.json), or a dump folder
+    padiff html REPORT OUT.html            # a saved report as one self-contained HTML page
+
+A report prints short: on a pass the verdict, counts and notes; on a failure the culprit and both model
+trees around it. `--trees` prints both trees whole, `--table` every compared pair.
 
 Exit status: `compare` and `show REPORT` exit 0 when the two sides agree, 1 when they differ; `show DUMP`
 and `html` exit 0 when they showed or wrote what was asked; every command exits 2 on bad input (a
@@ -102,7 +105,7 @@ def _compare(args: argparse.Namespace) -> int:
         layer_map=args.layer_map,
         progress=not args.no_progress,
     )
-    print(report)
+    print(report.render(trees=args.trees or None))
     if args.table:
         print(render_table(report.diffs))
     if html is not None:
@@ -122,7 +125,7 @@ def _show(args: argparse.Namespace) -> int:
         print(render_folder(path))
         return 0
     report = load_report(path)
-    print(report)
+    print(report.render(trees=args.trees or None))
     if args.table:
         print(render_table(report.diffs))
     return 0 if report.passed else 1
@@ -154,10 +157,12 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--json", default=None, help="also write the report as JSON (docs/report-format.md)")
     compare.add_argument("--save", default=None, help="also write a diff_log/ folder (report.save)")
     compare.add_argument("--table", action="store_true", help="also print every compared pair")
+    compare.add_argument("--trees", action="store_true", help="also print both model trees whole")
     compare.add_argument("--no-progress", action="store_true", help="no progress bar")
     show = commands.add_parser("show", help="print a saved report, or what a dump folder holds")
     show.add_argument("path", help="a folder written by report.save() (or its report.json), or a dump folder")
     show.add_argument("--table", action="store_true", help="reports: also print every compared pair")
+    show.add_argument("--trees", action="store_true", help="reports: print both model trees whole")
     html = commands.add_parser("html", help="write a saved report as one HTML page")
     html.add_argument("report")
     html.add_argument("output")

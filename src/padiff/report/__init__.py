@@ -10,7 +10,7 @@ from ..errors import DumpError
 from ..judge.records import LayerDiff
 from ..localize.culprit import Culprit
 from .html import render_html
-from .terminal import render_summary, render_table, render_trees
+from .terminal import render_summary, render_table, render_text, render_trees
 from .tree import TreeLine
 
 __all__ = ["Report"]
@@ -35,7 +35,12 @@ class Report:
         return self.passed
 
     def __str__(self) -> str:
-        return render_summary(self) + "\n" + render_trees(self)
+        return render_text(self)
+
+    def render(self, trees: bool | None = None) -> str:
+        """The terminal text. `trees`: None (as `str(report)`) shows both model trees around the culprit on
+        a failure and none on a pass; True both whole trees; False none."""
+        return render_text(self, trees)
 
     def to_dict(self) -> dict:
         return {
@@ -94,10 +99,15 @@ class Report:
             ) from error
         return cls.from_dict(data)
 
+    def to_html(self) -> str:
+        """One self-contained HTML page (no script, nothing fetched): the verdict and the culprit, a chart of
+        every pair's error, both model trees (folding) and the table of pairs, filtering to failing rows."""
+        return render_html(self)
+
     def save_html(self, path: str | Path = "padiff_report.html") -> Path:
-        """One self-contained HTML page: summary, both trees, every compared pair."""
+        """`to_html()` written to `path` (UTF-8)."""
         out = Path(path)
-        out.write_text(render_html(self))
+        out.write_text(self.to_html(), encoding="utf-8")
         return out
 
     def save(self, directory: str | Path = "diff_log") -> Path:

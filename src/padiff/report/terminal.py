@@ -1,105 +1,43 @@
-"""Plain-text rendering of a Report (what a person reads in a terminal and in diff_log/)."""
+"""Plain-text rendering of a Report (what a person reads in a terminal and in diff_log/).
+
+`str(report)` stays short: on a pass the verdict, the counts, the pair closest to its tolerance and the
+notes; on a failure the culprit, its evidence and both model trees around it (the culprit's ancestors
+and its neighbours, marked `<--- HERE`; a tree of at most `WHOLE` lines whole). Whole trees are asked for (`report.render(trees=True)`,
+`padiff show --trees`) and always written to diff_log/.
+"""
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
-from ..judge.metrics import TensorDiff
 from ..judge.records import LayerDiff
-from ..judge.rounding import K
 from .tree import format_tree
+from .words import closest, counts, evidence, judged_text, local_text, percent, worst
 
 if TYPE_CHECKING:
     from . import Report
 
-__all__ = ["render_summary", "render_trees", "render_table"]
+__all__ = ["HERE", "render_summary", "render_text", "render_trees", "render_table"]
 
 HERE = "<--- HERE"
+AROUND = 4  # tree lines kept on either side of the culprit in a failing report
+WHOLE = 20  # trees of at most this many lines are shown whole all the same
 
 
 def _short(site: str) -> str:
     return site or "?"
 
 
-_WHERE = {
-    "input": "input",
-    "output": "output",
-    "grad_out": "gradient arriving at the output",
-    "grad_in": "gradient sent to the input",
-    "param": "gradient of",
-    "update": "optimizer update of",
-    "buffer": "buffer",
-}
-
-
-def _evidence(d: LayerDiff) -> str:
-    what = _WHERE.get(d.where, d.where)
-    if d.where in ("param", "update", "buffer"):
-        return f"{what} '{d.raw_path}' {d.leaf}"
-    leaf = "" if d.leaf in ("out", "arg0", f"{d.where}[0]") else f" {d.leaf}"
-    call = f" (call {d.call + 1})" if d.call else ""
-    return f"{what}{leaf} of '{d.raw_path or '(root)'}'{call}"
-
-
-def _percent(fraction: float) -> str:
-    """Rounded down, so a tensor with one element out of tolerance never reads 100.0%."""
-    return f"{math.floor(fraction * 1000) / 10:.1f}%"
-
-
-def _local_line(d: LayerDiff) -> list[str]:
-    if d.local is None:
-        return []
-    return [
-        f"  single_step: local max rel {d.local.max_rel:.3g} (this layer alone), accumulated {d.diff.max_rel:.3g}"
-    ]
-
-
-def _judged_line(d: LayerDiff) -> list[str]:
-    """What the float64 judge found for the culprit (module `judge.rounding`), when it looked at it."""
-    j = d.judged
-    if j is None:
-        return []
-    if j.excused is None:
-        return [f"  float64 judge: not judged ({j.reason})"]
-    times = "over a million times" if j.worst_ratio > 1e6 else f"{j.worst_ratio:.3g}x"
-    return [
-        f"  float64 judge: error against float64 raw {j.raw_error:.3g}, base {j.base_error:.3g}; "
-        f"raw is {times} what rounding allows (K={K:g} x base's error + 1 ulp)"
-    ]
-
-
-def _worst(m: TensorDiff) -> str:
-    """Where the largest difference is, and both values there ('' when it has no place in base's layout)."""
-    if math.isnan(m.worst_base) and math.isnan(m.worst_raw):
-        return ""
-    where = f"[{', '.join(map(str, m.worst_index))}]" if m.worst_index else "(the one element)"
-    return f"worst element {where}: base {m.worst_base:.6g}  raw {m.worst_raw:.6g}"
-
-
-def _closest(diffs: list[LayerDiff]) -> list[str]:
-    """The pair closest to its tolerance (at its worst element), for a report that passed."""
-    placed = [d for d in diffs if _worst(d.diff) and d.diff.max_abs > 0]
-    if not placed:
-        return []
-
-    def used(d: LayerDiff) -> float:
-        bound = d.diff.atol + d.diff.rtol * abs(d.diff.worst_base)
-        return d.diff.max_abs / bound if bound > 0 else math.inf
-
-    d = max(placed, key=used)
-    return [f"  closest to tolerance: {_evidence(d)}, max abs {d.diff.max_abs:.3g}, {_worst(d.diff)}"]
-
-
 def render_summary(report: Report) -> str:
-    compared = len(report.diffs)
     if report.passed:
         lines = [
-            f"padiff: PASSED  ({report.base_framework} base vs {report.raw_framework} raw, {compared} pairs compared)",
-            *_closest(report.diffs),
+            f"padiff: PASSED  ({report.base_framework} base vs {report.raw_framework} raw)",
+            f"  {counts(report.diffs)}",
+            *[f"  {text}" for text in [closest(report.diffs)] if text],
         ]
     elif report.first_diff is None:
         lines = [f"padiff: FAILED  ({report.base_framework} base vs {report.raw_framework} raw)"]
+        lines.append(f"  {counts(report.diffs)}")
     else:
         c = report.first_diff
         m = c.metrics
@@ -108,30 +46,46 @@ def render_summary(report: Report) -> str:
             f"  base ({report.base_framework}): '{c.base_path or '(root)'}'  {c.base_type}  called at {_short(c.base_site)}",
             f"  raw  ({report.raw_framework}): '{c.raw_path or '(root)'}'  {c.raw_type}  called at {_short(c.raw_site)}",
             f"  why: {c.reason}",
-            f"  evidence: {_evidence(c.evidence)}",
-            *_local_line(c.evidence),
-            *_judged_line(c.evidence),
+            f"  evidence: {evidence(c.evidence)}",
+            *[f"  {text}" for text in (local_text(c.evidence), judged_text(c.evidence)) if text],
             f"  max abs {m.max_abs:.3g}  max rel {m.max_rel:.3g}  mean abs {m.mean_abs:.3g}  cosine {m.cosine:.6f}  "
-            f"within tol {_percent(m.close_frac)}  (atol {m.atol:.2g}, rtol {m.rtol:.2g}, {m.dtype})"
+            f"within tol {percent(m.close_frac)}  (atol {m.atol:.2g}, rtol {m.rtol:.2g}, {m.dtype})"
             + (f"  [{m.note}]" if m.note else ""),
-            *([f"  {_worst(m)}"] if _worst(m) else []),
+            *([f"  {worst(m)}"] if worst(m) else []),
             f"  forward defined at: base {_short(c.base_defined)}",
             f"                      raw  {_short(c.raw_defined)}",
-            f"  {compared} pairs compared, {sum(not d.passed for d in report.diffs)} differ",
+            f"  {counts(report.diffs)}",
         ]
     lines += [f"  note: {note}" for note in report.notes]
     return "\n".join(lines)
 
 
-def render_trees(report: Report, separate: bool = False) -> Any:
+def render_trees(report: Report, separate: bool = False, whole: bool = True) -> Any:
+    """Both model trees with the culprit marked; `whole=False` keeps only the lines around it."""
     c = report.first_diff
     base_marks = {c.base_path: HERE} if c else {}
     raw_marks = {c.raw_path: HERE} if c else {}
-    base_text = f"base ({report.base_framework}) model:\n" + format_tree(report.base_tree, base_marks)
-    raw_text = f"raw ({report.raw_framework}) model:\n" + format_tree(report.raw_tree, raw_marks)
+    near = not whole and c is not None
+    base_near = c.base_path if near and c and len(report.base_tree) > WHOLE else None
+    raw_near = c.raw_path if near and c and len(report.raw_tree) > WHOLE else None
+    base_tree = format_tree(report.base_tree, base_marks, base_near, AROUND, ancestors=True)
+    raw_tree = format_tree(report.raw_tree, raw_marks, raw_near, AROUND, ancestors=True)
+    base_text = f"base ({report.base_framework}) model:\n" + base_tree
+    raw_text = f"raw ({report.raw_framework}) model:\n" + raw_tree
     if separate:
         return base_text, raw_text
     return base_text + "\n" + raw_text
+
+
+def render_text(report: Report, trees: bool | None = None) -> str:
+    """The report as `str(report)` prints it. `trees`: None shows both trees around the culprit on a
+    failure and none on a pass; True both whole trees; False none."""
+    text = render_summary(report)
+    if trees is None and report.first_diff is not None:
+        return text + "\n" + render_trees(report, whole=False)
+    if trees:
+        return text + "\n" + render_trees(report)
+    return text
 
 
 def render_table(diffs: list[LayerDiff]) -> str:
