@@ -3,8 +3,7 @@
 Both sides get the same hyper-parameters, as a user porting the model would align them (float32, eager
 attention, unfused RMSNorm on CPU); padiff copies the weights, then compares forward, backward and two
 AdamW steps. Where the two libraries really differ (read from both sources, see docs/real-models.md),
-padiff must name the layer that differs. What padiff gets wrong today is a strict xfail naming the bug
-(BUGS below), next to the workaround a user has today, which must pass.
+padiff must name the layer that differs; where they agree, it must pass.
 """
 
 from __future__ import annotations
@@ -33,18 +32,6 @@ from paddleformers.transformers.phi3 import Phi3Config as PFPhi3Config  # noqa: 
 from paddleformers.transformers.phi3 import Phi3ForCausalLM as PFPhi3  # noqa: E402
 
 import padiff  # noqa: E402
-
-# padiff bugs found with these models; minimal repros and suggested patches are in docs/real-models.md
-BUGS = {
-    "adam": "padiff: AdamW scales each update by 1/(sqrt(v)+eps): a gradient element near eps (or one whose "
-    "momentum cancels) that agrees within the gradient tolerance moves 0.1-0.5% differently, and padiff "
-    "blames the optimizers, which agree to a few ulps when fed the same gradients",
-}
-
-
-def _xfail(*bugs: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(strict=True, reason="; ".join(BUGS[b] for b in bugs))
-
 
 # the same small sizes on both sides; pad_token_id 0 is inside the vocabulary
 SMALL = dict(
@@ -292,8 +279,9 @@ def test_phi3_same_network() -> None:
     assert all("activation_fn" in note or "act_fn" in note for note in _unpaired(report)), _unpaired(report)
 
 
-@_xfail("adam")
 def test_phi3_adamw_steps() -> None:
+    """Gradient elements near Adam's epsilon move 0.1-0.5% differently on the two sides (the *adam* bug);
+    issue 11 isolates each step's optimizer, so the updates agree and the run passes."""
     base, raw = phi3_pair()
     layer_map = phi3_layer_map(base, raw, True)
     report = run("phi3 AdamW x2 (workaround)", base, raw, token_ids(), layer_map, optimizers=ADAMW, steps=2)
@@ -354,8 +342,6 @@ def test_gemma3_one_rope_theta_same_network() -> None:
 
 
 def test_gemma3_adamw_steps() -> None:
-    """With transformers 5.3 / paddleformers 1.2 no update lands near Adam's epsilon here (the *adam* bug
-    still shows on Phi-3 above)."""
     base, raw = gemma3_pair(**ONE_THETA)
     layer_map = gemma3_layer_map(base, raw, True)
     report = run(
