@@ -4,13 +4,14 @@ setting that differs named. ViT- and UNet-like twins, three steps of AdamW, Adam
 
 from __future__ import annotations
 
+import numpy as np
 import paddle
 import pytest
 import torch
 
 import padiff
 from tests.checks import assert_compared
-from tests.models import optimizer_pair, training_images, unet, vit
+from tests.models import deep_tanh, optimizer_pair, training_images, unet, vit
 
 
 @pytest.mark.parametrize("make", [vit, unet], ids=["vit", "unet"])
@@ -82,3 +83,22 @@ def test_step_functions_cannot_be_isolated_and_the_report_says_so():
     )
     assert not report.passed
     assert any("cannot be stepped from base's state" in n for n in report.notes), report.notes
+
+
+X_DEEP = np.random.default_rng(0).standard_normal((16, 64)).astype("float32")
+
+
+@pytest.mark.parametrize("raw, step", [({}, None), ({"beta2": 0.99}, 1)], ids=["same", "beta2"])
+def test_confirmation_starts_optimizers_padiff_made_afresh(raw, step):
+    """The chaotic tanh MLP fails on float noise and is confirmed with a second run of every step: the
+    optimizers padiff built from factories start that run as fresh as the first. A beta2 difference
+    shows from step 1 only (Adam's first update does not depend on it); had the second run continued
+    from the first run's moments, it would show at step 0."""
+    base, port = deep_tanh("torch", gain=2.5), deep_tanh("paddle")
+    report = padiff.compare(base, port, X_DEEP, optimizers=optimizer_pair("adamw", **raw), steps=2)
+    assert any("single-step isolation" in note for note in report.notes), report.notes  # it was confirmed
+    if step is None:
+        assert report.passed, str(report)
+        return
+    culprit = report.first_diff
+    assert culprit is not None and (culprit.phase.value, culprit.step) == ("weight", step), str(report)

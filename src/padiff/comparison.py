@@ -123,7 +123,7 @@ class Comparison:
         except PadiffError as error:
             return replace(verdict, notes=[*verdict.notes, not_confirmed_note(error)]), results
         confirmed = judge_steps(confirmed_results, self.options.diff_phase, notes, isolated=True)
-        if not reproduced(first, confirmed):
+        if not reproduced(first, confirmed, stepped=self.base.optimizer is not None):
             return replace(verdict, notes=[not_reproduced_note(first), *verdict.notes]), results
         return replace(confirmed, notes=confirmed_notes(first, confirmed)), confirmed_results
 

@@ -56,7 +56,7 @@ class Side:
     loss: Callable | None
     policy: LayerPolicy
     optimizer: Any = None
-    optimizer_made: bool = False  # padiff built it from a factory: nothing to put back
+    optimizer_made: bool = False  # padiff built it (from a factory, or around a step function)
 
     def inputs(self) -> tuple[Adapter, Any]:
         """(adapter, model): how the input and weight helpers take one side."""

@@ -17,7 +17,7 @@ import numpy as np
 from .capture.calltree import CallNode, CallTree
 from .capture.hooks import RunState
 from .capture.inputs import Prepared, prepare_inputs
-from .capture.optim import optimizer_record, step_optimizer
+from .capture.optim import StepFunction, optimizer_record, step_optimizer
 from .capture.restore import ModelState, TrainingState
 from .capture.run import capture_run
 from .capture.sink import Sink
@@ -59,9 +59,9 @@ def run_steps(
     base_side, raw_side = comparison.base, comparison.raw
     saved: list[Any] = [ModelState(*base_side.inputs()), ModelState(*raw_side.inputs())]
     for side in (base_side, raw_side):
-        if side.optimizer is not None:
-            user_optimizer = None if side.optimizer_made else side.optimizer
-            saved.append(TrainingState(side.adapter, side.model, user_optimizer))
+        if side.optimizer is not None:  # one padiff made from a factory too: a confirmation run reuses it
+            optimizer = None if isinstance(side.optimizer, StepFunction) else side.optimizer
+            saved.append(TrainingState(side.adapter, side.model, optimizer))
     results = []
     try:
         for step, batch in enumerate(batches):

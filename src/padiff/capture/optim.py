@@ -32,7 +32,7 @@ class OptimizerRecord:
 
 def optimizer_pair(optimizers: Any, base: tuple[Adapter, Any], raw: tuple[Adapter, Any]) -> tuple | None:
     """(base_opt, raw_opt, base_made, raw_made) from optimizer objects or factories
-    `lambda params: Optimizer(params, ...)`; *_made says padiff built it (nothing to put back)."""
+    `lambda params: Optimizer(params, ...)`; *_made says padiff built it."""
     if optimizers is None:
         return None
     if not isinstance(optimizers, (tuple, list)) or len(optimizers) != 2:

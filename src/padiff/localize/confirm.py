@@ -30,9 +30,14 @@ def _where(first: Culprit) -> str:
     return f"'{first.raw_path or '(root)'}' ({first.phase.value})"
 
 
-def reproduced(first: Culprit, confirmed: Verdict) -> bool:
-    """Whether the failing check fails again (accumulated error) in the confirmation run."""
+def reproduced(first: Culprit, confirmed: Verdict, stepped: bool = False) -> bool:
+    """Whether the failing check fails again (accumulated error) in the confirmation run. After the first
+    optimizer step (`stepped`) the two runs need not agree: where an update differed only by rounding,
+    the isolated run's raw continues from base's parameters, the first run's from its own; there the
+    local errors decide."""
     evidence = first.evidence
+    if stepped and evidence.step > 0:
+        return True
     wanted = (
         evidence.step,
         evidence.phase,
