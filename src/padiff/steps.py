@@ -23,11 +23,12 @@ from .capture.run import capture_run
 from .capture.sink import Sink
 from .errors import InputError
 from .judge.base_trace import BaseTrace
+from .judge.isolated import IsolatedComparer, merge_local
 from .judge.isolation import BaseStart, isolated_updates, judge_updates, read_states, start_from_base
 from .judge.params import base_param_arrays, compare_param_arrays, raw_param_arrays, updates
 from .judge.records import LayerDiff, Phase
 from .judge.referee import Referee
-from .judge.stream import IsolatedComparer, RawComparer, merge_local
+from .judge.stream import RawComparer
 from .judge.trace import AFTER, BEFORE
 from .match.align import Aligner
 from .options import Side
@@ -115,7 +116,7 @@ def _run_step(
             result.backward = merge_local(comparer.backward, isolated.backward)
             raw_params = raw_param_arrays(raw_side.adapter, state_pairs, grads=True)  # local gradients
             result.grads = merge_local(result.grads, _param_grads(comparison, trace, step))
-            referee = Referee(base_side.adapter, base_side.model, trace, state_pairs)
+            referee = Referee(base_side.adapter, base_side.model, trace, state_pairs, isolated.spans)
             judged, judge_notes = referee.judge(
                 result.forward + result.backward + result.grads, isolated.failing or {}, raw_params
             )

@@ -209,6 +209,9 @@ class StandInAdapter(Unrunnable, SharedOps):
     def fused_activation(self, layer: Any) -> str:
         return ""
 
+    def activation(self, name: str) -> Any:
+        return None
+
     def is_dropout(self, layer: Any) -> bool:
         return type(layer).__name__.lower().startswith(("dropout", "alphadropout"))
 

@@ -135,6 +135,10 @@ class PaddleAdapter(PaddleOptimizerOps, SharedOps):
         act = getattr(layer, "_act", None) if type(layer).__module__.startswith("paddle.nn.") else None
         return act if isinstance(act, str) else ""
 
+    def activation(self, name: str) -> Callable | None:
+        """paddle's function for an activation named as `fused_activation` names it, or None."""
+        return getattr(paddle.nn.functional, name, None)
+
     def is_dropout(self, layer: Any) -> bool:
         return isinstance(layer, _DROPOUTS)
 

@@ -156,6 +156,10 @@ class TorchAdapter(SharedOps):
     def fused_activation(self, layer: Any) -> str:
         return ""
 
+    def activation(self, name: str) -> Callable | None:
+        """torch's function for an activation the other framework fuses into a layer ("relu"), or None."""
+        return getattr(torch.nn.functional, name, None)
+
     def is_dropout(self, layer: Any) -> bool:
         return isinstance(layer, _DROPOUTS)
 

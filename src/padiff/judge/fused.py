@@ -105,7 +105,7 @@ class FusedComparer:
 
     def replace_grad(self, node: CallNode, index: int, grad: Any) -> Any:
         """Base's gradient at raw's output (joined or cut), in raw's place, for single-step isolation."""
-        from .stream import substituted
+        from .isolated import substituted
 
         found = self._base(self._call(node), Where.GRAD_OUT, index)
         adapter = self.comparer.adapter

@@ -5,12 +5,14 @@ value is its *local* one. Every failing floating-point pair whose unit can be ru
 the verdict's order, up to `CAP` per step (the rest are listed as unjudged): a layer's output (its
 forward), the gradient it sends back (its backward), a parameter's gradient (the layer's backward over
 every call of it). A failing input of a layer is its parent's own code: the parent's output decides.
-A pair the judge excuses passes (its `judged` says why); one it cannot judge keeps its verdict.
+A pair the judge excuses passes (its `judged` says why); one it cannot judge keeps its verdict. Where raw
+fuses an activation into a layer, that layer's unit on base's side spans the layer and the activation
+(`units.Span`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -22,7 +24,7 @@ from .records import LayerDiff, Where
 from .rounding import Judgement, judge_arrays, not_judged, roundoff
 from .tolerance import DEFAULT_RTOL
 from .trace import Trace
-from .units import UnitRun, run_unit
+from .units import Span, UnitRun, run_unit
 
 __all__ = ["CAP", "Referee"]
 
@@ -35,8 +37,16 @@ RawArrays = dict[tuple, np.ndarray]  # (where, base_id, raw_id, leaf) -> raw's l
 class Referee:
     """Judges one isolated step's failing pairs with base's model and recorded trace."""
 
-    def __init__(self, adapter: Adapter, model: Any, trace: Trace, pairs: list[StatePair]):
+    def __init__(
+        self,
+        adapter: Adapter,
+        model: Any,
+        trace: Trace,
+        pairs: list[StatePair],
+        spans: Mapping[int, tuple[str, int, int]] | None = None,
+    ):
         self.adapter, self.trace, self.pairs = adapter, trace, pairs
+        self.spans = dict(spans or {})  # base id -> (activation raw fuses, base's next layer, its input)
         self.layers: dict[str, Any] = {}
         for path, layer in adapter.named_sublayers(model):
             self.layers.setdefault(path, layer)
@@ -78,6 +88,11 @@ class Referee:
         if layer is None:
             return not_judged(f"base has no layer at '{node.path}'")
         backward = d.where is Where.GRAD_IN
+        span = self.spans.get(d.base_id)
+        if span is not None and self.adapter.activation(span[0]) is None:
+            return not_judged(
+                f"{self.adapter.name} has no '{span[0]}' activation to follow '{node.path}' with"
+            )
         index, base_value = self._base_value(d)
         if base_value is None:
             return not_judged("base's value was not kept")
@@ -92,6 +107,9 @@ class Referee:
         if d.where is Where.GRAD_IN:
             index = int(d.leaf.split("[")[1].rstrip("]"))
             return index, self.trace.tensor(Where.GRAD_IN, d.base_id, index)
+        span = self.spans.get(d.base_id)
+        if span is not None:  # raw's fused output was compared with what base's next layer took in
+            return 0, self.trace.tensor(Where.INPUT, span[1], span[2])
         for index in range(self.trace.output_count(d.base_id)):
             stored = self.trace.tensor(Where.OUTPUT, d.base_id, index)
             if stored is not None and stored.key == d.leaf:
@@ -150,11 +168,15 @@ class Referee:
         key = (node_id, f"{dtype}:{backward}")
         if key not in self._runs:
             layer = self.layers[self.trace.tree[node_id].path]
+            fused = self.spans.get(node_id)
+            activation = None if fused is None else self.adapter.activation(fused[0])
+            span = None if fused is None or activation is None else Span(activation, fused[1], fused[2])
             if dtype.startswith(ROUNDED):
                 u = roundoff(dtype[len(ROUNDED) :])
-                self._runs[key] = run_unit(self.adapter, layer, self.trace, node_id, "float64", backward, u)
+                run = run_unit(self.adapter, layer, self.trace, node_id, "float64", backward, u, span)
             else:
-                self._runs[key] = run_unit(self.adapter, layer, self.trace, node_id, dtype, backward)
+                run = run_unit(self.adapter, layer, self.trace, node_id, dtype, backward, span=span)
+            self._runs[key] = run
         return self._runs[key]
 
 

@@ -9,7 +9,6 @@ through the `Trace` protocol, so a trace read back from disk serves as well as o
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -22,13 +21,14 @@ from ..match.arguments import pair_inputs
 from .fused import FusedComparer
 from .metrics import compare_arrays
 from .records import LayerDiff, Phase, Where
-from .tolerance import DEFAULT_RTOL, Tolerances, less_precise
+from .tolerance import Tolerances, less_precise
 from .trace import Trace
 
-__all__ = ["RawComparer", "IsolatedComparer", "merge_local", "substituted"]
+__all__ = ["RawComparer"]
 
 _FORWARD = (Where.INPUT, Where.OUTPUT)
-KEEP_FAILING = 64  # raw values of failing pairs an isolated run keeps for the float64 judge
+_JUDGED = (Where.OUTPUT, Where.GRAD_IN)  # the float64 judge's units (an input is its parent's output)
+KEEP_FAILING = 64  # raw values of failing pairs an isolated run keeps for the float64 judge, per phase
 
 
 class RawComparer(NullSink):
@@ -54,6 +54,11 @@ class RawComparer(NullSink):
         self._input_pairs: dict[int, dict[int, int]] = {}  # raw node id -> {raw input index: base's}
         self.fusions = FusedComparer(self)  # calls of layers one side fuses (q/k/v, gate/up): `fused`
         self.failing: dict[tuple, np.ndarray] | None = None  # raw's values of failing pairs, when kept
+        self._kept = [0, 0]  # failing values kept in forward, in backward
+        # base id of a layer raw fuses an activation into -> (activation, base id and input index of the
+        # layer taking base's activation's output): the float64 judge's unit spans both of base's layers
+        self.spans: dict[int, tuple[str, int, int]] = {}
+        self._fused_paths: dict[str, list[str]] = {}  # activation -> layers applying it on one side only
 
     def base_input(self, node: CallNode, index: int) -> tuple[int | None, int | None]:
         """(base node id, base input index) of raw input `index` of `node`, when it has a counterpart."""
@@ -109,8 +114,11 @@ class RawComparer(NullSink):
             base_array, raw_array, atol, rtol, less_precise(*dtypes), self.tol.mode, floor, permute=permute
         )
         self._note_form(node, diff.note)
-        if self.failing is not None and not diff.passed and len(self.failing) < KEEP_FAILING:
-            self.failing[(where, base_node.id, node.id, key)] = raw_array  # for the float64 judge
+        if self.failing is not None and not diff.passed and where in _JUDGED:
+            kept = self._kept[phase is Phase.BACKWARD]
+            if kept < KEEP_FAILING:  # for the float64 judge, which judges forward before backward
+                self.failing[(where, base_node.id, node.id, key)] = raw_array
+                self._kept[phase is Phase.BACKWARD] = kept + 1
         record = LayerDiff(
             phase=phase,
             step=self.step,
@@ -150,6 +158,8 @@ class RawComparer(NullSink):
         fused = self._fused_pending.pop(origin[0], None) if origin is not None else None
         if fused is not None and stored is not None and fused.id in self.aligner.partner:
             # the fused layer's output is what base's activation after it produced: compare it here
+            if fused.fused and base_id is not None and base_index is not None:
+                self.spans[self.aligner.partner[fused.id]] = (fused.fused, base_id, base_index)
             dtypes = (stored.dtype, self.adapter.dtype_name(tensor))
             self._record(
                 fused, Where.OUTPUT, "out", self.base.array(stored), tensor, dtypes, len(self.forward)
@@ -166,10 +176,9 @@ class RawComparer(NullSink):
         fused = node.fused or (base.fused if base is not None else "")
         if not fused or (base is not None and base.fused == node.fused):
             return False
-        self._note(
-            f"'{node.path or '(root)'}' applies a fused {fused} activation on one side only: compared at "
-            "its input and input gradient, not its output"
-        )
+        paths = self._fused_paths.setdefault(fused, [])
+        if node.path not in paths:
+            paths.append(node.path)
         return True
 
     def on_output(self, node: CallNode, index: int, key: str, tensor: Any, origin: Origin | None) -> None:
@@ -229,60 +238,16 @@ class RawComparer(NullSink):
     def finish(self) -> None:
         self._last_grad = None
         self.backward.sort(key=lambda d: d.order)
-
-
-class IsolatedComparer(RawComparer):
-    """Single-step isolation: each raw layer gets base's inputs and base's incoming gradient, so what it
-    is compared on is its own error. What the raw run computed is still compared before it is replaced:
-    an input that differs then shows the parent's own code's error, alone."""
-
-    def __init__(
-        self, adapter: Adapter, base: Trace, aligner: Aligner, tolerances: Tolerances, step: int = 0
-    ):
-        super().__init__(adapter, base, aligner, tolerances, step, keep_base=True)
-        self.failing = {}
-
-    def _base_value(self, stored: Any, like: Any) -> Any:
-        """Base's value in raw's place, when it can stand there: float on both sides, of one shape (a bool
-        mask does not replace an additive one; see `substituted`)."""
-        if stored is None or not substituted(stored.dtype, self.adapter.dtype_name(like)):
-            return None
-        array = self.base.array(stored)
-        if tuple(array.shape) != tuple(self.adapter.shape(like)):
-            return None
-        return self.adapter.substitute(like, array)
-
-    def substitute(self, node: CallNode, index: int, tensor: Any) -> Any:
-        """Base's input in place of raw's, still passing gradients on to what raw computed."""
-        base_id, base_index = self.base_input(node, index)
-        if base_id is None or base_index is None:
-            return None
-        return self._base_value(self.base.tensor(Where.INPUT, base_id, base_index), tensor)
-
-    def replace_grad(self, node: CallNode, index: int, grad: Any) -> Any:
-        if self.fusions.owns(node):
-            return self.fusions.replace_grad(node, index, grad)
-        base_id = self.aligner.partner.get(node.id)
-        if base_id is None or self._fused(node, base_id):
-            return None
-        return self._base_value(self.base.tensor(Where.GRAD_OUT, base_id, index), grad)
+        for activation, paths in self._fused_paths.items():
+            named = ", ".join(f"'{p or '(root)'}'" for p in paths[:3]) + (
+                f" and {len(paths) - 3} more" if len(paths) > 3 else ""
+            )
+            verb = "applies" if len(paths) == 1 else "apply"
+            self._note(
+                f"{named} {verb} a fused {activation} activation on one side only: compared at its input and "
+                "input gradient, and at its output where the other side's activation after it is taken in"
+            )
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> bool:
     return a is b or (a.shape == b.shape and bool(np.array_equal(a, b)))
-
-
-def substituted(base_dtype: str, raw_dtype: str) -> bool:
-    """Whether single-step isolation puts base's value in place of raw's: both floating point (the
-    shapes must agree too)."""
-    return base_dtype in DEFAULT_RTOL and raw_dtype in DEFAULT_RTOL
-
-
-def merge_local(accumulated: list[LayerDiff], local: list[LayerDiff]) -> list[LayerDiff]:
-    """Attach each pair's local error (from an isolated run) to its accumulated record."""
-
-    def key(d: LayerDiff) -> tuple:  # parameters have no call ids (-1): their paths tell them apart
-        return (d.where, d.base_id, d.raw_id, d.base_path, d.raw_path, d.leaf)
-
-    by_key = {key(d): d.diff for d in local}
-    return [replace(d, local=by_key.get(key(d), d.diff)) for d in accumulated]

@@ -12,10 +12,15 @@ With `perturb` = u, every floating value the unit reads (its inputs, its paramet
 gradient) is first multiplied by (1 + u r), r drawn uniformly from [-1, 1] with a fixed seed: the exact
 result of inputs rounded once more in a dtype of unit roundoff u. How far that moves the result is what
 rounding to that dtype alone does to this computation (`rounding`'s third estimate of base's error).
+
+With a `Span`, the unit is the layer and the activation the other side fuses into it (torch's BatchNorm
+and the ReLU after it, against paddle's BatchNorm(act="relu")): the activation is applied to the layer's
+output, and the gradient driving the backward is the one base's next layer sent back to that activation.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +31,17 @@ from ..frameworks.base import Adapter
 from .records import Where
 from .trace import Trace
 
-__all__ = ["UnitRun", "run_unit"]
+__all__ = ["Span", "UnitRun", "run_unit"]
+
+
+@dataclass(frozen=True)
+class Span:
+    """A layer's unit extended by the activation after it: the activation, and where base's next layer
+    took the activation's output in (its call id and input index; its gradient there drives backward)."""
+
+    activation: Callable[[Any], Any]
+    node_id: int
+    index: int
 
 
 @dataclass
@@ -41,18 +56,25 @@ class UnitRun:
 
 
 def run_unit(
-    adapter: Adapter, layer: Any, trace: Trace, node_id: int, dtype: str, backward: bool, perturb: float = 0.0
+    adapter: Adapter,
+    layer: Any,
+    trace: Trace,
+    node_id: int,
+    dtype: str,
+    backward: bool,
+    perturb: float = 0.0,
+    span: Span | None = None,
 ) -> UnitRun:
     """Call `layer` (base's layer of call `node_id`, copied and cast to `dtype`) on that call's recorded
     arguments; with `backward`, also its input and parameter gradients for the recorded incoming ones;
-    with `perturb`, on values rounded once more (module docstring)."""
+    with `perturb`, on values rounded once more; with `span`, followed by an activation (module docstring)."""
     result = UnitRun()
     arguments = trace.arguments(node_id)
     if arguments is None:
         result.failed = "its arguments were not recorded"
         return result
     try:
-        _run(adapter, layer, trace, node_id, dtype, backward, arguments, result, _Jitter(perturb))
+        _run(adapter, layer, trace, node_id, dtype, backward, arguments, result, _Jitter(perturb), span)
     except Exception as error:  # the unit alone may not run (state it kept between calls, a cache object)
         result.failed = (
             f"it raised {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
@@ -84,6 +106,7 @@ def _run(
     arguments: Any,
     result: UnitRun,
     jitter: _Jitter,
+    span: Span | None,
 ) -> None:
     copy = adapter.cast_copy(layer, dtype)
     if jitter.u:
@@ -110,9 +133,14 @@ def _run(
     with adapter.enable_grad(), adapter.intercept_ops(watch):
         output = copy(*args, **kwargs)
     leaves, _ = tensor_leaves(output, adapter.is_tensor)
+    if span is not None:
+        if len(leaves) != 1:
+            result.failed = f"it returns {len(leaves)} tensors, not the one its activation takes"
+            return
+        leaves = [(leaves[0][0], span.activation(leaves[0][1]))]
     result.outputs = {i: adapter.to_numpy(t) for i, (_, t) in enumerate(leaves)}
     if backward:
-        _backward(adapter, copy, trace, node_id, dtype, leaves, inputs, result, jitter)
+        _backward(adapter, copy, trace, node_id, dtype, leaves, inputs, result, jitter, span)
 
 
 def _backward(
@@ -125,10 +153,14 @@ def _backward(
     inputs: list,
     result: UnitRun,
     jitter: _Jitter,
+    span: Span | None,
 ) -> None:
     outputs, grads = [], []
     for index, (_, tensor) in enumerate(leaves):
-        stored = trace.tensor(Where.GRAD_OUT, node_id, index)
+        if span is None:
+            stored = trace.tensor(Where.GRAD_OUT, node_id, index)
+        else:  # the gradient at the activation's output: what base's next layer sent back there
+            stored = trace.tensor(Where.GRAD_IN, span.node_id, span.index)
         if stored is not None and adapter.is_float(tensor) and adapter.requires_grad(tensor):
             outputs.append(tensor)
             grads.append(

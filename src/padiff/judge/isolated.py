@@ -1,0 +1,81 @@
+"""Single-step isolation's comparer: each raw layer is fed base's inputs and base's incoming gradient, so
+what it is compared on is its own error (`IsolatedComparer`); and the local errors attached to the
+accumulated ones (`merge_local`).
+
+A layer raw fuses an activation into (paddle's BatchNorm(act="relu")) is fed the gradient at base's
+activation's output, taken where base's next layer received it, and keeps its failing values for the
+float64 judge, whose unit then spans base's layer and the activation after it (`RawComparer.spans`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from ..capture.calltree import CallNode
+from ..frameworks.base import Adapter
+from ..match.align import Aligner
+from .records import LayerDiff, Where
+from .stream import RawComparer
+from .tolerance import DEFAULT_RTOL, Tolerances
+from .trace import Trace
+
+__all__ = ["IsolatedComparer", "merge_local", "substituted"]
+
+
+class IsolatedComparer(RawComparer):
+    """Single-step isolation: each raw layer gets base's inputs and base's incoming gradient, so what it
+    is compared on is its own error. What the raw run computed is still compared before it is replaced:
+    an input that differs then shows the parent's own code's error, alone."""
+
+    def __init__(
+        self, adapter: Adapter, base: Trace, aligner: Aligner, tolerances: Tolerances, step: int = 0
+    ):
+        super().__init__(adapter, base, aligner, tolerances, step, keep_base=True)
+        self.failing = {}
+
+    def _base_value(self, stored: Any, like: Any) -> Any:
+        """Base's value in raw's place, when it can stand there: float on both sides, of one shape (a bool
+        mask does not replace an additive one; see `substituted`)."""
+        if stored is None or not substituted(stored.dtype, self.adapter.dtype_name(like)):
+            return None
+        array = self.base.array(stored)
+        if tuple(array.shape) != tuple(self.adapter.shape(like)):
+            return None
+        return self.adapter.substitute(like, array)
+
+    def substitute(self, node: CallNode, index: int, tensor: Any) -> Any:
+        """Base's input in place of raw's, still passing gradients on to what raw computed."""
+        base_id, base_index = self.base_input(node, index)
+        if base_id is None or base_index is None:
+            return None
+        return self._base_value(self.base.tensor(Where.INPUT, base_id, base_index), tensor)
+
+    def replace_grad(self, node: CallNode, index: int, grad: Any) -> Any:
+        if self.fusions.owns(node):
+            return self.fusions.replace_grad(node, index, grad)
+        base_id = self.aligner.partner.get(node.id)
+        if base_id is None:
+            return None
+        if self._fused(node, base_id):  # raw's fused layer gets the gradient at base's activation's output
+            span = self.spans.get(base_id)
+            return (
+                None if span is None else self._base_value(self.base.tensor(Where.GRAD_IN, *span[1:]), grad)
+            )
+        return self._base_value(self.base.tensor(Where.GRAD_OUT, base_id, index), grad)
+
+
+def substituted(base_dtype: str, raw_dtype: str) -> bool:
+    """Whether single-step isolation puts base's value in place of raw's: both floating point (the
+    shapes must agree too)."""
+    return base_dtype in DEFAULT_RTOL and raw_dtype in DEFAULT_RTOL
+
+
+def merge_local(accumulated: list[LayerDiff], local: list[LayerDiff]) -> list[LayerDiff]:
+    """Attach each pair's local error (from an isolated run) to its accumulated record."""
+
+    def key(d: LayerDiff) -> tuple:  # parameters have no call ids (-1): their paths tell them apart
+        return (d.where, d.base_id, d.raw_id, d.base_path, d.raw_path, d.leaf)
+
+    by_key = {key(d): d.diff for d in local}
+    return [replace(d, local=by_key.get(key(d), d.diff)) for d in accumulated]
