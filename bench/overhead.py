@@ -9,7 +9,8 @@ other's allocations or caches:
 A worker builds the transformer twin from tests/models, warms both models up with one bare
 forward+backward, then measures each repeat: wall time, and the peak resident memory during the call
 as an increment over the resident memory just before it (the kernel's high-water mark is reset first).
-Reported: the median time, the largest increment, and the largest peak RSS seen during a call. Each mode
+Reported: the median time (wall, and CPU time of the process: on a shared machine wall time also
+measures the neighbours), the largest increment, and the largest peak RSS seen during a call. Each mode
 runs twice: once for time with the allocator as users have it, once for memory with
 MALLOC_MMAP_THRESHOLD_ set so that glibc hands large freed blocks back to the OS, which keeps the
 "before" level honest from one repeat to the next; both modes get the same environments.
@@ -61,12 +62,14 @@ def _measure(call: Callable[[], object]) -> dict[str, float]:
     gc.collect()
     _reset_peak_rss()
     rss_before = _status_kib("VmRSS")
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     call()
     seconds = time.perf_counter() - start
+    cpu_seconds = time.process_time() - cpu_start
     peak = _status_kib("VmHWM")
     return {
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
         "increment_mb": (peak - rss_before) / KIB_PER_MB,
         "peak_mb": peak / KIB_PER_MB,
     }
@@ -127,7 +130,8 @@ def _worker(args: argparse.Namespace) -> None:
         def call() -> None:
             torch_model.zero_grad(set_to_none=True)
             paddle_model.clear_gradients(set_to_zero=False)
-            outcome["passed"] = padiff.compare(torch_model, paddle_model, x).passed
+            report = padiff.compare(torch_model, paddle_model, x, memory_budget=args.memory_budget)
+            outcome["passed"] = report.passed
     else:
         call = bare
 
@@ -136,6 +140,7 @@ def _worker(args: argparse.Namespace) -> None:
     result = {
         "mode": args.worker,
         "seconds": statistics.median(run["seconds"] for run in runs),
+        "cpu_seconds": statistics.median(run["cpu_seconds"] for run in runs),
         "increment_mb": max(run["increment_mb"] for run in runs),
         "total_peak_mb": max(run["peak_mb"] for run in runs),
         "runs": runs,
@@ -154,6 +159,8 @@ def _run_worker(mode: str, args: argparse.Namespace, result_path: Path, probe: s
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", mode, "--result", str(result_path)]
     command += ["--repeats", str(args.repeats), "--depth", str(args.depth), "--d-model", str(args.d_model)]
     command += ["--seq", str(args.seq), "--batch", str(args.batch)]
+    if args.memory_budget is not None:
+        command += ["--memory-budget", str(args.memory_budget)]
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536") if probe == "memory" else dict(os.environ)
     print(f"running {mode} ({probe}) ...", file=sys.stderr, flush=True)
     completed = subprocess.run(command, env=env, cwd=REPO_ROOT, capture_output=True, text=True)
@@ -171,6 +178,7 @@ def _ratios(results: dict[str, dict]) -> dict[str, float]:
     bare, padiff = results["bare"], results["padiff"]
     return {
         "time": padiff["seconds"] / bare["seconds"],
+        "cpu_time": padiff["cpu_seconds"] / bare["cpu_seconds"],
         "increment": padiff["increment_mb"] / max(bare["increment_mb"], 1e-9),
         "total_peak": padiff["total_peak_mb"] / bare["total_peak_mb"],
     }
@@ -188,7 +196,7 @@ def _print_table(results: dict[str, dict], ratios: dict[str, float], args: argpa
         print(f"{mode:<8} {cells}{note}")
     if ratios:
         print(
-            f"padiff/bare: time {ratios['time']:.2f}x, peak increment {ratios['increment']:.2f}x, "
+            f"padiff/bare: time {ratios['time']:.2f}x (CPU time {ratios['cpu_time']:.2f}x), peak increment {ratios['increment']:.2f}x, "
             f"total peak {ratios['total_peak']:.2f}x"
         )
 
@@ -200,6 +208,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--d-model", type=int, default=256)
     parser.add_argument("--seq", type=int, default=128)
     parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument(
+        "--memory-budget", type=int, help="padiff.compare's memory_budget= in bytes (default: its own)"
+    )
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES), help="modes to run")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON here")
     parser.add_argument("--worker", choices=MODES, help=argparse.SUPPRESS)
@@ -220,11 +231,18 @@ def main(argv: list[str] | None = None) -> int:
         for mode in args.modes:
             timed = _run_worker(mode, args, Path(scratch) / f"{mode}-time.json", "time")
             sized = _run_worker(mode, args, Path(scratch) / f"{mode}-memory.json", "memory")
-            results[mode] = {**sized, "seconds": timed["seconds"], "time_runs": timed["runs"]}
+            results[mode] = {
+                **sized,
+                "seconds": timed["seconds"],
+                "cpu_seconds": timed["cpu_seconds"],
+                "time_runs": timed["runs"],
+            }
+    if results.get("padiff", {}).get("passed") is False:
+        raise SystemExit("padiff did not pass the clean transformer twin")
     ratios = _ratios(results)
     _print_table(results, ratios, args)
     if args.json:
-        config = {"model": MODEL, **_size(args), "repeats": args.repeats}
+        config = {"model": MODEL, **_size(args), "repeats": args.repeats, "memory_budget": args.memory_budget}
         payload = {"config": config, "results": results, "ratios": ratios}
         Path(args.json).write_text(json.dumps(payload, indent=2) + "\n")
     return 0

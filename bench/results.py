@@ -1,0 +1,157 @@
+"""Write bench/RESULTS.md from the JSON files `make bench` leaves in a folder, against issue 14's targets.
+
+Reads overhead.json (bench/overhead.py: the transformer twin at padiff's default memory_budget),
+overhead_spill.json (the same with a 64 MB budget, so most of base's trace spills), loops.json
+(bench/loops.py: a cell called in a loop), failing.json (bench/failing.py: a failing run against its
+passing run) and chunked.json (bench/chunked.py: one large pair), whichever are there, and prints the
+table it writes. Each row says the target and whether this run holds it.
+
+    python bench/results.py build/bench            # writes bench/RESULTS.md
+    python bench/results.py build/bench --out -    # prints only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def _load(folder: Path, name: str) -> dict | None:
+    path = folder / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _holds(value: float, limit: float) -> str:
+    return "holds" if value <= limit else "**does not hold**"
+
+
+def _overhead_rows(data: dict) -> list[str]:
+    config, results, ratios = data["config"], data["results"], data["ratios"]
+    bare, padiff = results["bare"], results["padiff"]
+    budget = config.get("memory_budget")
+    name = (
+        f"{config['depth']}-block transformer twin (d={config['d_model']}, seq {config['seq']}, "
+        f"batch {config['batch']}), memory_budget="
+        + ("default" if budget is None else f"{budget / 2**20:.0f} MB")
+    )
+    rows = [
+        f"| {name}: time | {bare['seconds']:.2f} s | {padiff['seconds']:.2f} s | {ratios['time']:.2f}× "
+        f"| ≤ 1.2× | {_holds(ratios['time'], 1.2)} |",
+        f"| {name}: peak memory increment | {bare['increment_mb']:.0f} MB | {padiff['increment_mb']:.0f} MB "
+        f"| {ratios['increment']:.2f}× | ≤ 1.5× | {_holds(ratios['increment'], 1.5)} |",
+    ]
+    if "cpu_time" in ratios:
+        rows.insert(
+            1,
+            f"| {name}: CPU time | {bare['cpu_seconds']:.2f} s | {padiff['cpu_seconds']:.2f} s "
+            f"| {ratios['cpu_time']:.2f}× | ≤ 1.2× | {_holds(ratios['cpu_time'], 1.2)} |",
+        )
+    return rows
+
+
+def _loop_rows(data: dict) -> list[str]:
+    rows = []
+    for row in data["rows"]:
+        calls, ratio = row["calls"], row["ratio"]
+        target = "≤ 8×" if calls == 1000 else "—"
+        verdict = _holds(ratio, 8.0) if calls == 1000 else ""
+        rows.append(
+            f"| Linear+tanh cell, {calls:,} calls (CPU s) | {row['bare']['seconds']:.2f} s "
+            f"| {row['padiff']['seconds']:.2f} s | {ratio:.1f}× | {target} | {verdict} |"
+        )
+    by_calls = {row["calls"]: row for row in data["rows"]}
+    if 1000 in by_calls and 4000 in by_calls:
+        growth = by_calls[4000]["padiff"]["seconds"] / by_calls[1000]["padiff"]["seconds"]
+        rows.append(
+            f"| cell loop, 1,000 → 4,000 calls: padiff's time grows | | | {growth:.2f}× | ≤ 4.4× "
+            f"| {_holds(growth, 4.4)} |"
+        )
+    return rows
+
+
+def _failing_rows(data: dict) -> list[str]:
+    size = data["size"]
+    name = f"transformer twin (depth {size['depth']}, d={size['d_model']}), planted softmax axis vs clean"
+    return [
+        f"| {name} (CPU s) | clean {data['clean']:.2f} s | planted {data['planted']:.2f} s "
+        f"| {data['ratio']:.2f}× | ≤ 3× | {_holds(data['ratio'], 3.0)} |"
+    ]
+
+
+def _chunk_rows(data: dict) -> list[str]:
+    limit = 8 * data["chunk_mb"]  # a few chunks of float64 temporaries
+    return [
+        f"| compare_arrays, {data['elements']:,} float32 elements ({data['tensor_mb']:.0f} MB a side), "
+        f"failing | | {data['seconds']:.2f} s ({data['gb_per_s']:.2f} GB/s) | +{data['increment_mb']:.1f} MB "
+        f"| ≤ {limit:.0f} MB (8 chunks), not a copy of the tensor | {_holds(data['increment_mb'], limit)} |"
+    ]
+
+
+def render(folder: Path) -> str:
+    lines = [
+        "# Benchmarks (issue 14)",
+        "",
+        f"Written by `make bench` (bench/results.py) on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+        f"{platform.machine()}, Python {platform.python_version()}, {_cpus()} CPUs. Times are medians of "
+        "fresh processes, ratios against a bare forward+backward of both models in the same kind of process; "
+        "on a shared machine they move by tens of percent from one run to the next. Every padiff run "
+        "asserts its expected verdict (clean twins pass, the planted element fails).",
+        "",
+        "| workload | bare | padiff | ratio | target | |",
+        "|---|---|---|---|---|---|",
+    ]
+    sections = (
+        ("overhead", _overhead_rows),
+        ("overhead_spill", _overhead_rows),
+        ("loops", _loop_rows),
+        ("failing", _failing_rows),
+        ("chunked", _chunk_rows),
+    )
+    for name, rows in sections:
+        data = _load(folder, name)
+        if data is not None:
+            lines += rows(data)
+    lines += ["", *NOT_MEASURED]
+    return "\n".join(lines) + "\n"
+
+
+NOT_MEASURED = [
+    "The memory rows: beyond a bare run, padiff holds base's trace (each compared tensor of base's run,",
+    "activations and gradients, released as raw's counterpart is compared). At the default memory_budget",
+    "(a quarter of the available RAM) all of it stays in memory, which is the gap to the 1.5× target; with",
+    "a 64 MB budget most of it goes to the temporary file (charged as time) and about twice bare remains.",
+    "The loop and failing rows are CPU seconds of single-threaded processes (wall medians are in the JSON",
+    "files): on a shared machine, wall time also measures the neighbours.",
+    "",
+    "Not measured here (see issue 14): the torchvision CNN rows (resnet50, vgg11, wide_resnet50_2 in",
+    "`.venv-models`), padiff 0.2.0 side by side (`.venv-upstream`), the 6/12/24-block doubling check, the",
+    "train-mode rows and the GPU rows (no GPU on the machine these were taken on).",
+]
+
+
+def _cpus() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--out", default=str(HERE / "RESULTS.md"), help="'-': print only")
+    args = parser.parse_args(argv)
+    text = render(args.folder)
+    sys.stdout.write(text)
+    if args.out != "-":
+        Path(args.out).write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
