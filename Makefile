@@ -80,17 +80,19 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
 	$(VENV)/bin/mypy
 
-# Issue 14's rows (transformer twin, a cell in a loop, a failing run, one large pair) go to $(BENCH_OUT)
-# as JSON and into bench/RESULTS.md (bench/results.py), each with its target; the others print only.
+# Issue 14's rows (transformer twin, a cell in a loop, a failing run, one large pair; torchvision CNNs
+# in $(MODELS_VENV)) go to $(BENCH_OUT) as JSON and into bench/RESULTS.md (bench/results.py), each with
+# its target; the other benchmarks print only.
 BENCH_OUT ?= build/bench
 
-bench: $(STAMP)
+bench: $(STAMP) $(MODELS_STAMP)
 	mkdir -p $(BENCH_OUT)
 	$(VPY) bench/overhead.py --json $(BENCH_OUT)/overhead.json $(BENCH_ARGS)
 	$(VPY) bench/overhead.py --memory-budget 67108864 --json $(BENCH_OUT)/overhead_spill.json $(BENCH_ARGS)
 	$(VPY) bench/loops.py --json $(BENCH_OUT)/loops.json
 	$(VPY) bench/failing.py --json $(BENCH_OUT)/failing.json
 	$(VPY) bench/chunked.py --json $(BENCH_OUT)/chunked.json
+	PYTHONWARNINGS="ignore:No ccache found" $(MODELS_PY) bench/cnn.py --json $(BENCH_OUT)/cnn.json
 	$(VPY) bench/results.py $(BENCH_OUT)
 	$(VPY) bench/align.py
 	$(VPY) bench/dump.py
