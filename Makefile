@@ -89,6 +89,8 @@ bench: $(STAMP) $(MODELS_STAMP)
 	mkdir -p $(BENCH_OUT)
 	$(VPY) bench/overhead.py --json $(BENCH_OUT)/overhead.json $(BENCH_ARGS)
 	$(VPY) bench/overhead.py --memory-budget 67108864 --json $(BENCH_OUT)/overhead_spill.json $(BENCH_ARGS)
+	$(VPY) bench/overhead.py --depth 6 --json $(BENCH_OUT)/overhead_depth6.json
+	$(VPY) bench/overhead.py --depth 24 --json $(BENCH_OUT)/overhead_depth24.json
 	$(VPY) bench/loops.py --json $(BENCH_OUT)/loops.json
 	$(VPY) bench/failing.py --json $(BENCH_OUT)/failing.json
 	$(VPY) bench/chunked.py --json $(BENCH_OUT)/chunked.json

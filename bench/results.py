@@ -1,7 +1,8 @@
 """Write bench/RESULTS.md from the JSON files `make bench` leaves in a folder, against issue 14's targets.
 
 Reads overhead.json (bench/overhead.py: the transformer twin at padiff's default memory_budget),
-overhead_spill.json (the same with a 64 MB budget, so most of base's trace spills), loops.json
+overhead_spill.json (the same with a 64 MB budget, so most of base's trace spills),
+overhead_depth6.json and overhead_depth24.json (the doubling check: 6 and 24 blocks), loops.json
 (bench/loops.py: a cell called in a loop), failing.json (bench/failing.py: a failing run against its
 passing run), cnn.json (bench/cnn.py: torchvision against paddle.vision at 224) and chunked.json
 (bench/chunked.py: one large pair), whichever are there, and prints the
@@ -85,6 +86,20 @@ def _failing_rows(data: dict) -> list[str]:
     ]
 
 
+def _doubling_rows(folder: Path) -> list[str]:
+    """padiff over bare at 6, 12 and 24 blocks: constant ratios mean padiff grows as the models do."""
+    runs = [_load(folder, name) for name in ("overhead_depth6", "overhead", "overhead_depth24")]
+    if any(run is None or run["config"].get("memory_budget") is not None for run in runs):
+        return []
+    depths = "/".join(str(run["config"]["depth"]) for run in runs if run)
+    times = " / ".join(f"{run['ratios']['time']:.2f}×" for run in runs if run)
+    memory = " / ".join(f"{run['ratios']['increment']:.2f}×" for run in runs if run)
+    return [
+        f"| doubling check, transformer twin at {depths} blocks: time over bare | | | {times} | linear | |",
+        f"| doubling check, transformer twin at {depths} blocks: memory over bare | | | {memory} | linear | |",
+    ]
+
+
 def _cnn_rows(data: dict) -> list[str]:
     rows = []
     for row in data["rows"]:
@@ -127,6 +142,8 @@ def render(folder: Path) -> str:
     sections = (
         ("overhead", _overhead_rows),
         ("overhead_spill", _overhead_rows),
+        ("overhead_depth6", _overhead_rows),
+        ("overhead_depth24", _overhead_rows),
         ("loops", _loop_rows),
         ("failing", _failing_rows),
         ("cnn", _cnn_rows),
@@ -136,6 +153,7 @@ def render(folder: Path) -> str:
         data = _load(folder, name)
         if data is not None:
             lines += rows(data)
+    lines += _doubling_rows(folder)
     lines += ["", *NOT_MEASURED]
     return "\n".join(lines) + "\n"
 
@@ -153,7 +171,7 @@ NOT_MEASURED = [
     "The loop and failing rows are CPU seconds of single-threaded processes (wall medians are in the JSON",
     "files): on a shared machine, wall time also measures the neighbours.",
     "",
-    "Not measured here (see issue 14): padiff 0.2.0 side by side (`.venv-upstream`), the 6/12/24-block doubling check, the",
+    "Not measured here (see issue 14): padiff 0.2.0 side by side (`.venv-upstream`), the",
     "train-mode rows and the GPU rows (no GPU on the machine these were taken on).",
 ]
 
