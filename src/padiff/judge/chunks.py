@@ -5,8 +5,11 @@ an array is contiguous, a copy of that chunk alone where it is not (raw's gradie
 Linear read against base's layout, a permuted attention tensor), and each chunk is cast to the dtype the
 pair is compared in. While a chunk is in cache every metric takes what it needs from it, so a pair is read
 once; memory grows by a few chunks, never by a whole tensor, and nothing larger than a chunk is ever
-copied to float64. Chunk boundaries depend on the number of elements only, so one pair gives the same
-sums whatever the memory layout of its arrays.
+copied to float64. A chunk is summed in the dtype it is compared in (numpy sums pairwise: within about
+log2(CHUNK) = 18 units of that dtype's rounding, 1e-6 relative in float32, far below the 3 digits a
+mean is reported to and the rtol that scales it; in float64 where that would overflow) and the chunks'
+sums are added in float64. Chunk boundaries depend on the number of elements only, so one pair gives
+the same sums whatever the memory layout of its arrays.
 
 Two quantities need a second pass, and only in rare cases: the share of elements within tolerance, when
 the largest difference exceeds atol (the count needs atol, which needs base's mean magnitude, known only
@@ -23,7 +26,8 @@ import numpy as np
 
 __all__ = ["CHUNK", "PairSums", "chunk", "scan", "count_close", "scaled_dots"]
 
-CHUNK = 1 << 16  # elements per chunk: 256 KiB of float32, which stays in the CPU's cache
+CHUNK = 1 << 18  # elements per chunk: 1 MiB of float32, which stays in the CPU's cache
+TILE = 256  # columns of a transposed matrix copied at a time (see `chunk`)
 
 
 @dataclass
@@ -49,7 +53,22 @@ def chunk(array: np.ndarray, start: int, stop: int) -> np.ndarray:
     """Elements [start, stop) of `array` in C order: a view when it is contiguous, else a copy of those."""
     if array.flags.c_contiguous:
         return array.reshape(-1)[start:stop]
+    if array.ndim == 2 and array.T.flags.c_contiguous:
+        return _transposed_rows(array, start, stop)
     return array.flat[start:stop]
+
+
+def _transposed_rows(array: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """`chunk` of a matrix stored transposed (a Linear's weight or gradient in the other framework's
+    layout): the rows it touches, copied tile by tile. Read element by element, each step would jump a
+    whole stored row; a tile is read a few cache lines at a time."""
+    cols, stop = array.shape[1], min(stop, array.size)
+    first, last = start // cols, -(-stop // cols)
+    stored = array.T  # C-contiguous, [cols, rows]
+    rows = np.empty((last - first, cols), dtype=array.dtype)
+    for j in range(0, cols, TILE):
+        rows[:, j : j + TILE] = stored[j : j + TILE, first:last].T
+    return rows.reshape(-1)[start - first * cols : stop - first * cols]
 
 
 def scan(b: np.ndarray, r: np.ndarray, work: np.dtype, exact: bool = False) -> PairSums | None:
@@ -70,9 +89,9 @@ def scan(b: np.ndarray, r: np.ndarray, work: np.dtype, exact: bool = False) -> P
             at = int(diff.argmax())
             sums.max_abs, sums.worst = top, start + at
             sums.worst_base, sums.worst_raw = float(cb[at]), float(cr[at])
-        sums.sum_abs_diff += float(np.add.reduce(diff, dtype=np.float64))
+        sums.sum_abs_diff += _sum(diff)
         abs_b = np.abs(cb, out=diff)
-        sums.sum_abs_base += float(np.add.reduce(abs_b, dtype=np.float64))
+        sums.sum_abs_base += _sum(abs_b)
         sums.max_base = max(sums.max_base, float(np.maximum.reduce(abs_b)))
         sums.nonzero_base += cb.size - int(np.count_nonzero(abs_b == 0))  # bools count fastest
         sums.dot_bb += float(np.dot(cb, cb))
@@ -81,6 +100,12 @@ def scan(b: np.ndarray, r: np.ndarray, work: np.dtype, exact: bool = False) -> P
         if exact:
             sums.equal += int(np.count_nonzero(raw_b == raw_r))
     return sums
+
+
+def _sum(values: np.ndarray) -> float:
+    """A chunk's sum in its own dtype, or in float64 where that overflows (a mask of finfo.min values)."""
+    total = float(np.add.reduce(values))
+    return total if math.isfinite(total) else float(np.add.reduce(values, dtype=np.float64))
 
 
 def count_close(b: np.ndarray, r: np.ndarray, work: np.dtype, atol: float, rtol: float) -> int:

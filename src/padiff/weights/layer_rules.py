@@ -68,7 +68,9 @@ def same(values: tuple[np.ndarray, ...]) -> np.ndarray:
 
 
 def transposed(values: tuple[np.ndarray, ...]) -> np.ndarray:
-    return np.ascontiguousarray(values[0].T)
+    """A view: the adapters copy what they write into a tensor, and comparing reads it chunk by chunk,
+    so no whole transposed copy is made (a weight's shape check, a gradient compared offline)."""
+    return values[0].T
 
 
 def _packed_part(index: int, transpose: bool) -> Transform:
