@@ -246,6 +246,7 @@ def test_the_browser_tests_skip_cleanly_without_a_browser(tmp_path):
     tests = [name for name in dir(test_page) if name.startswith("test_")]
     assert (
         f"{len(tests)} skipped" in run.stdout
-        and "no Chromium at" in run.stdout
+        # a fresh environment lacks playwright too (make test-browser installs it): either skip is clean
+        and ("no Chromium at" in run.stdout or "playwright is not installed" in run.stdout)
         and "passed" not in run.stdout
     )
