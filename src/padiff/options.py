@@ -56,7 +56,6 @@ class Side:
     loss: Callable | None
     policy: LayerPolicy
     optimizer: Any = None
-    optimizer_made: bool = False  # padiff built it (from a factory, or around a step function)
 
     def inputs(self) -> tuple[Adapter, Any]:
         """(adapter, model): how the input and weight helpers take one side."""
@@ -169,5 +168,5 @@ def make_sides(
     raw_side = Side("raw", raw[0], raw[1], raw_loss, resolved.raw_policy)
     pair = optimizer_pair(optimizers, base, raw)
     if pair is not None:
-        base_side.optimizer, raw_side.optimizer, base_side.optimizer_made, raw_side.optimizer_made = pair
+        base_side.optimizer, raw_side.optimizer = pair
     return base_side, raw_side

@@ -17,7 +17,14 @@ if TYPE_CHECKING:
     from ..options import Side
     from ..weights.pairs import StatePair
 
-__all__ = ["optimizer_pair", "StepFunction", "step_optimizer", "OptimizerRecord", "optimizer_record"]
+__all__ = [
+    "optimizer_pair",
+    "StepFunction",
+    "step_optimizer",
+    "takes_no_arguments",
+    "OptimizerRecord",
+    "optimizer_record",
+]
 
 
 @dataclass(frozen=True)
@@ -31,8 +38,8 @@ class OptimizerRecord:
 
 
 def optimizer_pair(optimizers: Any, base: tuple[Adapter, Any], raw: tuple[Adapter, Any]) -> tuple | None:
-    """(base_opt, raw_opt, base_made, raw_made) from optimizer objects or factories
-    `lambda params: Optimizer(params, ...)`; *_made says padiff built it."""
+    """(base_opt, raw_opt) from optimizer objects or factories `lambda params: Optimizer(params, ...)`
+    (padiff 0.2.0's zero-argument step functions are wrapped in a `StepFunction`)."""
     if optimizers is None:
         return None
     if not isinstance(optimizers, (tuple, list)) or len(optimizers) != 2:
@@ -40,14 +47,12 @@ def optimizer_pair(optimizers: Any, base: tuple[Adapter, Any], raw: tuple[Adapte
             f"optimizers must be a pair (base_opt, raw_opt), got {type(optimizers).__name__}",
             hint="pass optimizers=(torch.optim.SGD(base.parameters(), lr=0.1), paddle.optimizer.SGD(...))",
         )
-    made, owned = [], []
+    made = []
     for role, (adapter, model), item in (("base", base, optimizers[0]), ("raw", raw, optimizers[1])):
         if adapter.is_optimizer(item):
             made.append(item)
-            owned.append(False)
-        elif callable(item) and _takes_no_arguments(item):
+        elif callable(item) and takes_no_arguments(item):
             made.append(StepFunction(item))  # padiff 0.2.0: a function that performs the step itself
-            owned.append(True)
         elif callable(item):
             optimizer = item(adapter.parameters(model))
             if not adapter.is_optimizer(optimizer):
@@ -56,13 +61,12 @@ def optimizer_pair(optimizers: Any, base: tuple[Adapter, Any], raw: tuple[Adapte
                     hint="a factory takes the model's parameters and returns an optimizer",
                 )
             made.append(optimizer)
-            owned.append(True)
         else:
             raise InputError(
                 f"{role} optimizer is a {type(item).__name__}, not a {adapter.name} optimizer or a factory",
                 hint="give (base_opt, raw_opt) in the same order as (base, raw)",
             )
-    return made[0], made[1], owned[0], owned[1]
+    return made[0], made[1]
 
 
 class StepFunction:
@@ -72,7 +76,8 @@ class StepFunction:
         self.fn = fn
 
 
-def _takes_no_arguments(fn: Callable) -> bool:
+def takes_no_arguments(fn: Callable) -> bool:
+    """Whether `fn` can be called without arguments (padiff 0.2.0's step functions)."""
     try:
         params = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):

@@ -13,14 +13,13 @@ run's manifest last (`run`); a data-parallel wrapper is recorded as the model it
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ..capture.inputs import prepare_inputs
 from ..capture.leaves import tensor_leaves
-from ..capture.optim import StepFunction, step_optimizer
+from ..capture.optim import StepFunction, step_optimizer, takes_no_arguments
 from ..capture.restore import ModelState, TrainingState
 from ..capture.run import capture_run
 from ..errors import InputError
@@ -44,7 +43,7 @@ def _optimizer(adapter: Adapter, model: Any, item: Any) -> tuple[Any, bool]:
     """(optimizer, made by padiff) from an optimizer, a factory of one, or a function doing the step."""
     if item is None or adapter.is_optimizer(item):
         return item, False
-    if callable(item) and _takes_no_arguments(item):
+    if callable(item) and takes_no_arguments(item):
         return StepFunction(item), True  # padiff 0.2.0: a function that performs the step itself
     if callable(item):
         made = item(adapter.parameters(model))
@@ -53,16 +52,6 @@ def _optimizer(adapter: Adapter, model: Any, item: Any) -> tuple[Any, bool]:
     raise InputError(
         f"optimizer is a {type(item).__name__}, not a {adapter.name} optimizer or a factory of one",
         hint="pass optimizer=torch.optim.SGD(model.parameters(), lr=0.1) or lambda params: ...",
-    )
-
-
-def _takes_no_arguments(fn: Callable) -> bool:
-    try:
-        params = inspect.signature(fn).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    return not any(
-        p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params
     )
 
 
