@@ -46,7 +46,14 @@ class Referee:
         spans: Mapping[int, tuple[str, int, int]] | None = None,
     ):
         self.adapter, self.trace, self.pairs = adapter, trace, pairs
-        self.spans = dict(spans or {})  # base id -> (activation raw fuses, base's next layer, its input)
+        self.spans: dict[int, Span] = {}  # base id -> the unit extended by the activation raw fuses
+        self.missing: dict[int, str] = {}  # base id -> an activation base's framework does not have
+        for node_id, (name, next_id, index) in (spans or {}).items():
+            activation = adapter.activation(name)
+            if activation is None:
+                self.missing[node_id] = name
+            else:
+                self.spans[node_id] = Span(activation, next_id, index)
         self.layers: dict[str, Any] = {}
         for path, layer in adapter.named_sublayers(model):
             self.layers.setdefault(path, layer)
@@ -88,11 +95,9 @@ class Referee:
         if layer is None:
             return not_judged(f"base has no layer at '{node.path}'")
         backward = d.where is Where.GRAD_IN
-        span = self.spans.get(d.base_id)
-        if span is not None and self.adapter.activation(span[0]) is None:
-            return not_judged(
-                f"{self.adapter.name} has no '{span[0]}' activation to follow '{node.path}' with"
-            )
+        if d.base_id in self.missing:
+            name = self.missing[d.base_id]
+            return not_judged(f"{self.adapter.name} has no '{name}' activation to follow '{node.path}' with")
         index, base_value = self._base_value(d)
         if base_value is None:
             return not_judged("base's value was not kept")
@@ -109,7 +114,7 @@ class Referee:
             return index, self.trace.tensor(Where.GRAD_IN, d.base_id, index)
         span = self.spans.get(d.base_id)
         if span is not None:  # raw's fused output was compared with what base's next layer took in
-            return 0, self.trace.tensor(Where.INPUT, span[1], span[2])
+            return 0, self.trace.tensor(Where.INPUT, span.node_id, span.index)
         for index in range(self.trace.output_count(d.base_id)):
             stored = self.trace.tensor(Where.OUTPUT, d.base_id, index)
             if stored is not None and stored.key == d.leaf:
@@ -168,9 +173,7 @@ class Referee:
         key = (node_id, f"{dtype}:{backward}")
         if key not in self._runs:
             layer = self.layers[self.trace.tree[node_id].path]
-            fused = self.spans.get(node_id)
-            activation = None if fused is None else self.adapter.activation(fused[0])
-            span = None if fused is None or activation is None else Span(activation, fused[1], fused[2])
+            span = self.spans.get(node_id)
             if dtype.startswith(ROUNDED):
                 u = roundoff(dtype[len(ROUNDED) :])
                 run = run_unit(self.adapter, layer, self.trace, node_id, "float64", backward, u, span)
