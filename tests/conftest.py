@@ -26,3 +26,23 @@ def special_inits():
     yield register
     for registration in reversed(registrations):
         registration.remove()
+
+
+@pytest.fixture(scope="module")
+def planted():
+    """The cnn twin's report with a BatchNorm eps planted in raw (the report tests' failing page)."""
+    import padiff
+    from tests.models import build, example_input
+
+    return padiff.compare(
+        build("cnn", "torch"), build("cnn", "paddle", plant="bn_eps", seed=1), example_input("cnn")
+    )
+
+
+@pytest.fixture(scope="module")
+def clean():
+    """The cnn twin's passing report (its control)."""
+    import padiff
+    from tests.models import build, example_input
+
+    return padiff.compare(build("cnn", "torch"), build("cnn", "paddle", seed=1), example_input("cnn"))

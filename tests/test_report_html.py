@@ -12,8 +12,6 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
-import pytest
-
 import padiff
 from padiff.cli import main as cli_main
 from tests.dumps import dump_pair
@@ -63,18 +61,6 @@ class Page(HTMLParser):
     def by_id(self, name: str) -> dict:
         (found,) = [e for e in self.elements if e.get("id") == name]
         return found
-
-
-@pytest.fixture(scope="module")
-def planted():
-    return padiff.compare(
-        build("cnn", "torch"), build("cnn", "paddle", plant="bn_eps", seed=1), example_input("cnn")
-    )
-
-
-@pytest.fixture(scope="module")
-def clean():
-    return padiff.compare(build("cnn", "torch"), build("cnn", "paddle", seed=1), example_input("cnn"))
 
 
 def _culprit_index(page: Page) -> list[int]:

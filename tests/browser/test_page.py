@@ -19,18 +19,6 @@ from tests.test_generated import SIGMOID_BN_SPEC
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(scope="module")
-def planted():
-    return padiff.compare(
-        build("cnn", "torch"), build("cnn", "paddle", plant="bn_eps", seed=1), example_input("cnn")
-    )
-
-
-@pytest.fixture(scope="module")
-def clean():
-    return padiff.compare(build("cnn", "torch"), build("cnn", "paddle", seed=1), example_input("cnn"))
-
-
 def _quiet(opened) -> None:
     """Nothing said on the console, no error, nothing fetched but the page itself."""
     assert opened.console == [] and opened.errors == []
