@@ -12,7 +12,7 @@ FRAMEWORKS := torch==2.13.0 paddlepaddle==3.3.1 safetensors
 LINT_PATHS := src tests examples bench
 BENCH_ARGS ?=
 
-.PHONY: venv demo test lint bench clean test-models fuzz browser test-browser
+.PHONY: venv demo test lint bench clean test-models fuzz browser test-browser upstream
 
 venv: $(STAMP)
 
@@ -74,18 +74,34 @@ $(MODELS_STAMP): pyproject.toml
 test-models: $(MODELS_STAMP)
 	PYTHONWARNINGS="ignore:No ccache found" $(MODELS_PY) -m pytest -q -m real tests/real
 
+# padiff 0.2.0 from PyPI beside the current tree (bench/upstream.py), in a venv of its own. Its wheel
+# declares only numpy, no framework, so it gets $(VENV)'s pinned frameworks; it imports yaml undeclared.
+UPSTREAM_VENV ?= .venv-upstream
+UPSTREAM_PY := $(UPSTREAM_VENV)/bin/python
+UPSTREAM_STAMP := $(UPSTREAM_VENV)/.installed
+UPSTREAM_PACKAGES := padiff==0.2.0 pyyaml $(FRAMEWORKS)
+
+$(UPSTREAM_STAMP):
+	test -x $(UPSTREAM_PY) || $(PYTHON) -m venv $(UPSTREAM_VENV)
+	$(UPSTREAM_PY) -m pip install --quiet --upgrade pip
+	$(UPSTREAM_PY) -m pip install --quiet $(UPSTREAM_PACKAGES)
+	touch $@
+
+upstream: $(UPSTREAM_STAMP)
+
 # mypy checks src/padiff with the settings in pyproject.toml (every function annotated).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
 	$(VENV)/bin/mypy
 
-# Issue 14's rows (transformer twin, a cell in a loop, a failing run, one large pair; torchvision CNNs
-# in $(MODELS_VENV)) go to $(BENCH_OUT) as JSON and into bench/RESULTS.md (bench/results.py), each with
-# its target; the other benchmarks print only.
+# Issue 14's rows (transformer twin, a cell in a loop, a failing run, one large pair; torchvision CNNs,
+# eval and train, in $(MODELS_VENV); padiff 0.2.0 on the twin and the loop in $(UPSTREAM_VENV)) go to
+# $(BENCH_OUT) as JSON and into bench/RESULTS.md (bench/results.py), each with its target; the other
+# benchmarks print only.
 BENCH_OUT ?= build/bench
 
-bench: $(STAMP) $(MODELS_STAMP)
+bench: $(STAMP) $(MODELS_STAMP) $(UPSTREAM_STAMP)
 	mkdir -p $(BENCH_OUT)
 	$(VPY) bench/overhead.py --json $(BENCH_OUT)/overhead.json $(BENCH_ARGS)
 	$(VPY) bench/overhead.py --memory-budget 67108864 --json $(BENCH_OUT)/overhead_spill.json $(BENCH_ARGS)
@@ -95,6 +111,7 @@ bench: $(STAMP) $(MODELS_STAMP)
 	$(VPY) bench/failing.py --json $(BENCH_OUT)/failing.json
 	$(VPY) bench/chunked.py --json $(BENCH_OUT)/chunked.json
 	PYTHONWARNINGS="ignore:No ccache found" $(MODELS_PY) bench/cnn.py --json $(BENCH_OUT)/cnn.json
+	$(VPY) bench/upstream.py --python $(UPSTREAM_PY) --json $(BENCH_OUT)/upstream.json
 	$(VPY) bench/results.py $(BENCH_OUT)
 	$(VPY) bench/align.py
 	$(VPY) bench/dump.py
