@@ -33,7 +33,7 @@ from .match.layermap import LayerMap, ResolvedMap
 from .options import Options, Side, check_steps, layer_map_of, make_sides, step_inputs
 from .report import Report
 from .report.build import build_report
-from .steps import StepResult, run_steps
+from .steps import CallsChanged, StepResult, run_steps
 from .weights.orientation import fitted_notes
 from .weights.pairs import StatePair
 from .weights.plan import plan_state_pairs, transfer_weights
@@ -94,8 +94,10 @@ class Comparison:
         notes.extend(fitted_notes(state_pairs))
         return cls(base_side, raw_side, state_pairs, resolved.path_pairs, options, notes)
 
-    def run_steps(self, batches: list[Any], isolate: bool, notes: list[str]) -> list[StepResult]:
-        return run_steps(self, batches, isolate, notes)
+    def run_steps(
+        self, batches: list[Any], isolate: bool, notes: list[str], natural: StepResult | None = None
+    ) -> list[StepResult]:
+        return run_steps(self, batches, isolate, notes, natural)
 
     def run(self, batches: list[Any]) -> Report:
         options = self.options
@@ -118,12 +120,23 @@ class Comparison:
         first = verdict.culprit
         assert first is not None  # only failures are confirmed
         notes = list(verdict.notes)
+        # one step without optimizers: raw's natural pass is the first run's, not run again (a second
+        # natural pass runs only where confirmation would clear the failure, to see it come back)
+        natural = results[0] if len(batches) == 1 and self.base.optimizer is None else None
         try:
-            confirmed_results = self.run_steps(batches, True, notes)
+            try:
+                confirmed_results = self.run_steps(batches, True, notes, natural)
+            except CallsChanged:
+                confirmed_results = self.run_steps(batches, True, notes)
         except PadiffError as error:
             return replace(verdict, notes=[*verdict.notes, not_confirmed_note(error)]), results
         confirmed = judge_steps(confirmed_results, self.options.diff_phase, notes, isolated=True)
-        if not reproduced(first, confirmed, stepped=self.base.optimizer is not None):
+        rerun = [
+            d
+            for r in confirmed_results
+            for d in (r.forward + r.backward + r.grads if r.rerun is None else r.rerun)
+        ]
+        if not reproduced(first, rerun, stepped=self.base.optimizer is not None):
             return replace(verdict, notes=[not_reproduced_note(first), *verdict.notes]), results
         return replace(confirmed, notes=confirmed_notes(first, confirmed)), confirmed_results
 

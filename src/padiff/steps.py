@@ -2,14 +2,16 @@
 
 A step: base runs forward and backward under capture (its trace stored), raw runs the same while being
 compared against that trace, then parameter gradients are compared; with optimizers, both step and the
-updates are compared. With `isolate` (single-step isolation) raw runs a second time on base's inputs and
-incoming gradients, and each pair gets its local error too. Models (and optimizers) are put back after
-the last step, whatever happens.
+updates are compared (`optimizer_step`). With `isolate` (single-step isolation) raw runs a second time on
+base's inputs and incoming gradients, and each pair gets its local error too. A confirmation of one step
+without optimizers gives the first run's step as `natural`: raw's natural pass is then not run again
+before its isolated one, only after it where the isolated run would clear the failure (to see that the
+failure comes back). Models (and optimizers) are put back after the last step, whatever happens.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -17,26 +19,26 @@ import numpy as np
 from .capture.calltree import CallNode, CallTree
 from .capture.hooks import RunState
 from .capture.inputs import Prepared, prepare_inputs
-from .capture.optim import StepFunction, optimizer_record, step_optimizer
+from .capture.optim import StepFunction
 from .capture.restore import ModelState, TrainingState
 from .capture.run import capture_run
 from .capture.sink import Sink
-from .errors import InputError
 from .judge.base_trace import BaseTrace
 from .judge.isolated import IsolatedComparer, merge_local
-from .judge.isolation import BaseStart, isolated_updates, judge_updates, read_states, start_from_base
-from .judge.params import base_param_arrays, compare_param_arrays, raw_param_arrays, updates
+from .judge.params import compare_param_arrays, raw_param_arrays
 from .judge.records import LayerDiff, Phase
 from .judge.referee import Referee
 from .judge.stream import RawComparer
 from .judge.trace import AFTER, BEFORE
+from .localize.verdict import judge_steps
 from .match.align import Aligner
+from .optimizer_step import step_optimizers
 from .options import Side
 
 if TYPE_CHECKING:
     from .comparison import Comparison
 
-__all__ = ["StepResult", "run_steps"]
+__all__ = ["StepResult", "run_steps", "CallsChanged"]
 
 
 @dataclass
@@ -51,12 +53,24 @@ class StepResult:
     raw_tree: CallTree = field(default_factory=CallTree)
     notes: list[str] = field(default_factory=list)
     calls: Any = None  # the inputs of this step, as the user gave them
+    buffers: list[LayerDiff] = field(default_factory=list)  # the last of `forward`: statistics left behind
+    rerun: list[LayerDiff] | None = None  # a confirmation's natural re-run, when it ran after isolation
+
+
+class CallsChanged(Exception):
+    """Raw's layers were not called as in the first run of a step: its comparison cannot be reused."""
 
 
 def run_steps(
-    comparison: Comparison, batches: list[Any], isolate: bool, notes: list[str]
+    comparison: Comparison,
+    batches: list[Any],
+    isolate: bool,
+    notes: list[str],
+    natural: StepResult | None = None,
 ) -> list[StepResult]:
-    """One StepResult per batch; input notes and the optimizer note are added to `notes`."""
+    """One StepResult per batch; input notes and the optimizer note are added to `notes`. `natural`: the
+    first run's step 0, reused by a confirmation (one batch, no optimizers) instead of running raw's
+    natural pass again; CallsChanged when raw's calls differ from it."""
     base_side, raw_side = comparison.base, comparison.raw
     saved: list[Any] = [ModelState(*base_side.inputs()), ModelState(*raw_side.inputs())]
     for side in (base_side, raw_side):
@@ -68,7 +82,7 @@ def run_steps(
         for step, batch in enumerate(batches):
             base_call, raw_call, input_notes = prepare_inputs(batch, base_side.inputs(), raw_side.inputs())
             notes.extend(n for n in input_notes if n not in notes)
-            result = _run_step(comparison, step, base_call, raw_call, isolate)
+            result = _run_step(comparison, step, base_call, raw_call, isolate, natural if step == 0 else None)
             del base_call, raw_call  # the inputs could keep paddle's graph alive past the step
             result.calls = batch
             results.append(result)
@@ -83,8 +97,15 @@ def run_steps(
 
 
 def _run_step(
-    comparison: Comparison, step: int, base_call: Prepared, raw_call: Prepared, isolate: bool
+    comparison: Comparison,
+    step: int,
+    base_call: Prepared,
+    raw_call: Prepared,
+    isolate: bool,
+    natural: StepResult | None = None,
 ) -> StepResult:
+    """One step. With `natural` (a confirmation's step 0 without optimizers: what a first run of the same
+    step compared), raw's natural run is not repeated before its isolated run; see `_reuse_natural`."""
     base_side, raw_side = comparison.base, comparison.raw
     state_pairs, tolerances = comparison.state_pairs, comparison.options.tolerances
     trace = BaseTrace(base_side.adapter, comparison.memory_budget)
@@ -95,41 +116,31 @@ def _run_step(
         sizes = comparison.buffers.batch_sizes(trace)  # before raw's run releases base's inputs
         trace.record_param_grads(state_pairs)
         trace.record_buffers(AFTER, base_side.model)
-        aligner = Aligner(trace.tree, comparison.path_pairs)
-        comparer = RawComparer(raw_side.adapter, trace, aligner, tolerances, step, keep_base=isolate)
         raw_buffers = comparison.buffers.snapshot()
-        raw_state = _capture(raw_side, raw_call, comparer)
-        comparer.finish()
-        result = StepResult(comparer.forward, comparer.backward, base_tree=trace.tree, raw_tree=aligner.raw)
-        result.grads = _param_grads(comparison, trace, step)
-        buffers, buffer_notes = comparison.buffers.compare(trace, sizes, raw_buffers, tolerances, step)
-        result.notes = _run_notes(base_state, raw_state, aligner) + comparer.notes + buffer_notes
+        if natural is not None and natural.base_tree.same_calls(trace.tree):
+            result = _reuse_natural(natural)
+        else:
+            aligner = Aligner(trace.tree, comparison.path_pairs)
+            comparer = RawComparer(raw_side.adapter, trace, aligner, tolerances, step, keep_base=isolate)
+            raw_state = _capture(raw_side, raw_call, comparer)
+            comparer.finish()
+            result = StepResult(
+                comparer.forward, comparer.backward, base_tree=trace.tree, raw_tree=aligner.raw
+            )
+            result.grads = _param_grads(comparison, trace, step)
+            buffers, buffer_notes = comparison.buffers.compare(trace, sizes, raw_buffers, tolerances, step)
+            result.buffers = buffers
+            result.notes = _run_notes(base_state, raw_state, aligner) + comparer.notes + buffer_notes
+            natural = None
         if isolate:
-            comparison.buffers.restore(raw_buffers)  # the isolated run starts from the same statistics
-            raw_side.adapter.take_grads([pair.raw_tensor for pair in state_pairs])
-            isolated = IsolatedComparer(
-                raw_side.adapter, trace, Aligner(trace.tree, comparison.path_pairs), tolerances, step
+            _isolate(
+                comparison, step, trace, raw_call, result, raw_buffers, sizes, reused=natural is not None
             )
-            _capture(raw_side, raw_call, isolated)
-            isolated.finish()
-            result.forward = merge_local(comparer.forward, isolated.forward)
-            result.backward = merge_local(comparer.backward, isolated.backward)
-            raw_params = raw_param_arrays(raw_side.adapter, state_pairs, grads=True)  # local gradients
-            result.grads = merge_local(result.grads, _param_grads(comparison, trace, step))
-            referee = Referee(base_side.adapter, base_side.model, trace, state_pairs, isolated.spans)
-            judged, judge_notes = referee.judge(
-                result.forward + result.backward + result.grads, isolated.failing or {}, raw_params
-            )
-            result.forward, judged = judged[: len(result.forward)], judged[len(result.forward) :]
-            result.backward, result.grads = judged[: len(result.backward)], judged[len(result.backward) :]
-            result.notes += judge_notes
-            local = comparison.buffers.compare(trace, sizes, raw_buffers, tolerances, step)[0]
-            buffers = merge_local(buffers, local)
-            result.notes.append("single_step: each raw layer was also run on base's inputs and incoming gradients; "
-                                "pairs are judged by that local error")  # fmt: skip
-        result.forward += buffers  # statistics a forward leaves behind: judged after the forward
+            if natural is not None and _passes_locally(comparison, result):
+                result.rerun = _natural_rerun(comparison, step, trace, raw_call, raw_buffers, sizes)
+        result.forward = result.forward + result.buffers  # statistics a forward leaves: judged after it
         if base_side.optimizer is not None:
-            result.updates, update_notes = _step_optimizers(comparison, trace, step)
+            result.updates, update_notes = step_optimizers(comparison, trace, step)
             result.notes += update_notes
         if trace.store.spilled:
             result.notes.append(
@@ -139,6 +150,86 @@ def _run_step(
     finally:
         trace.close()
     return result
+
+
+def _reuse_natural(natural: StepResult) -> StepResult:
+    """A confirmation step's natural comparison taken from the first run's (same inputs, same weights,
+    same calls: the models repeat it unless they keep state between calls, which `_natural_rerun` checks
+    for where it could change the verdict)."""
+    forward = natural.forward[: len(natural.forward) - len(natural.buffers)]
+    result = StepResult(list(forward), list(natural.backward), list(natural.grads))
+    result.buffers, result.notes = list(natural.buffers), list(natural.notes)
+    result.base_tree, result.raw_tree = natural.base_tree, natural.raw_tree
+    return result
+
+
+def _isolate(
+    comparison: Comparison,
+    step: int,
+    trace: BaseTrace,
+    raw_call: Prepared,
+    result: StepResult,
+    raw_buffers: dict[str, np.ndarray],
+    sizes: dict[str, list[int]],
+    reused: bool = False,
+) -> None:
+    """Raw run again, each layer on base's inputs and incoming gradients: every pair of `result` gets its
+    local error, and failing pairs the float64 judge's reading."""
+    base_side, raw_side = comparison.base, comparison.raw
+    state_pairs, tolerances = comparison.state_pairs, comparison.options.tolerances
+    comparison.buffers.restore(raw_buffers)  # the isolated run starts from the same statistics
+    raw_side.adapter.take_grads([pair.raw_tensor for pair in state_pairs])
+    isolated = IsolatedComparer(
+        raw_side.adapter, trace, Aligner(trace.tree, comparison.path_pairs), tolerances, step
+    )
+    _capture(raw_side, raw_call, isolated)
+    isolated.finish()
+    if reused and not result.raw_tree.same_calls(isolated.aligner.raw):
+        raise CallsChanged("raw's layers were called differently in its isolated run")
+    result.forward = merge_local(result.forward, isolated.forward)
+    result.backward = merge_local(result.backward, isolated.backward)
+    raw_params = raw_param_arrays(raw_side.adapter, state_pairs, grads=True)  # local gradients
+    result.grads = merge_local(result.grads, _param_grads(comparison, trace, step))
+    referee = Referee(base_side.adapter, base_side.model, trace, state_pairs, isolated.spans)
+    judged, judge_notes = referee.judge(
+        result.forward + result.backward + result.grads, isolated.failing or {}, raw_params
+    )
+    result.forward, judged = judged[: len(result.forward)], judged[len(result.forward) :]
+    result.backward, result.grads = judged[: len(result.backward)], judged[len(result.backward) :]
+    result.notes += judge_notes
+    local = comparison.buffers.compare(trace, sizes, raw_buffers, tolerances, step)[0]
+    result.buffers = merge_local(result.buffers, local)
+    result.notes.append("single_step: each raw layer was also run on base's inputs and incoming gradients; "
+                        "pairs are judged by that local error")  # fmt: skip
+
+
+def _passes_locally(comparison: Comparison, result: StepResult) -> bool:
+    """Whether this isolated step would pass: then the confirmation clears the first run's failure, and
+    that must not rest on the first run's natural comparison alone (`_natural_rerun`)."""
+    whole = replace(result, forward=result.forward + result.buffers)
+    return judge_steps([whole], comparison.options.diff_phase, [], isolated=True).passed
+
+
+def _natural_rerun(
+    comparison: Comparison,
+    step: int,
+    trace: BaseTrace,
+    raw_call: Prepared,
+    raw_buffers: dict[str, np.ndarray],
+    sizes: dict[str, list[int]],
+) -> list[LayerDiff]:
+    """Raw's natural run once more, after its isolated run: does the first run's failure come back? A
+    model that keeps state between calls may not repeat it (`localize.confirm.reproduced`)."""
+    raw_side, tolerances = comparison.raw, comparison.options.tolerances
+    comparison.buffers.restore(raw_buffers)
+    raw_side.adapter.take_grads([pair.raw_tensor for pair in comparison.state_pairs])
+    comparer = RawComparer(
+        raw_side.adapter, trace, Aligner(trace.tree, comparison.path_pairs), tolerances, step
+    )
+    _capture(raw_side, raw_call, comparer)
+    comparer.finish()
+    buffers = comparison.buffers.compare(trace, sizes, raw_buffers, tolerances, step)[0]
+    return comparer.forward + buffers + comparer.backward + _param_grads(comparison, trace, step)
 
 
 def _param_grads(comparison: Comparison, trace: BaseTrace, step: int) -> list[LayerDiff]:
@@ -159,58 +250,6 @@ def _param_grads(comparison: Comparison, trace: BaseTrace, step: int) -> list[La
 def _capture(side: Side, call: Prepared, sink: Sink) -> RunState:
     args, kwargs = call
     return capture_run(side.adapter, side.model, args, kwargs, sink, side.policy, side.loss, side.role)
-
-
-def _step_optimizers(
-    comparison: Comparison, trace: BaseTrace, step: int
-) -> tuple[list[LayerDiff], list[str]]:
-    """Step both optimizers; base's update (and optimizer) goes into its trace, raw's is compared with it,
-    and an update that differs is checked by stepping raw's optimizer from base's start (`isolation`)."""
-    base_side, raw_side, state_pairs = comparison.base, comparison.raw, comparison.state_pairs
-    base_before = base_param_arrays(base_side.adapter, state_pairs)
-    raw_before = raw_param_arrays(raw_side.adapter, state_pairs, grads=False)
-    base_states = read_states(base_side.adapter, base_side.optimizer, state_pairs, base=True)
-    for side in (base_side, raw_side):
-        try:
-            step_optimizer(side.adapter, side.model, side.optimizer)
-        except Exception as error:
-            raise InputError(
-                f"{side.role} optimizer ({side.adapter.name}) raised in step {step}: {type(error).__name__}: {error}",
-                hint="the optimizer must hold the parameters of the model given as " + side.role,
-            ) from error
-    base_after = base_param_arrays(base_side.adapter, state_pairs)
-    trace.record_update(base_before, base_after, optimizer_record(base_side, state_pairs))
-    raw_update = updates(raw_before, raw_param_arrays(raw_side.adapter, state_pairs, grads=False))
-    trainable = [p for p in state_pairs if raw_side.adapter.requires_grad(p.raw_tensor)]
-
-    def judged(raw_updates: dict[int, np.ndarray]) -> list[LayerDiff]:
-        return compare_param_arrays(
-            trainable,
-            trace.updates(),
-            raw_updates,
-            comparison.options.tolerances,
-            Phase.WEIGHT,
-            step,
-            trace.weights_before_update(),
-            dtypes=(comparison.base.adapter.dtype_name, comparison.raw.adapter.dtype_name),
-        )
-
-    diffs = judged(raw_update)
-    if all(d.passed for d in diffs) or not comparison.options.confirm:  # confirm=False: raw verdicts
-        return diffs, []
-    start = BaseStart(base_before, base_states)
-    isolated = isolated_updates(raw_side.adapter, raw_side.optimizer, state_pairs, start, trace.param_grads())
-    if isinstance(isolated, str):
-        return diffs, [f"step {step}: the updates were not isolated: {isolated}"]
-    diffs = judge_updates(diffs, judged(isolated), isolated, trace.updates(), trainable)
-    if not all(d.passed for d in diffs):
-        return diffs, []
-    after = BaseStart(base_after, read_states(base_side.adapter, base_side.optimizer, state_pairs, base=True))
-    start_from_base(raw_side.adapter, raw_side.optimizer, state_pairs, after)
-    return diffs, [
-        f"step {step}: updates that differed only because their gradients did (raw's optimizer, started "
-        "from base's point, moves as base's); raw continues from base's parameters and optimizer state"
-    ]
 
 
 def _listed(nodes: list[CallNode]) -> str:

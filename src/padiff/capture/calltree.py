@@ -97,6 +97,15 @@ class CallTree:
     def get(self, node_id: int | None) -> CallNode | None:
         return None if node_id is None or not 0 <= node_id < len(self.nodes) else self.nodes[node_id]
 
+    def same_calls(self, other: CallTree) -> bool:
+        """Whether `other` is a run with the same calls: the same layers, called in the same order from
+        the same places, so that node ids mean the same call in both."""
+
+        def calls(tree: CallTree) -> list[tuple]:
+            return [(n.path, n.cls, n.call, n.parent, n.transparent, n.inputs) for n in tree.nodes]
+
+        return len(self.nodes) == len(other.nodes) and calls(self) == calls(other)
+
     @property
     def root(self) -> CallNode | None:
         return self.nodes[0] if self.nodes else None

@@ -6,11 +6,17 @@ that way). If every layer then agrees, the failure was accumulated
 rounding (amplified by a kink, a near-tie in a max-pool, train-mode statistics over few values) and the
 run passes; otherwise the culprit is the first layer whose own error differs. A failure that does not
 come back on the second run (state kept between calls, randomness) keeps the first verdict, said so.
+
+With one step and no optimizers, raw's natural pass is the first run's: the second run is base's and raw's
+isolated one, and raw runs naturally again only where the isolated run clears the failure (the check
+that it comes back), or when raw's layers were called differently from the first run (then the whole
+step runs again). A failure isolation confirms is reported without that check: it is a local difference
+whichever run it was found in.
 """
 
 from __future__ import annotations
 
-from ..judge.records import Phase
+from ..judge.records import LayerDiff, Phase
 from .culprit import Culprit
 from .verdict import Verdict
 
@@ -30,11 +36,11 @@ def _where(first: Culprit) -> str:
     return f"'{first.raw_path or '(root)'}' ({first.phase.value})"
 
 
-def reproduced(first: Culprit, confirmed: Verdict, stepped: bool = False) -> bool:
-    """Whether the failing check fails again (accumulated error) in the confirmation run. After the first
-    optimizer step (`stepped`) the two runs need not agree: where an update differed only by rounding,
-    the isolated run's raw continues from base's parameters, the first run's from its own; there the
-    local errors decide."""
+def reproduced(first: Culprit, rerun: list[LayerDiff], stepped: bool = False) -> bool:
+    """Whether the failing check fails again (accumulated error) in `rerun`, the pairs raw's natural pass
+    compared when the models ran again. After the first optimizer step (`stepped`) the two runs need not
+    agree: where an update differed only by rounding, the isolated run's raw continues from base's
+    parameters, the first run's from its own; there the local errors decide."""
     evidence = first.evidence
     if stepped and evidence.step > 0:
         return True
@@ -47,7 +53,7 @@ def reproduced(first: Culprit, confirmed: Verdict, stepped: bool = False) -> boo
         evidence.call,
         evidence.leaf,
     )
-    for diff in confirmed.diffs:
+    for diff in rerun:
         if (diff.step, diff.phase, diff.where, diff.base_path, diff.raw_path, diff.call, diff.leaf) == wanted:
             return not diff.diff.passed
     return True
