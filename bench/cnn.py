@@ -1,14 +1,21 @@
 """What padiff costs on real CNNs: torchvision against paddle.vision at 224×224, against a bare run.
 
-Runs in the models venv (`make bench` uses $(MODELS_PY): torchvision needs a newer torch). One fresh
-process per model (`--worker NAME`) builds the pair as tests/real/zoo.py does (random weights, eval
-mode), warms up with one bare forward+backward of both, then times `--repeats` bare runs and
-`--repeats` `padiff.compare` runs (wall and CPU seconds of the process), the first compare with the
-kernel's peak-RSS mark reset before it: its peak resident memory over the resident memory before it is
-the memory figure (the bare figure the same way, for the first bare run). Every compare must pass.
+Runs in the models venv (`make bench` uses $(MODELS_PY): torchvision needs a newer torch). Each model,
+mode (eval, and train for resnet50 and wide_resnet50_2) and probe runs in a fresh process
+(`--worker NAME`), which builds the pair as tests/real/zoo.py does (random weights, batch 2: train-mode
+BatchNorm then normalizes over 2×7×7 values per channel in the last stage), resets the kernel's peak-RSS
+mark, reads the resident memory, warms up with one bare forward+backward of both, then times
+`--repeats` calls (wall and CPU seconds of the process) of its probe:
 
-    .venv-models/bin/python bench/cnn.py                       # resnet50, vgg11, wide_resnet50_2
-    .venv-models/bin/python bench/cnn.py --models resnet50 --json cnn.json
+  bare    a forward+backward of both models (tests/real/zoo.py's bare_seconds)
+  padiff  padiff.compare of the pair, which must pass (a clean run the tolerance needed to confirm by a
+          second, single-step run included: in train mode that is every resnet)
+
+The memory figure is the process's peak resident memory over its resident memory before the warm-up,
+the same for both probes (issue 14's definition: the frameworks' and the weights' fixed cost left out).
+
+    .venv-models/bin/python bench/cnn.py                       # eval: resnet50, vgg11, wide_resnet50_2; train
+    .venv-models/bin/python bench/cnn.py --models resnet50 --modes train --json cnn.json
 """
 
 from __future__ import annotations
@@ -23,7 +30,12 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MODELS = ("resnet50", "vgg11", "wide_resnet50_2")
+TRAIN_MODELS = ("resnet50", "wide_resnet50_2")  # issue 14's train-mode targets
+MODES = ("eval", "train")
+PROBES = ("bare", "padiff")
 SIDE = 224
+MEMORY = "each probe's peak RSS over its RSS before the warm-up, bare and padiff each in a fresh process"
+CONFIRMED_NOTE = "accumulated rounding crossed"  # padiff's note on a clean run it confirmed
 
 
 def _status_kib(field: str) -> int:
@@ -34,78 +46,82 @@ def _status_kib(field: str) -> int:
     raise RuntimeError(f"{field} missing from /proc/self/status")
 
 
-def _timed(call, probe_memory: bool) -> dict:
-    if probe_memory:
-        with open("/proc/self/clear_refs", "w") as clear_refs:
-            clear_refs.write("5")  # the peak-RSS mark back to the current RSS
-    before = _status_kib("VmRSS")
+def _timed(call) -> dict:
     wall, cpu = time.perf_counter(), time.process_time()
     call()
-    run = {"seconds": time.perf_counter() - wall, "cpu_seconds": time.process_time() - cpu}
-    if probe_memory:
-        run["increment_mb"] = (_status_kib("VmHWM") - before) / 1024
-    return run
+    return {"seconds": time.perf_counter() - wall, "cpu_seconds": time.process_time() - cpu}
 
 
-def _worker(name: str, repeats: int) -> dict:
+def _worker(name: str, mode: str, probe: str, repeats: int) -> dict:
     sys.path.insert(0, str(REPO_ROOT))
     from tests.real.zoo import ARCHS, bare_seconds, build_pair, images
 
     import padiff
 
-    base, raw = build_pair(ARCHS[name], "eval")
+    base, raw = build_pair(ARCHS[name], mode)
     x = images(ARCHS[name], size=SIDE)
+    with open("/proc/self/clear_refs", "w") as clear_refs:
+        clear_refs.write("5")  # the peak-RSS mark back to the current RSS
+    before = _status_kib("VmRSS")
     bare_seconds(base, raw, x)  # warm-up
-    bare = [_timed(lambda: bare_seconds(base, raw, x), i == 0) for i in range(repeats)]
-    passed: list[bool] = []
-    runs = [
-        _timed(lambda: passed.append(padiff.compare(base, raw, x).passed), i == 0) for i in range(repeats)
-    ]
-    if not all(passed):
-        raise SystemExit(f"{name}: padiff did not pass the same network ({passed})")
-    result = {"model": name, "input": f"2x3x{SIDE}x{SIDE}", "mode": "eval"}
-    for mode, timed in (("bare", bare), ("padiff", runs)):
-        result[mode] = {
-            "seconds": statistics.median(run["seconds"] for run in timed),
-            "cpu_seconds": statistics.median(run["cpu_seconds"] for run in timed),
-            "increment_mb": timed[0]["increment_mb"],
-        }
-    return result
+    reports: list = []
+    if probe == "padiff":
+        runs = [_timed(lambda: reports.append(padiff.compare(base, raw, x))) for _ in range(repeats)]
+    else:
+        runs = [_timed(lambda: bare_seconds(base, raw, x)) for _ in range(repeats)]
+    if not all(report.passed for report in reports):
+        raise SystemExit(f"{name} ({mode}): padiff did not pass the same network")
+    return {
+        "seconds": statistics.median(run["seconds"] for run in runs),
+        "cpu_seconds": statistics.median(run["cpu_seconds"] for run in runs),
+        "increment_mb": (_status_kib("VmHWM") - before) / 1024,
+        "runs": runs,
+        **({"confirmed": [any(CONFIRMED_NOTE in n for n in r.notes) for r in reports]} if reports else {}),
+    }
+
+
+def _run(name: str, mode: str, probe: str, repeats: int) -> dict:
+    print(f"running {name} ({mode}, {probe}) ...", file=sys.stderr, flush=True)
+    command = [sys.executable, str(Path(__file__).resolve()), "--worker", name, "--modes", mode]
+    command += ["--probe", probe, "--repeats", str(repeats)]
+    done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.stderr.write(done.stdout + done.stderr)
+        raise SystemExit(f"the {name} ({mode}, {probe}) worker failed")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES), help="train: resnets only")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", metavar="PATH")
     parser.add_argument("--worker", choices=MODELS, help=argparse.SUPPRESS)
+    parser.add_argument("--probe", choices=PROBES, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        print(json.dumps(_worker(args.worker, args.repeats)))
+        print(json.dumps(_worker(args.worker, args.modes[0], args.probe, args.repeats)))
         return 0
     rows = []
-    for name in args.models:
-        print(f"running {name} ...", file=sys.stderr, flush=True)
-        command = [sys.executable, str(Path(__file__).resolve()), "--worker", name]
-        done = subprocess.run(
-            command + ["--repeats", str(args.repeats)], cwd=REPO_ROOT, capture_output=True, text=True
-        )
-        if done.returncode != 0:
-            sys.stderr.write(done.stdout + done.stderr)
-            raise SystemExit(f"the {name} worker failed")
-        row = json.loads(done.stdout.strip().splitlines()[-1])
-        bare, padiff = row["bare"], row["padiff"]
-        row["ratio"] = padiff["seconds"] / bare["seconds"]
-        row["cpu_ratio"] = padiff["cpu_seconds"] / bare["cpu_seconds"]
-        row["memory_ratio"] = padiff["increment_mb"] / max(bare["increment_mb"], 1e-9)
-        rows.append(row)
-        print(
-            f"{name}: bare {bare['seconds']:.2f} s, padiff {padiff['seconds']:.2f} s ({row['ratio']:.2f}x, "
-            f"CPU {row['cpu_ratio']:.2f}x); memory +{bare['increment_mb']:.0f} / +{padiff['increment_mb']:.0f} MB "
-            f"({row['memory_ratio']:.2f}x)"
-        )
+    for mode in args.modes:
+        for name in args.models:
+            if mode == "train" and name not in TRAIN_MODELS:
+                continue
+            bare, padiff = (_run(name, mode, probe, args.repeats) for probe in PROBES)
+            row = {"model": name, "input": f"2x3x{SIDE}x{SIDE}", "mode": mode, "bare": bare, "padiff": padiff}
+            row["ratio"] = padiff["seconds"] / bare["seconds"]
+            row["cpu_ratio"] = padiff["cpu_seconds"] / bare["cpu_seconds"]
+            row["memory_ratio"] = padiff["increment_mb"] / max(bare["increment_mb"], 1e-9)
+            rows.append(row)
+            print(
+                f"{name} ({mode}): bare {bare['seconds']:.2f} s, padiff {padiff['seconds']:.2f} s "
+                f"({row['ratio']:.2f}x, CPU {row['cpu_ratio']:.2f}x); memory +{bare['increment_mb']:.0f} / "
+                f"+{padiff['increment_mb']:.0f} MB ({row['memory_ratio']:.2f}x); confirmed {padiff['confirmed']}"
+            )
     if args.json:
-        Path(args.json).write_text(json.dumps({"repeats": args.repeats, "rows": rows}, indent=2) + "\n")
+        payload = {"repeats": args.repeats, "memory": MEMORY, "rows": rows}
+        Path(args.json).write_text(json.dumps(payload, indent=2) + "\n")
     return 0
 
 
