@@ -30,7 +30,7 @@ from .localize.confirm import (
 from .localize.ops import narrow_to_op
 from .localize.verdict import Verdict, judge_steps
 from .match.layermap import LayerMap, ResolvedMap
-from .options import Options, Side, check_steps, layer_map_of, make_sides, step_inputs
+from .options import Options, Side, autocast_pair, check_steps, layer_map_of, make_sides, step_inputs
 from .report import Report
 from .report.build import build_report
 from .steps import CallsChanged, StepResult, run_steps
@@ -61,7 +61,8 @@ class Comparison:
         budget = options.memory_budget
         self.memory_budget = default_memory_budget() if budget is None else budget
         self.notes = notes  # what padiff says about the setup, before anything runs
-        self.buffers = BufferJudge(base.inputs(), raw.inputs(), state_pairs)  # paired buffers, each step
+        # paired buffers, each step
+        self.buffers = BufferJudge(base.inputs(), raw.inputs(), state_pairs, (base.autocast, raw.autocast))
 
     @classmethod
     def prepare(
@@ -75,11 +76,12 @@ class Comparison:
         layer_map: LayerMap,
         options: Options,
         notes: list[str],
+        autocast: tuple[str | None, str | None] = (None, None),
     ) -> Comparison:
         """Both sides, and base's weights copied into raw (or, without init_weights, only paired)."""
         resolved = layer_map.resolve(*base, *raw)
-        base_side, raw_side = make_sides(base, raw, loss_fn, optimizers, resolved)
-        notes = list(notes)
+        base_side, raw_side = make_sides(base, raw, loss_fn, optimizers, resolved, autocast)
+        notes = list(notes) + _autocast_notes(base_side, raw_side)
         if init_weights:
             try:
                 state_pairs = transfer_weights(*base, *raw, layer_map, resolved)
@@ -170,12 +172,15 @@ def compare(
     diff_phase: str = "both",
     keep_weights: bool = False,
     memory_budget: int | None = None,
+    autocast: str | tuple[str | None, str | None] | None = None,
 ) -> Report:
     """Copy base's weights into raw, run both forward and backward (and optimizer steps), and report
     where they part ways. Both models are put back as they were afterwards, weights and buffers
     included; `keep_weights=True` leaves base's weights copied into raw. `memory_budget` (bytes; None: a
-    quarter of the available RAM) bounds base's trace in memory, the rest goes to a temporary file. See
-    README.md for the rules and DESIGN.md for the contract."""
+    quarter of the available RAM) bounds base's trace in memory, the rest goes to a temporary file.
+    `autocast` ("bfloat16", "float16", or a pair (base's, raw's), None for a side that runs as it is) runs
+    that side's forward and loss under its framework's autocast, and judges its tensors at that precision.
+    See README.md for the rules and DESIGN.md for the contract."""
     base_adapter, raw_adapter = adapter_for(base, "base"), adapter_for(raw, "raw")
     options = Options.parse(
         atol=atol,
@@ -188,6 +193,7 @@ def compare(
         memory_budget=memory_budget,
     )
     check_steps(steps, batches)
+    autocasts = autocast_pair(autocast)
     notes: list[str] = []
     if single_step and (steps not in (None, 1) or optimizers is not None or batches):
         notes.append("single_step: runs one step without optimizers (steps, optimizers and batches ignored)")
@@ -209,6 +215,7 @@ def compare(
                 layer_map=layer_map_of(layer_map),
                 options=options,
                 notes=notes,
+                autocast=autocasts,
             )
             comparison.notes.insert(0, _copied_note(comparison, init_weights, keep_weights))
             return comparison.run(batches)
@@ -225,6 +232,19 @@ def _copied_note(comparison: Comparison, init_weights: bool, keep_weights: bool)
     after = "raw keeps them (keep_weights=True)" if keep_weights else "raw's own were put back afterwards"
     count = len(comparison.state_pairs)
     return f"weights: {count} tensors copied from base ({base}) into raw ({raw}) for the run; {after}"
+
+
+def _autocast_notes(*sides: Side) -> list[str]:
+    """A side under autocast: checked now (a framework may refuse it), and said."""
+    notes = []
+    for side in sides:
+        if side.autocast:
+            side.adapter.autocast(side.model, side.autocast)  # refused here, before anything runs
+            notes.append(
+                f"{side.role} ({side.adapter.name}) ran its forward under autocast to {side.autocast}: its "
+                f"tensors are judged at {side.autocast} precision (the float64 judge's lower dtype)"
+            )
+    return notes
 
 
 def _ignored_weights_note(side: Side) -> list[str]:

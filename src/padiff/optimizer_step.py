@@ -55,7 +55,7 @@ def step_optimizers(comparison: Comparison, trace: BaseTrace, step: int) -> tupl
             Phase.WEIGHT,
             step,
             trace.weights_before_update(),
-            dtypes=(comparison.base.adapter.dtype_name, comparison.raw.adapter.dtype_name),
+            dtypes=(comparison.base.judged_dtype, comparison.raw.judged_dtype),
         )
 
     diffs = judged(raw_update)

@@ -14,7 +14,7 @@ from typing import Any
 from .capture.optim import optimizer_pair
 from .errors import InputError
 from .frameworks.base import Adapter
-from .judge.tolerance import Bound, CompareMode, Tolerances
+from .judge.tolerance import Bound, CompareMode, Tolerances, judged_dtype
 from .match.layermap import LayerMap, ResolvedMap
 from .match.policy import LayerPolicy
 
@@ -23,6 +23,8 @@ __all__ = [
     "Options",
     "DiffPhase",
     "loss_pair",
+    "autocast_pair",
+    "AUTOCAST_DTYPES",
     "make_sides",
     "check_steps",
     "step_inputs",
@@ -56,10 +58,15 @@ class Side:
     loss: Callable | None
     policy: LayerPolicy
     optimizer: Any = None
+    autocast: str | None = None  # the dtype its forward runs in under the framework's autocast, if any
 
     def inputs(self) -> tuple[Adapter, Any]:
         """(adapter, model): how the input and weight helpers take one side."""
         return self.adapter, self.model
+
+    def judged_dtype(self, tensor: Any) -> str:
+        """The dtype this side's tensor is judged at (its autocast dtype, where less precise)."""
+        return judged_dtype(self.adapter.dtype_name(tensor), self.autocast)
 
 
 @dataclass(frozen=True)
@@ -122,6 +129,20 @@ def loss_pair(loss_fn: Any) -> tuple[Callable | None, Callable | None]:
     )
 
 
+AUTOCAST_DTYPES = ("bfloat16", "float16")
+
+
+def autocast_pair(autocast: Any) -> tuple[str | None, str | None]:
+    """(base's, raw's) autocast dtype: None, one dtype name for both sides, or a pair of them."""
+    pair = tuple(autocast) if isinstance(autocast, (tuple, list)) else (autocast, autocast)
+    if len(pair) != 2 or any(a is not None and a not in AUTOCAST_DTYPES for a in pair):
+        raise InputError(
+            f"autocast must be None, one of {AUTOCAST_DTYPES} or a pair (base's, raw's) of them, got {autocast!r}",
+            hint="e.g. autocast=(None, 'bfloat16') runs raw's forward under autocast to bfloat16, base's as it is",
+        )
+    return pair[0], pair[1]
+
+
 def check_steps(steps: int | None, batches: Any) -> None:
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
         raise InputError(f"steps must be a positive int, got {steps!r}", hint="steps=1 compares one step")
@@ -160,12 +181,18 @@ def layer_map_of(layer_map: Any) -> LayerMap:
 
 
 def make_sides(
-    base: tuple[Adapter, Any], raw: tuple[Adapter, Any], loss_fn: Any, optimizers: Any, resolved: ResolvedMap
+    base: tuple[Adapter, Any],
+    raw: tuple[Adapter, Any],
+    loss_fn: Any,
+    optimizers: Any,
+    resolved: ResolvedMap,
+    autocast: tuple[str | None, str | None] = (None, None),
 ) -> tuple[Side, Side]:
-    """Both sides, with their loss functions, LayerMap policies and optimizers (built from factories)."""
+    """Both sides, with their loss functions, LayerMap policies, optimizers (built from factories) and
+    autocast dtypes."""
     base_loss, raw_loss = loss_pair(loss_fn)
-    base_side = Side("base", base[0], base[1], base_loss, resolved.base_policy)
-    raw_side = Side("raw", raw[0], raw[1], raw_loss, resolved.raw_policy)
+    base_side = Side("base", base[0], base[1], base_loss, resolved.base_policy, autocast=autocast[0])
+    raw_side = Side("raw", raw[0], raw[1], raw_loss, resolved.raw_policy, autocast=autocast[1])
     pair = optimizer_pair(optimizers, base, raw)
     if pair is not None:
         base_side.optimizer, raw_side.optimizer = pair

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .capture.calltree import CallNode, CallTree
+from .capture.calltree import CallTree
 from .capture.hooks import RunState
 from .capture.inputs import Prepared, prepare_inputs
 from .capture.optim import StepFunction
@@ -32,6 +32,7 @@ from .judge.stream import RawComparer
 from .judge.trace import AFTER, BEFORE
 from .localize.verdict import judge_steps
 from .match.align import Aligner
+from .match.run_notes import run_notes
 from .optimizer_step import step_optimizers
 from .options import Side
 
@@ -121,7 +122,15 @@ def _run_step(
             result = _reuse_natural(natural)
         else:
             aligner = Aligner(trace.tree, comparison.path_pairs)
-            comparer = RawComparer(raw_side.adapter, trace, aligner, tolerances, step, keep_base=isolate)
+            comparer = RawComparer(
+                raw_side.adapter,
+                trace,
+                aligner,
+                tolerances,
+                step,
+                keep_base=isolate,
+                autocast=_autocast(comparison),
+            )
             raw_state = _capture(raw_side, raw_call, comparer)
             comparer.finish()
             result = StepResult(
@@ -130,7 +139,7 @@ def _run_step(
             result.grads = _param_grads(comparison, trace, step)
             buffers, buffer_notes = comparison.buffers.compare(trace, sizes, raw_buffers, tolerances, step)
             result.buffers = buffers
-            result.notes = _run_notes(base_state, raw_state, aligner) + comparer.notes + buffer_notes
+            result.notes = run_notes(base_state, raw_state, aligner) + comparer.notes + buffer_notes
             natural = None
         if isolate:
             _isolate(
@@ -179,9 +188,8 @@ def _isolate(
     state_pairs, tolerances = comparison.state_pairs, comparison.options.tolerances
     comparison.buffers.restore(raw_buffers)  # the isolated run starts from the same statistics
     raw_side.adapter.take_grads([pair.raw_tensor for pair in state_pairs])
-    isolated = IsolatedComparer(
-        raw_side.adapter, trace, Aligner(trace.tree, comparison.path_pairs), tolerances, step
-    )
+    aligner = Aligner(trace.tree, comparison.path_pairs)
+    isolated = IsolatedComparer(raw_side.adapter, trace, aligner, tolerances, step, _autocast(comparison))
     _capture(raw_side, raw_call, isolated)
     isolated.finish()
     if reused and not result.raw_tree.same_calls(isolated.aligner.raw):
@@ -223,9 +231,8 @@ def _natural_rerun(
     raw_side, tolerances = comparison.raw, comparison.options.tolerances
     comparison.buffers.restore(raw_buffers)
     raw_side.adapter.take_grads([pair.raw_tensor for pair in comparison.state_pairs])
-    comparer = RawComparer(
-        raw_side.adapter, trace, Aligner(trace.tree, comparison.path_pairs), tolerances, step
-    )
+    aligner = Aligner(trace.tree, comparison.path_pairs)
+    comparer = RawComparer(raw_side.adapter, trace, aligner, tolerances, step, autocast=_autocast(comparison))
     _capture(raw_side, raw_call, comparer)
     comparer.finish()
     buffers = comparison.buffers.compare(trace, sizes, raw_buffers, tolerances, step)[0]
@@ -243,44 +250,24 @@ def _param_grads(comparison: Comparison, trace: BaseTrace, step: int) -> list[La
         Phase.GRAD,
         step,
         loss_grad_scale=trace.loss_grad_scale,
-        dtypes=(comparison.base.adapter.dtype_name, comparison.raw.adapter.dtype_name),
+        dtypes=(comparison.base.judged_dtype, comparison.raw.judged_dtype),
     )
 
 
 def _capture(side: Side, call: Prepared, sink: Sink) -> RunState:
     args, kwargs = call
-    return capture_run(side.adapter, side.model, args, kwargs, sink, side.policy, side.loss, side.role)
+    return capture_run(
+        side.adapter,
+        side.model,
+        args,
+        kwargs,
+        sink,
+        side.policy,
+        side.loss,
+        side.role,
+        autocast=side.autocast,
+    )
 
 
-def _listed(nodes: list[CallNode]) -> str:
-    shown = ", ".join(f"{n.path or '(root)'} ({n.cls})" for n in nodes[:8])
-    return shown + (f" and {len(nodes) - 8} more" if len(nodes) > 8 else "")
-
-
-def _run_notes(base_state: RunState, raw_state: RunState, aligner: Aligner) -> list[str]:
-    notes = []
-    for role, state in (("base", base_state), ("raw", raw_state)):
-        if state.dropout_neutralised:
-            notes.append(
-                f"{role}: {state.dropout_neutralised} dropout layers were switched off for the run (train mode)"
-            )
-        if state.functional_dropout:
-            notes.append(
-                f"{role}: {state.functional_dropout} calls of functional dropout ran with p = 0 (train mode)"
-            )
-        if state.skipped_outputs:
-            notes.append(f"{role}: {state.skipped_outputs} non-tensor output values were not compared")
-    through = [aligner.raw[i] for i in sorted(aligner.through)]
-    if through:
-        notes.append(
-            f"raw layers with no counterpart of their own, looked through (sublayers paired): {_listed(through)}"
-        )
-    looked_into = aligner.looked_into_base()
-    if looked_into:
-        notes.append(
-            f"base layers with no counterpart of their own, looked into (sublayers paired): {_listed(looked_into)}"
-        )
-    for role, nodes in (("base", aligner.unmatched_base()), ("raw", aligner.unmatched_raw())):
-        if nodes:
-            notes.append(f"{role} layers without counterpart, not compared: {_listed(nodes)}")
-    return notes
+def _autocast(comparison: Comparison) -> tuple[str | None, str | None]:
+    return comparison.base.autocast, comparison.raw.autocast

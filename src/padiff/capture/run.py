@@ -8,6 +8,7 @@ global state (default dtype, grad mode, RNG) is put back on return.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -39,9 +40,11 @@ def capture_run(
     role: str,
     backward: bool = True,
     call: Callable[..., Any] | None = None,
+    autocast: str | None = None,
 ) -> RunState:
     """Forward, loss and backward of `model` under hooks; everything changed is restored on return.
-    `call`: what runs the forward instead of `model` itself (a data-parallel wrapper around it)."""
+    `call`: what runs the forward instead of `model` itself (a data-parallel wrapper around it).
+    `autocast`: a dtype the forward and loss run in under the framework's autocast (not the backward)."""
     state = RunState()
     sink.on_start(state.tree)
     saved = adapter.global_state()
@@ -50,8 +53,9 @@ def capture_run(
         with Hooks(adapter, model, sink, policy, state), adapter.enable_grad(), adapter.dropout_off(counted):
             args = tuple(adapter.private_input(a) if adapter.is_tensor(a) else a for a in args)
             kwargs = {k: adapter.private_input(v) if adapter.is_tensor(v) else v for k, v in kwargs.items()}
-            output = _forward(adapter, model if call is None else call, args, kwargs, state, role)
-            loss = _loss(adapter, output, loss_fn, role) if backward else None
+            with adapter.autocast(model, autocast) if autocast else contextlib.nullcontext():
+                output = _forward(adapter, model if call is None else call, args, kwargs, state, role)
+                loss = _loss(adapter, output, loss_fn, role) if backward else None
             if loss is not None:
                 _backward(adapter, loss, role)
     finally:

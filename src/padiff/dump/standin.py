@@ -268,6 +268,9 @@ class StandInAdapter(Unrunnable, SharedOps):
     def enable_grad(self) -> AbstractContextManager:
         _offline("a backward pass")
 
+    def autocast(self, model: Any, dtype: str) -> AbstractContextManager:
+        _offline("a forward pass under autocast")
+
     def optimizer_step(self, optimizer: Any) -> None:
         _offline("an optimizer step")
 

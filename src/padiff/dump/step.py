@@ -27,8 +27,9 @@ from ..judge.params import compare_param_arrays
 from ..judge.records import LayerDiff, Phase
 from ..judge.stream import RawComparer
 from ..match.align import Aligner
+from ..match.run_notes import run_notes
 from ..options import Options
-from ..steps import StepResult, _run_notes
+from ..steps import StepResult
 from ..weights.pairs import StatePair
 from .shard import Shard, ShardSink, ShardTrace
 from .trace import DumpStep, DumpTrace, replay
@@ -81,7 +82,7 @@ def judge_step(
     if buffers is not None:
         with raw_adapter.reading(_reader(raw_step, "buffer.after/")):  # ... and as it ended
             buffer_diffs, buffer_notes = buffers.compare(trace, sizes, raw_buffers, tolerances, index)
-    result.notes = _run_notes(states[0], states[1], aligner) + comparer.notes + buffer_notes
+    result.notes = run_notes(states[0], states[1], aligner) + comparer.notes + buffer_notes
     result.forward += buffer_diffs  # statistics a forward leaves behind: judged after the forward
     if base_step.entry.get("updated") and raw_step.entry.get("updated"):
         trainable = [p for p in pairs if p.raw_tensor.trainable]

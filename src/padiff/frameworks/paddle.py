@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import paddle
 
+from ..errors import InputError
 from .base import SharedOps, patched, without_dropout
 from .paddle_ops import patched_ops
 from .paddle_optim import PaddleOptimizerOps
@@ -175,6 +176,18 @@ class PaddleAdapter(PaddleOptimizerOps, SharedOps):
 
     def enable_grad(self) -> AbstractContextManager:
         return paddle.enable_grad()
+
+    def autocast(self, model: Any, dtype: str) -> AbstractContextManager:
+        """paddle.amp.auto_cast (level O1). Refused on the CPU, where paddle has no float16 or bfloat16
+        kernels and its autocast would run everything in float32 without a word."""
+        params = model.parameters()
+        if not params or params[0].place.is_cpu_place():
+            raise InputError(
+                f"autocast to {dtype} for a paddle model on the CPU: paddle's CPU kernels have no {dtype}, "
+                "so its autocast would silently run in float32",
+                hint="run the paddle model on a GPU (paddle.set_device('gpu')), or autocast the torch side only",
+            )
+        return paddle.amp.auto_cast(enable=True, dtype=dtype, level="O1")
 
     def is_optimizer(self, obj: Any) -> bool:
         return isinstance(obj, paddle.optimizer.Optimizer)

@@ -189,6 +189,11 @@ class TorchAdapter(SharedOps):
     def enable_grad(self) -> AbstractContextManager:
         return torch.enable_grad()
 
+    def autocast(self, model: Any, dtype: str) -> AbstractContextManager:
+        """torch.autocast on the device the model's parameters are on (the CPU for a model without any)."""
+        device = next((p.device.type for p in model.parameters()), "cpu")
+        return torch.autocast(device_type=device, dtype=getattr(torch, dtype))
+
     def is_optimizer(self, obj: Any) -> bool:
         return isinstance(obj, torch.optim.Optimizer)
 

@@ -36,7 +36,7 @@ from ..weights.rules import torch_state_name
 from .metrics import compare_arrays
 from .records import LayerDiff, Phase, Where
 from .settings_table import torch_momentum
-from .tolerance import Tolerances, default_rtol
+from .tolerance import Tolerances, default_rtol, judged_dtype
 from .trace import AFTER, BEFORE, Trace
 
 __all__ = ["BufferRule", "BufferJudge", "buffer_batch_sizes", "judge_buffers", "BATCHNORM_KINDS"]
@@ -66,9 +66,13 @@ class BufferRule:
 
 
 def buffer_rules(
-    base: tuple[Adapter, Any], raw: tuple[Adapter, Any], state_pairs: list[StatePair]
+    base: tuple[Adapter, Any],
+    raw: tuple[Adapter, Any],
+    state_pairs: list[StatePair],
+    autocast: tuple[str | None, str | None] = (None, None),
 ) -> list[BufferRule]:
-    """A rule for each paired buffer (a state that is no layer's parameter on raw's side)."""
+    """A rule for each paired buffer (a state that is no layer's parameter on raw's side); `autocast`:
+    each side's, if it ran under one (its statistics are judged at that precision)."""
     base_adapter, (raw_adapter, raw_model) = base[0], raw
     params = {
         id(t)
@@ -90,7 +94,10 @@ def buffer_rules(
             layer is not None and is_builtin(layer) and layer_kind(layer) in BATCHNORM_KINDS
             for layer in (holder, raw_holder)
         )  # each framework's own BatchNorm: its conventions are known
-        dtypes = (base_adapter.dtype_name(pair.base_tensors[0]), raw_adapter.dtype_name(pair.raw_tensor))
+        dtypes = (
+            judged_dtype(base_adapter.dtype_name(pair.base_tensors[0]), autocast[0]),
+            judged_dtype(raw_adapter.dtype_name(pair.raw_tensor), autocast[1]),
+        )
         rules.append(
             BufferRule(
                 pair,
@@ -171,10 +178,16 @@ def judge_buffers(
 class BufferJudge:
     """The buffer pairs of one live comparison: their rules, and raw's buffers read and put back."""
 
-    def __init__(self, base: tuple[Adapter, Any], raw: tuple[Adapter, Any], state_pairs: list[StatePair]):
+    def __init__(
+        self,
+        base: tuple[Adapter, Any],
+        raw: tuple[Adapter, Any],
+        state_pairs: list[StatePair],
+        autocast: tuple[str | None, str | None] = (None, None),
+    ):
         self.frameworks = (base[0].name, raw[0].name)
         self.raw_adapter = raw[0]
-        self.rules = buffer_rules(base, raw, state_pairs)
+        self.rules = buffer_rules(base, raw, state_pairs, autocast)
 
     def batch_sizes(self, trace: Trace) -> dict[str, list[int]]:
         return buffer_batch_sizes(self.rules, trace)

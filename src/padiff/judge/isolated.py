@@ -29,9 +29,15 @@ class IsolatedComparer(RawComparer):
     an input that differs then shows the parent's own code's error, alone."""
 
     def __init__(
-        self, adapter: Adapter, base: Trace, aligner: Aligner, tolerances: Tolerances, step: int = 0
+        self,
+        adapter: Adapter,
+        base: Trace,
+        aligner: Aligner,
+        tolerances: Tolerances,
+        step: int = 0,
+        autocast: tuple[str | None, str | None] = (None, None),
     ):
-        super().__init__(adapter, base, aligner, tolerances, step, keep_base=True)
+        super().__init__(adapter, base, aligner, tolerances, step, keep_base=True, autocast=autocast)
         self.failing = {}
 
     def _base_value(self, stored: Any, like: Any) -> Any:

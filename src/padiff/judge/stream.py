@@ -21,7 +21,7 @@ from ..match.arguments import pair_inputs
 from .fused import FusedComparer
 from .metrics import compare_arrays
 from .records import LayerDiff, Phase, Where
-from .tolerance import Tolerances, less_precise
+from .tolerance import Tolerances, judged_dtype, less_precise
 from .trace import Trace
 
 __all__ = ["RawComparer"]
@@ -42,8 +42,10 @@ class RawComparer(NullSink):
         tolerances: Tolerances,
         step: int = 0,
         keep_base: bool = False,
+        autocast: tuple[str | None, str | None] = (None, None),
     ):
         self.adapter, self.base, self.aligner, self.tol, self.step = adapter, base, aligner, tolerances, step
+        self.autocast = autocast  # each side's autocast dtype, if it ran under one: its tensors judged at it
         self.keep_base = keep_base  # keep base's arrays after comparing (a second raw run will need them)
         self.forward: list[LayerDiff] = []
         self.backward: list[LayerDiff] = []
@@ -69,6 +71,12 @@ class RawComparer(NullSink):
         if pairs is None:
             pairs = self._input_pairs[node.id] = pair_inputs(self.base.tree[base_id].inputs, node.inputs)
         return base_id, pairs.get(index)
+
+    def _judged_at(self, dtypes: tuple[str, str]) -> str:
+        """The dtype a pair is judged at: the less precise of the two, each side's autocast counted."""
+        return less_precise(
+            judged_dtype(dtypes[0], self.autocast[0]), judged_dtype(dtypes[1], self.autocast[1])
+        )
 
     def _note(self, note: str) -> None:
         if note not in self.notes:
@@ -111,7 +119,7 @@ class RawComparer(NullSink):
         raw_array = raw if isinstance(raw, np.ndarray) else self.adapter.to_numpy(raw)
         permute = node.parent is not None or where in (Where.INPUT, Where.GRAD_IN)
         diff = compare_arrays(
-            base_array, raw_array, atol, rtol, less_precise(*dtypes), self.tol.mode, floor, permute=permute
+            base_array, raw_array, atol, rtol, self._judged_at(dtypes), self.tol.mode, floor, permute=permute
         )
         self._note_form(node, diff.note)
         if self.failing is not None and not diff.passed and where in _JUDGED:

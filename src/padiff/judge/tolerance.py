@@ -31,6 +31,7 @@ __all__ = [
     "Bound",
     "default_rtol",
     "less_precise",
+    "judged_dtype",
     "noise_floor",
     "group_floor",
     "rounding_floor",
@@ -120,6 +121,14 @@ def less_precise(base_dtype: str, raw_dtype: str) -> str:
     if base_dtype in DEFAULT_RTOL and raw_dtype in DEFAULT_RTOL:
         return max(base_dtype, raw_dtype, key=DEFAULT_RTOL.__getitem__)
     return raw_dtype if base_dtype in DEFAULT_RTOL else base_dtype
+
+
+def judged_dtype(dtype: str, autocast: str | None) -> str:
+    """The dtype a side's floating tensor is judged at: its own, or, where the side ran under autocast,
+    the autocast dtype when that is less precise (its ops computed in it, whatever dtype they return)."""
+    if autocast is None or dtype not in DEFAULT_RTOL:
+        return dtype
+    return less_precise(dtype, autocast)
 
 
 def noise_floor(loss_grad_scale: float, dtype: str = "float32", rtol: float | None = None) -> float:

@@ -29,7 +29,7 @@ from ..errors import PadiffError
 from ..frameworks.base import Adapter
 from ..judge.metrics import compare_arrays
 from ..judge.records import Phase
-from ..judge.tolerance import Tolerances
+from ..judge.tolerance import Tolerances, default_rtol
 from ..match.arguments import pair_inputs
 from .culprit import Culprit, Kind
 
@@ -146,20 +146,34 @@ def record_ops(
     args, kwargs = call
     with side.adapter.intercept_ops(recorder.record):
         capture_run(
-            side.adapter, side.model, args, kwargs, recorder, side.policy, None, side.role, backward=False
+            side.adapter,
+            side.model,
+            args,
+            kwargs,
+            recorder,
+            side.policy,
+            None,
+            side.role,
+            backward=False,
+            autocast=side.autocast,
         )
     return recorder.ops, CallInputs(recorder.keys, recorder.inputs)
 
 
 def first_divergent_op(
-    base_ops: list[OpCall], raw_ops: list[OpCall], atol: float | None, rtol: float | None
+    base_ops: list[OpCall],
+    raw_ops: list[OpCall],
+    atol: float | None,
+    rtol: float | None,
+    dtype: str | None = None,
 ) -> tuple[OpCall, OpCall | None] | None:
-    """(first raw op matching no base op, the most similar base op of the same shape) or None."""
+    """(first raw op matching no base op, the most similar base op of the same shape) or None. `dtype`:
+    the precision ops are judged at, where a side ran under autocast (else each base op's own)."""
     for raw_op in raw_ops:
         if raw_op.name in MOVEMENT_OPS:
             continue
         same_shape = [b for b in base_ops if b.output.shape == raw_op.output.shape]
-        diffs = [(compare_arrays(b.output, raw_op.output, atol, rtol), b) for b in same_shape]
+        diffs = [(compare_arrays(b.output, raw_op.output, atol, rtol, dtype), b) for b in same_shape]
         if any(d.passed for d, _ in diffs):
             continue
         closest = max(
@@ -191,7 +205,9 @@ def narrow_to_op(
     finally:
         for state in saved:
             state.restore()
-    found = first_divergent_op(base_ops, raw_ops, *tolerances.at(culprit.base_path))
+    autocast = [side.autocast for side in (base, raw) if side.autocast]
+    judged_at = max(autocast, key=default_rtol) if autocast else None  # the less precise autocast
+    found = first_divergent_op(base_ops, raw_ops, *tolerances.at(culprit.base_path), judged_at)
     if found is None:
         return culprit, None
     raw_op, base_op = found
