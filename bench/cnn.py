@@ -1,18 +1,19 @@
 """What padiff costs on real CNNs: torchvision against paddle.vision at 224×224, against a bare run.
 
-Runs in the models venv (`make bench` uses $(MODELS_PY): torchvision needs a newer torch). Each model,
-mode (eval, and train for resnet50 and wide_resnet50_2) and probe runs in a fresh process
-(`--worker NAME`), which builds the pair as tests/real/zoo.py does (random weights, batch 2: train-mode
-BatchNorm then normalizes over 2×7×7 values per channel in the last stage), resets the kernel's peak-RSS
-mark, reads the resident memory, warms up with one bare forward+backward of both, then times
-`--repeats` calls (wall and CPU seconds of the process) of its probe:
+Runs in the models venv (`make bench` uses $(MODELS_PY): torchvision needs a newer torch). Each model
+and mode (eval; train for resnet50 and wide_resnet50_2) runs three fresh processes (`--worker NAME`), each
+building the pair as tests/real/zoo.py does (random weights, batch 2: train-mode BatchNorm then
+normalizes over 2×7×7 values per channel in the last stage) and warming up with one bare
+forward+backward of both:
 
   bare    a forward+backward of both models (tests/real/zoo.py's bare_seconds)
   padiff  padiff.compare of the pair, which must pass (a clean run the tolerance needed to confirm by a
-          second, single-step run included: in train mode that is every resnet)
+          second, single-step run included)
 
-The memory figure is the process's peak resident memory over its resident memory before the warm-up,
-the same for both probes (issue 14's definition: the frameworks' and the weights' fixed cost left out).
+Time: one process runs bare and padiff in turn, `--repeats` times each (wall and CPU seconds of the
+process, medians), so a neighbour's load on a shared machine falls on both alike. Memory: one process
+per probe, one call, its peak resident memory over its resident memory before the warm-up (issue 14's
+definition: the frameworks' and the weights' fixed cost left out, the warm-up's counted alike).
 
     .venv-models/bin/python bench/cnn.py                       # eval: resnet50, vgg11, wide_resnet50_2; train
     .venv-models/bin/python bench/cnn.py --models resnet50 --modes train --json cnn.json
@@ -34,7 +35,7 @@ TRAIN_MODELS = ("resnet50", "wide_resnet50_2")  # issue 14's train-mode targets
 MODES = ("eval", "train")
 PROBES = ("bare", "padiff")
 SIDE = 224
-MEMORY = "each probe's peak RSS over its RSS before the warm-up, bare and padiff each in a fresh process"
+MEMORY = "peak RSS over the RSS before the warm-up, in a fresh process per probe (one call); times alternate bare and padiff in one process"
 CONFIRMED_NOTE = "accumulated rounding crossed"  # padiff's note on a clean run it confirmed
 
 
@@ -60,23 +61,31 @@ def _worker(name: str, mode: str, probe: str, repeats: int) -> dict:
 
     base, raw = build_pair(ARCHS[name], mode)
     x = images(ARCHS[name], size=SIDE)
+    reports: list = []
+    calls = {
+        "bare": lambda: bare_seconds(base, raw, x),
+        "padiff": lambda: reports.append(padiff.compare(base, raw, x)),
+    }
     with open("/proc/self/clear_refs", "w") as clear_refs:
         clear_refs.write("5")  # the peak-RSS mark back to the current RSS
     before = _status_kib("VmRSS")
     bare_seconds(base, raw, x)  # warm-up
-    reports: list = []
-    if probe == "padiff":
-        runs = [_timed(lambda: reports.append(padiff.compare(base, raw, x))) for _ in range(repeats)]
+    if probe == "time":
+        runs = [{which: _timed(call) for which, call in calls.items()} for _ in range(repeats)]
+        result: dict = {which: _medians([run[which] for run in runs]) for which in calls}
+        result["padiff"]["confirmed"] = [any(CONFIRMED_NOTE in note for note in r.notes) for r in reports]
     else:
-        runs = [_timed(lambda: bare_seconds(base, raw, x)) for _ in range(repeats)]
+        result = {**_timed(calls[probe]), "increment_mb": (_status_kib("VmHWM") - before) / 1024}
     if not all(report.passed for report in reports):
         raise SystemExit(f"{name} ({mode}): padiff did not pass the same network")
+    return result
+
+
+def _medians(runs: list[dict]) -> dict:
     return {
         "seconds": statistics.median(run["seconds"] for run in runs),
         "cpu_seconds": statistics.median(run["cpu_seconds"] for run in runs),
-        "increment_mb": (_status_kib("VmHWM") - before) / 1024,
         "runs": runs,
-        **({"confirmed": [any(CONFIRMED_NOTE in n for n in r.notes) for r in reports]} if reports else {}),
     }
 
 
@@ -91,6 +100,18 @@ def _run(name: str, mode: str, probe: str, repeats: int) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def _row(name: str, mode: str, repeats: int) -> dict:
+    timed = _run(name, mode, "time", repeats)
+    row: dict = {"model": name, "input": f"2x3x{SIDE}x{SIDE}", "mode": mode}
+    for probe in PROBES:
+        row[probe] = {**timed[probe], "increment_mb": _run(name, mode, probe, 1)["increment_mb"]}
+    bare, padiff = row["bare"], row["padiff"]
+    row["ratio"] = padiff["seconds"] / bare["seconds"]
+    row["cpu_ratio"] = padiff["cpu_seconds"] / bare["cpu_seconds"]
+    row["memory_ratio"] = padiff["increment_mb"] / max(bare["increment_mb"], 1e-9)
+    return row
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
@@ -98,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", metavar="PATH")
     parser.add_argument("--worker", choices=MODELS, help=argparse.SUPPRESS)
-    parser.add_argument("--probe", choices=PROBES, help=argparse.SUPPRESS)
+    parser.add_argument("--probe", choices=(*PROBES, "time"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         print(json.dumps(_worker(args.worker, args.modes[0], args.probe, args.repeats)))
@@ -108,11 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         for name in args.models:
             if mode == "train" and name not in TRAIN_MODELS:
                 continue
-            bare, padiff = (_run(name, mode, probe, args.repeats) for probe in PROBES)
-            row = {"model": name, "input": f"2x3x{SIDE}x{SIDE}", "mode": mode, "bare": bare, "padiff": padiff}
-            row["ratio"] = padiff["seconds"] / bare["seconds"]
-            row["cpu_ratio"] = padiff["cpu_seconds"] / bare["cpu_seconds"]
-            row["memory_ratio"] = padiff["increment_mb"] / max(bare["increment_mb"], 1e-9)
+            row = _row(name, mode, args.repeats)
+            bare, padiff = row["bare"], row["padiff"]
             rows.append(row)
             print(
                 f"{name} ({mode}): bare {bare['seconds']:.2f} s, padiff {padiff['seconds']:.2f} s "

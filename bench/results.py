@@ -158,7 +158,7 @@ def render(folder: Path) -> str:
     upstream = _load(folder, "upstream")
     if upstream is not None:
         lines += ["", *_upstream_table(upstream, _load(folder, "overhead"), _load(folder, "loops"))]
-    lines += ["", *NOTES, *_cnn_memory_note(_load(folder, "cnn")), "", _dates(folder)]
+    lines += ["", *NOTES, *_cnn_notes(_load(folder, "cnn")), "", _dates(folder)]
     return "\n".join(lines) + "\n"
 
 
@@ -259,10 +259,9 @@ NOTES = [
     "activations and gradients, released as raw's counterpart is compared). At the default memory_budget",
     "(a quarter of the available RAM) all of it stays in memory, which is the gap to the 1.5× target; with",
     "a 64 MB budget most of it goes to the temporary file (charged as time) and about twice bare remains.",
-    "The CNN rows: each clean run whose first pass crosses the tolerance is confirmed by a second,",
-    "single-step run of the whole model (resnet50's backward in eval, every resnet in train mode:",
-    "accumulated rounding, cleared there), which doubles its cost. Train mode: batch 2, so BatchNorm's",
-    "last stage normalizes over 2×7×7 values per channel.",
+    "The CNN rows: each clean run whose first pass crosses the tolerance on accumulated rounding is",
+    "confirmed by a second, single-step run of the whole model (cleared there), which doubles its cost.",
+    "Train mode: batch 2, so BatchNorm's last stage normalizes over 2×7×7 values per channel.",
     "The loop and failing rows are CPU seconds of single-threaded processes (wall medians are in the JSON",
     "files): on a shared machine, wall time also measures the neighbours.",
     "",
@@ -276,10 +275,19 @@ OLD_CNN_MEMORY = (
 )
 
 
-def _cnn_memory_note(data: dict | None) -> list[str]:
+def _cnn_notes(data: dict | None) -> list[str]:
+    """How cnn.json measured memory, and which of its padiff runs needed the confirming rerun."""
     if data is None:
         return []
-    return ["", f"The CNN rows' memory increments: {data.get('memory', OLD_CNN_MEMORY)}."]
+    notes = ["", f"The CNN rows' memory increments: {data.get('memory', OLD_CNN_MEMORY)}."]
+    confirmed = [
+        f"{row['model']} {row['mode']} {sum(row['padiff']['confirmed'])} of {len(row['padiff']['confirmed'])}"
+        for row in data["rows"]
+        if "confirmed" in row["padiff"]
+    ]
+    if confirmed:
+        notes.append("Runs confirmed by the single-step rerun: " + ", ".join(confirmed) + ".")
+    return notes
 
 
 def _cpus() -> int:
