@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from .capture.heap import frozen_heap
-from .capture.restore import ModelState, TrainingState
+from .capture.restore import ModelState, Placement, TrainingState
 from .errors import PadiffError, WeightTransferError
 from .explain import called_pairs, explained, explained_transfer_error, optimizer_diffs
 from .frameworks.base import Adapter, adapter_for
@@ -30,7 +30,16 @@ from .localize.confirm import (
 from .localize.ops import narrow_to_op
 from .localize.verdict import Verdict, judge_steps
 from .match.layermap import LayerMap, ResolvedMap
-from .options import Options, Side, autocast_pair, check_steps, layer_map_of, make_sides, step_inputs
+from .options import (
+    Options,
+    Side,
+    autocast_pair,
+    check_steps,
+    device_pair,
+    layer_map_of,
+    make_sides,
+    step_inputs,
+)
 from .report import Report
 from .report.build import build_report
 from .steps import CallsChanged, StepResult, run_steps
@@ -173,6 +182,7 @@ def compare(
     keep_weights: bool = False,
     memory_budget: int | None = None,
     autocast: str | tuple[str | None, str | None] | None = None,
+    device: str | tuple[str | None, str | None] | None = None,
 ) -> Report:
     """Copy base's weights into raw, run both forward and backward (and optimizer steps), and report
     where they part ways. Both models are put back as they were afterwards, weights and buffers
@@ -180,7 +190,8 @@ def compare(
     quarter of the available RAM) bounds base's trace in memory, the rest goes to a temporary file.
     `autocast` ("bfloat16", "float16", or a pair (base's, raw's), None for a side that runs as it is) runs
     that side's forward and loss under its framework's autocast, and judges its tensors at that precision.
-    See README.md for the rules and DESIGN.md for the contract."""
+    `device` ("cpu", "cuda", "cuda:1", or a pair (base's, raw's), None for a side left where it is) moves a
+    torch model there for the comparison and back afterwards; inputs go where each model is. See README.md for the rules and DESIGN.md for the contract."""
     base_adapter, raw_adapter = adapter_for(base, "base"), adapter_for(raw, "raw")
     options = Options.parse(
         atol=atol,
@@ -193,18 +204,23 @@ def compare(
         memory_budget=memory_budget,
     )
     check_steps(steps, batches)
-    autocasts = autocast_pair(autocast)
+    autocasts, devices = autocast_pair(autocast), device_pair(device)
+    sides = ((base_adapter, base, "base"), (raw_adapter, raw, "raw"))
+    for (adapter, _, role), place in zip(sides, devices):
+        if place is not None:
+            adapter.check_device(place, role)
     notes: list[str] = []
     if single_step and (steps not in (None, 1) or optimizers is not None or batches):
         notes.append("single_step: runs one step without optimizers (steps, optimizers and batches ignored)")
         inputs = batches[0] if inputs is None and batches else inputs
         steps, optimizers, batches = None, None, None
     batches = step_inputs(inputs, steps, batches)
-    # raw's own weights and buffers, put back after the run (the copy of base's is for the run only)
-    saved: list[ModelState | TrainingState] = []
-    if not keep_weights:
-        saved = [ModelState(raw_adapter, raw), TrainingState(raw_adapter, raw, None)]
+    saved: list[Placement | ModelState | TrainingState] = []
     try:
+        _place(sides, devices, saved, notes)
+        # raw's own weights and buffers, put back after the run (the copy of base's is for the run only)
+        if not keep_weights:
+            saved += [ModelState(raw_adapter, raw), TrainingState(raw_adapter, raw, None)]
         with frozen_heap():  # the run adds many objects: full collections skip what existed before
             comparison = Comparison.prepare(
                 (base_adapter, base),
@@ -222,6 +238,15 @@ def compare(
     finally:
         for state in reversed(saved):
             state.restore()
+
+
+def _place(sides: tuple, devices: tuple[str | None, str | None], saved: list, notes: list[str]) -> None:
+    """Each model moved to its side's device (`compare(device=...)`), added to `saved` as soon as it moved."""
+    for (adapter, model, role), place in zip(sides, devices):
+        if place is not None:
+            placement = Placement(adapter, model, place)
+            saved.append(placement)
+            notes.append(placement.note(role))
 
 
 def _copied_note(comparison: Comparison, init_weights: bool, keep_weights: bool) -> str:

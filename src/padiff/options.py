@@ -24,6 +24,7 @@ __all__ = [
     "DiffPhase",
     "loss_pair",
     "autocast_pair",
+    "device_pair",
     "AUTOCAST_DTYPES",
     "make_sides",
     "check_steps",
@@ -139,6 +140,18 @@ def autocast_pair(autocast: Any) -> tuple[str | None, str | None]:
         raise InputError(
             f"autocast must be None, one of {AUTOCAST_DTYPES} or a pair (base's, raw's) of them, got {autocast!r}",
             hint="e.g. autocast=(None, 'bfloat16') runs raw's forward under autocast to bfloat16, base's as it is",
+        )
+    return pair[0], pair[1]
+
+
+def device_pair(device: Any) -> tuple[str | None, str | None]:
+    """(base's, raw's) device: None (where the model is), one device for both sides, or a pair of them.
+    Whether a framework can run there is its adapter's to say (`Adapter.check_device`)."""
+    pair = tuple(device) if isinstance(device, (tuple, list)) else (device, device)
+    if len(pair) != 2 or any(d is not None and not isinstance(d, str) for d in pair):
+        raise InputError(
+            f"device must be None, a device name or a pair (base's, raw's) of them, got {device!r}",
+            hint="e.g. device=('cuda', 'cpu') runs base on the GPU and raw on the CPU",
         )
     return pair[0], pair[1]
 

@@ -32,7 +32,7 @@ def _has_framework_tensor(value: Any) -> bool:
     return bool(leaves)
 
 
-def _convert(value: Any, adapter: Adapter, float_dtype: str, notes: list[str]) -> Any:
+def _convert(value: Any, adapter: Adapter, float_dtype: str, notes: list[str], device: Any = None) -> Any:
     if not _is_array(value):
         return value
     array = np.asarray(value)
@@ -41,18 +41,18 @@ def _convert(value: Any, adapter: Adapter, float_dtype: str, notes: list[str]) -
             note = f"float input cast {array.dtype} -> {float_dtype} (the model's parameter dtype)"
             if note not in notes:
                 notes.append(note)
-        return adapter.tensor(array, float_dtype, requires_grad=True)
-    return adapter.from_numpy(array)
+        return adapter.tensor(array, float_dtype, requires_grad=True, device=device)
+    return adapter.from_numpy(array, device=device)
 
 
 def _from_numpy(inputs: Any, adapter: Adapter, model: Any, notes: list[str]) -> Prepared:
-    dtype = adapter.model_float_dtype(model)
+    dtype, device = adapter.model_float_dtype(model), adapter.device_of(model)  # the model's own
     if isinstance(inputs, Mapping):
-        return (), {k: _convert(v, adapter, dtype, notes) for k, v in inputs.items()}
+        return (), {k: _convert(v, adapter, dtype, notes, device) for k, v in inputs.items()}
     if isinstance(inputs, (tuple, list)):
-        return tuple(_convert(v, adapter, dtype, notes) for v in inputs), {}
+        return tuple(_convert(v, adapter, dtype, notes, device) for v in inputs), {}
     if _is_array(inputs):
-        return (_convert(inputs, adapter, dtype, notes),), {}
+        return (_convert(inputs, adapter, dtype, notes, device),), {}
     raise InputError(
         f"inputs of type {type(inputs).__name__} are not supported",
         hint="pass a numpy array, a tuple or dict of arrays, or a pair (base_inputs, raw_inputs) of tensors",

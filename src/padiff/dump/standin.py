@@ -226,8 +226,11 @@ class StandInAdapter(Unrunnable, SharedOps):
 
     # --- what needs the framework --------------------------------------------------------------------
 
-    def from_numpy(self, array: np.ndarray, requires_grad: bool = False) -> Any:
+    def from_numpy(self, array: np.ndarray, requires_grad: bool = False, device: Any = None) -> Any:
         _offline("making a tensor")
+
+    def device_of(self, value: Any) -> Any:
+        return None
 
     def assign(self, tensor: Any, array: np.ndarray) -> None:
         _offline("writing a weight")
@@ -267,9 +270,6 @@ class StandInAdapter(Unrunnable, SharedOps):
 
     def enable_grad(self) -> AbstractContextManager:
         _offline("a backward pass")
-
-    def autocast(self, model: Any, dtype: str) -> AbstractContextManager:
-        _offline("a forward pass under autocast")
 
     def optimizer_step(self, optimizer: Any) -> None:
         _offline("an optimizer step")

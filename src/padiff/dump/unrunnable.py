@@ -30,7 +30,7 @@ class Unrunnable:
     def cast_copy(self, layer: Any, dtype: str) -> Any:
         _offline("judging rounding against float64")
 
-    def tensor(self, array: np.ndarray, dtype: str | None, requires_grad: bool) -> Any:
+    def tensor(self, array: np.ndarray, dtype: str | None, requires_grad: bool, device: Any = None) -> Any:
         _offline("judging rounding against float64")
 
     def autograd(self, outputs: list[Any], grads: list[Any], wrt: list[Any]) -> list[Any]:
@@ -44,3 +44,12 @@ class Unrunnable:
 
     def write_optimizer_states(self, optimizer: Any, states: list[tuple[Any, dict[str, np.ndarray]]]) -> None:
         _offline("isolating the optimizers")
+
+    def autocast(self, model: Any, dtype: str) -> AbstractContextManager:
+        _offline("a forward pass under autocast")
+
+    def check_device(self, device: str, role: str) -> None:
+        _offline("moving a model to a device")
+
+    def move(self, model: Any, device: Any) -> None:
+        _offline("moving a model to a device")

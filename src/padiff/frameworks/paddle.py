@@ -86,7 +86,7 @@ class PaddleAdapter(PaddleOptimizerOps, SharedOps):
             t = t.astype("float32")
         return t.numpy()  # paddle's numpy() already copies out of the tensor
 
-    def from_numpy(self, array: np.ndarray, requires_grad: bool = False) -> Any:
+    def from_numpy(self, array: np.ndarray, requires_grad: bool = False, device: Any = None) -> Any:
         t = paddle.to_tensor(np.ascontiguousarray(array).copy())
         t.stop_gradient = not requires_grad
         return t
@@ -207,11 +207,25 @@ class PaddleAdapter(PaddleOptimizerOps, SharedOps):
                 sub.training = False
         return duplicate
 
-    def tensor(self, array: np.ndarray, dtype: str | None, requires_grad: bool) -> Any:
+    def tensor(self, array: np.ndarray, dtype: str | None, requires_grad: bool, device: Any = None) -> Any:
         t = paddle.to_tensor(np.ascontiguousarray(array).copy())
         t = t if dtype is None else t.astype(dtype)
         t.stop_gradient = not requires_grad
         return t
+
+    def device_of(self, value: Any) -> Any:
+        """None: paddle makes tensors on its current device (paddle.set_device), where its models are."""
+        return None
+
+    def check_device(self, device: str, role: str) -> None:
+        raise InputError(
+            f"{role} device {device!r}: padiff moves torch models only; a paddle model runs on paddle's "
+            "current device",
+            hint="call paddle.set_device(...) before building the paddle model, and leave its device=None",
+        )
+
+    def move(self, model: Any, device: Any) -> None:
+        self.check_device(str(device), "paddle")
 
     def autograd(self, outputs: list[Any], grads: list[Any], wrt: list[Any]) -> list[Any]:
         """d(outputs . grads)/d(wrt); None where a tensor of `wrt` does not take part."""

@@ -7,6 +7,7 @@ is left out of the state; torch function mode sees every top-level op for narrow
 from __future__ import annotations
 
 import copy
+import itertools
 import os
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -14,9 +15,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.overrides import TorchFunctionMode
 
 from .base import SharedOps, patched, plain, without_dropout
+from .torch_ops import OpMode, Substitute, check_device
 from .torch_packed import PackedForms
 
 _DTYPE_NAMES: dict[Any, str] = {}  # a framework dtype -> its name ("float32")
@@ -28,32 +29,6 @@ _DROPOUTS = (
     torch.nn.Dropout3d,
     torch.nn.AlphaDropout,
 )
-
-
-class _Substitute(torch.autograd.Function):
-    """Forward: `value`; backward: the gradient goes to `tensor` unchanged."""
-
-    @staticmethod
-    def forward(ctx: Any, tensor: Any, value: Any) -> Any:  # noqa: ARG004
-        return value.clone()
-
-    @staticmethod
-    def backward(ctx: Any, grad: Any) -> Any:  # noqa: ARG004
-        return grad, None
-
-
-class _OpMode(TorchFunctionMode):
-    """Sees every top-level torch call (torch disables the mode while its handler runs, so the calls a
-    function makes internally are not seen)."""
-
-    def __init__(self, callback: Callable[[str, Any], None]):
-        super().__init__()
-        self.callback = callback
-
-    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
-        output = func(*args, **(kwargs or {}))
-        self.callback(getattr(func, "__name__", str(func)), output)
-        return output
 
 
 class TorchAdapter(SharedOps):
@@ -111,8 +86,10 @@ class TorchAdapter(SharedOps):
             t = t.float()
         return t.cpu().numpy().copy()
 
-    def from_numpy(self, array: np.ndarray, requires_grad: bool = False) -> Any:
+    def from_numpy(self, array: np.ndarray, requires_grad: bool = False, device: Any = None) -> Any:
         t = torch.from_numpy(np.ascontiguousarray(array).copy())
+        if device is not None:
+            t = t.to(device)
         if requires_grad:
             t.requires_grad_(True)
         return t
@@ -142,10 +119,10 @@ class TorchAdapter(SharedOps):
         return bool(tensor.requires_grad)
 
     def substitute(self, tensor: Any, array: np.ndarray) -> Any:
-        value = torch.from_numpy(np.ascontiguousarray(array)).to(tensor.dtype)
+        value = torch.from_numpy(np.ascontiguousarray(array)).to(device=tensor.device, dtype=tensor.dtype)
         if not tensor.requires_grad:
             return value
-        return _Substitute.apply(tensor, value)
+        return Substitute.apply(tensor, value)
 
     def alias(self, tensor: Any) -> Any:
         return tensor.view_as(tensor)
@@ -254,10 +231,22 @@ class TorchAdapter(SharedOps):
                 sub.training = False
         return duplicate
 
-    def tensor(self, array: np.ndarray, dtype: str | None, requires_grad: bool) -> Any:
+    def tensor(self, array: np.ndarray, dtype: str | None, requires_grad: bool, device: Any = None) -> Any:
         t = torch.from_numpy(np.ascontiguousarray(array).copy())
-        t = t if dtype is None else t.to(getattr(torch, dtype))
+        t = t.to(device=device, dtype=None if dtype is None else getattr(torch, dtype))
         return t.requires_grad_(True) if requires_grad else t
+
+    def device_of(self, value: Any) -> Any:
+        """A tensor's device, or a model's: that of its first parameter or buffer (None without any)."""
+        if isinstance(value, torch.Tensor):
+            return value.device
+        return next((t.device for t in itertools.chain(value.parameters(), value.buffers())), None)
+
+    def check_device(self, device: str, role: str) -> None:
+        check_device(device, role)
+
+    def move(self, model: Any, device: Any) -> None:
+        model.to(device)
 
     def autograd(self, outputs: list[Any], grads: list[Any], wrt: list[Any]) -> list[Any]:
         """d(outputs . grads)/d(wrt); None where a tensor of `wrt` does not take part."""
@@ -268,7 +257,7 @@ class TorchAdapter(SharedOps):
 
     def intercept_ops(self, callback: Callable[[str, Any], None]) -> AbstractContextManager:
         """Call callback(op name, output) after every torch function / tensor method call in scope."""
-        return _OpMode(callback)
+        return OpMode(callback)
 
     def global_state(self) -> Any:
         # the CUDA generators only when CUDA is already in use: reading them would start it

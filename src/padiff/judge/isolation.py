@@ -113,7 +113,8 @@ def _converted_state(pair: StatePair, states: Mapping[str, State]) -> State:
 
 def _as_grad(adapter: Adapter, pair: StatePair, base_grads: Mapping[str, np.ndarray]) -> Any:
     value = pair.convert([base_grads[key] for key in pair.base_keys])
-    return adapter.tensor(value, adapter.dtype_name(pair.raw_tensor), requires_grad=False)
+    raw = pair.raw_tensor
+    return adapter.tensor(value, adapter.dtype_name(raw), requires_grad=False, device=adapter.device_of(raw))
 
 
 def judge_updates(

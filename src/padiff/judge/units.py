@@ -120,7 +120,14 @@ def _run(
             return
         array = jitter(np.ma.getdata(trace.array(stored)))
         floating = np.issubdtype(array.dtype, np.floating)
-        inputs.append(adapter.tensor(array, dtype if floating else None, requires_grad=floating and backward))
+        inputs.append(
+            adapter.tensor(
+                array,
+                dtype if floating else None,
+                requires_grad=floating and backward,
+                device=adapter.device_of(copy),
+            )
+        )
     args, kwargs = fill((arguments.args, arguments.kwargs), inputs)
 
     def watch(name: str, output: Any) -> None:
@@ -164,7 +171,12 @@ def _backward(
         if stored is not None and adapter.is_float(tensor) and adapter.requires_grad(tensor):
             outputs.append(tensor)
             grads.append(
-                adapter.tensor(jitter(np.ma.getdata(trace.array(stored))), dtype, requires_grad=False)
+                adapter.tensor(
+                    jitter(np.ma.getdata(trace.array(stored))),
+                    dtype,
+                    requires_grad=False,
+                    device=adapter.device_of(tensor),
+                )
             )
     if not outputs:
         result.failed = "no gradient reached its outputs"
