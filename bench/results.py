@@ -131,7 +131,7 @@ def render(folder: Path) -> str:
     lines = [
         "# Benchmarks (issue 14)",
         "",
-        f"Written by `make bench` (bench/results.py) on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+        f"Written by bench/results.py (`make bench` runs it) on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
         f"{platform.machine()}, Python {platform.python_version()}, {_cpus()} CPUs. Times are medians of "
         "fresh processes, ratios against a bare forward+backward of both models in the same kind of process; "
         "on a shared machine they move by tens of percent from one run to the next. Every padiff run "
