@@ -174,3 +174,24 @@ def test_ernie_tied_against_untied_head_is_refused_saying_which_side_ties(tied: 
         padiff.WeightTransferError, match=f"^{tied} ties 'lm_head.weight' to 'model.embed_tokens"
     ):
         padiff.compare(hf, pf, token_ids(), loss_fn=LOSS)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known false alarm under autocast: the gradient the attention's own code sends to qkv_proj is "
+    "bfloat16-rounded on base's side and fails its tolerance at ~0.2% of elements (near zero); the float64 "
+    "judge cannot yet re-run a layer's own-code backward, nor base's autocast units",
+)
+def test_ernie_torch_under_bfloat16_autocast_passes_against_paddle_in_float32() -> None:
+    base, raw = ernie_pair()
+    report = padiff.compare(base, raw, token_ids(), loss_fn=LOSS, autocast=("bfloat16", None))
+    assert report.passed, _summary(report)
+
+
+def test_ernie_planted_rms_norm_eps_is_found_under_autocast() -> None:
+    """The autocast run still finds a real difference at its layer (the control of the test above)."""
+    base, raw = ernie_pair()
+    raw.model.layers[1].post_attention_layernorm.variance_epsilon = 1e-2  # base's is 1e-5
+    report = padiff.compare(base, raw, token_ids(), loss_fn=LOSS, autocast=("bfloat16", None))
+    norm = "model.layers.1.post_attention_layernorm"
+    assert _culprit(report) == ("forward", 0, norm, norm), _summary(report)
