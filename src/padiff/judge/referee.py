@@ -29,6 +29,7 @@ from .units import Span, UnitRun, run_unit
 __all__ = ["CAP", "Referee"]
 
 CAP = 32  # pairs judged per step at most
+CAST = "cast:"  # a `_run` dtype: float64 on values rounded to the dtype that follows
 ROUNDED = "rounded:"  # a `_run` dtype: float64 on values rounded once more in the dtype that follows
 
 RawArrays = dict[tuple, np.ndarray]  # (where, base_id, raw_id, leaf) -> raw's local value
@@ -169,7 +170,8 @@ class Referee:
         return _decide(summed, base_value, raw_params[id(pair.raw_tensor)], lower, base_dtype)
 
     def _run(self, node_id: int, dtype: str, backward: bool) -> UnitRun:
-        """The unit in `dtype`; `ROUNDED + lower` is float64 on values rounded once more in `lower`."""
+        """The unit in `dtype`; `ROUNDED + lower` is float64 on values rounded once more in `lower`;
+        `CAST + lower` is float64 on values rounded to `lower` (for a dtype base's framework cannot run)."""
         key = (node_id, f"{dtype}:{backward}")
         if key not in self._runs:
             layer = self.layers[self.trace.tree[node_id].path]
@@ -177,6 +179,11 @@ class Referee:
             if dtype.startswith(ROUNDED):
                 u = roundoff(dtype[len(ROUNDED) :])
                 run = run_unit(self.adapter, layer, self.trace, node_id, "float64", backward, u, span)
+            elif dtype.startswith(CAST):
+                lower = dtype[len(CAST) :]
+                run = run_unit(
+                    self.adapter, layer, self.trace, node_id, "float64", backward, span=span, round_to=lower
+                )
             else:
                 run = run_unit(self.adapter, layer, self.trace, node_id, dtype, backward, span=span)
             self._runs[key] = run
@@ -207,6 +214,10 @@ def _decide(
     base_low = again
     if lower != base_dtype:
         low = values(lower)
+        if isinstance(low, Judgement) and low.reason.startswith(CANNOT_RUN):
+            # base's framework has no kernels in the lower dtype (paddle's CPU build, for float16 and
+            # bfloat16): the unit in float64 on its values rounded to that dtype stands for it
+            low = values(CAST + lower)
         if isinstance(low, Judgement):
             return low
         base_low = low
@@ -225,9 +236,12 @@ def _leaf(pair: StatePair) -> str:
     return f"{pair.base_name} <-> {pair.raw_name}"
 
 
+CANNOT_RUN = "its unit cannot run alone in"
+
+
 def _why_not(run: UnitRun, dtype: str) -> Judgement:
     if run.failed:
-        return not_judged(f"its unit cannot run alone in {dtype}: {run.failed}")
+        return not_judged(f"{CANNOT_RUN} {dtype}: {run.failed}")
     return not_judged(f"op '{run.cast_down}' inside it computes below {dtype}")
 
 

@@ -12,6 +12,9 @@ With `perturb` = u, every floating value the unit reads (its inputs, its paramet
 gradient) is first multiplied by (1 + u r), r drawn uniformly from [-1, 1] with a fixed seed: the exact
 result of inputs rounded once more in a dtype of unit roundoff u. How far that moves the result is what
 rounding to that dtype alone does to this computation (`rounding`'s third estimate of base's error).
+With `round_to` (a float16 or bfloat16 the framework has no kernels for), every such value is instead
+rounded to that dtype (to nearest, ties to even) and the unit runs in float64: the unit in that dtype
+as far as its values go, which stands for base's own run in it.
 
 With a `Span`, the unit is the layer and the activation the other side fuses into it (torch's BatchNorm
 and the ReLU after it, against paddle's BatchNorm(act="relu")): the activation is applied to the layer's
@@ -31,7 +34,7 @@ from ..frameworks.base import Adapter
 from .records import Where
 from .trace import Trace
 
-__all__ = ["Span", "UnitRun", "run_unit"]
+__all__ = ["Span", "UnitRun", "run_unit", "rounded_to"]
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ def run_unit(
     backward: bool,
     perturb: float = 0.0,
     span: Span | None = None,
+    round_to: str | None = None,
 ) -> UnitRun:
     """Call `layer` (base's layer of call `node_id`, copied and cast to `dtype`) on that call's recorded
     arguments; with `backward`, also its input and parameter gradients for the recorded incoming ones;
@@ -74,7 +78,8 @@ def run_unit(
         result.failed = "its arguments were not recorded"
         return result
     try:
-        _run(adapter, layer, trace, node_id, dtype, backward, arguments, result, _Jitter(perturb), span)
+        jitter = _Jitter(perturb, round_to)
+        _run(adapter, layer, trace, node_id, dtype, backward, arguments, result, jitter, span)
     except Exception as error:  # the unit alone may not run (state it kept between calls, a cache object)
         result.failed = (
             f"it raised {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
@@ -82,15 +87,34 @@ def run_unit(
     return result
 
 
-class _Jitter:
-    """Multiplies floating arrays by (1 + u r), r uniform in [-1, 1], from one seeded stream per unit run."""
+def rounded_to(array: np.ndarray, dtype: str) -> np.ndarray:
+    """`array` rounded to float16 or bfloat16 (to nearest, ties to even), as float64."""
+    if dtype == "float16":
+        return np.asarray(array).astype(np.float16).astype(np.float64)
+    if dtype != "bfloat16":
+        return np.asarray(array, dtype=np.float64)
+    bits = np.asarray(array, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    kept = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16) << 16  # bfloat16 is float32's top 16 bits
+    return kept.astype(np.uint32).view(np.float32).astype(np.float64)
 
-    def __init__(self, u: float):
-        self.u = u
+
+class _Jitter:
+    """Multiplies floating arrays by (1 + u r), r uniform in [-1, 1], from one seeded stream per unit run;
+    or, with `round_to`, rounds them to that dtype (as float64 values)."""
+
+    def __init__(self, u: float, round_to: str | None = None):
+        self.u, self.round_to = u, round_to
         self.rng = np.random.default_rng(0)
 
+    def __bool__(self) -> bool:
+        return self.u != 0.0 or self.round_to is not None
+
     def __call__(self, array: np.ndarray) -> np.ndarray:
-        if self.u == 0.0 or not np.issubdtype(array.dtype, np.floating):
+        if not np.issubdtype(array.dtype, np.floating):
+            return array
+        if self.round_to is not None:
+            return rounded_to(array, self.round_to)
+        if self.u == 0.0:
             return array
         factor = 1.0 + self.u * self.rng.uniform(-1.0, 1.0, array.shape)
         return array.astype(np.float64) * factor  # the unit runs in float64: keep the perturbation
@@ -109,7 +133,7 @@ def _run(
     span: Span | None,
 ) -> None:
     copy = adapter.cast_copy(layer, dtype)
-    if jitter.u:
+    if jitter:
         for _, param in adapter.named_parameters(copy):
             adapter.assign(param, jitter(adapter.to_numpy(param)))
     inputs = []
