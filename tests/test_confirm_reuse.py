@@ -22,11 +22,13 @@ X = np.random.default_rng(0).standard_normal((16, 64)).astype("float32")
 
 
 def _counted(model) -> list[int]:
-    """Counts the calls of `model` itself, through the framework's own forward pre-hook."""
+    """Counts the calls of `model` itself, through the framework's own forward pre-hook (not those of the
+    copies the float64 judge re-runs, which carry the hook along)."""
     calls = [0]
 
-    def hook(*_):
-        calls[0] += 1
+    def hook(layer, *_):
+        if layer is model:
+            calls[0] += 1
 
     model.register_forward_pre_hook(hook)
     return calls

@@ -198,7 +198,8 @@ def _isolate(
     result.backward = merge_local(result.backward, isolated.backward)
     raw_params = raw_param_arrays(raw_side.adapter, state_pairs, grads=True)  # local gradients
     result.grads = merge_local(result.grads, _param_grads(comparison, trace, step))
-    referee = Referee(base_side.adapter, base_side.model, trace, state_pairs, isolated.spans)
+    fused = isolated.aligner.fused.calls
+    referee = Referee(base_side.adapter, base_side.model, trace, state_pairs, isolated.spans, fused)
     judged, judge_notes = referee.judge(
         result.forward + result.backward + result.grads, isolated.failing or {}, raw_params
     )

@@ -19,9 +19,11 @@ from typing import Any
 import numpy as np
 
 from ..frameworks.base import Adapter
+from ..match.fused_calls import FusedCall
 from ..weights.pairs import StatePair
+from .decide import CAST, ROUNDED, decide, unusable, why_not
 from .records import LayerDiff, Where
-from .rounding import Judgement, judge_arrays, not_judged, roundoff
+from .rounding import Judgement, not_judged, roundoff
 from .tolerance import DEFAULT_RTOL
 from .trace import Trace
 from .units import Span, UnitRun, run_unit
@@ -29,8 +31,6 @@ from .units import Span, UnitRun, run_unit
 __all__ = ["CAP", "Referee"]
 
 CAP = 32  # pairs judged per step at most
-CAST = "cast:"  # a `_run` dtype: float64 on values rounded to the dtype that follows
-ROUNDED = "rounded:"  # a `_run` dtype: float64 on values rounded once more in the dtype that follows
 
 RawArrays = dict[tuple, np.ndarray]  # (where, base_id, raw_id, leaf) -> raw's local value
 
@@ -45,8 +45,10 @@ class Referee:
         trace: Trace,
         pairs: list[StatePair],
         spans: Mapping[int, tuple[str, int, int]] | None = None,
+        fused: Mapping[int, FusedCall] | None = None,
     ):
         self.adapter, self.trace, self.pairs = adapter, trace, pairs
+        self.fused = fused or {}  # raw id -> the call of a layer one side fuses (`match.fused_calls`)
         self.spans: dict[int, Span] = {}  # base id -> the unit extended by the activation raw fuses
         self.missing: dict[int, str] = {}  # base id -> an activation base's framework does not have
         for node_id, (name, next_id, index) in (spans or {}).items():
@@ -79,7 +81,10 @@ class Referee:
                 skipped += 1
                 out.append(d)
                 continue
-            judgement = self._judge_one(d, raw, raw_params)
+            try:
+                judgement = self._judge_one(d, raw, raw_params)
+            except Exception as error:  # the verdict stands: a pair the judge could not re-run
+                judgement = not_judged(f"the judge failed: {type(error).__name__}: {error}")
             out.append(replace(d, judged=judgement))
             (excused if judgement.excused else unjudged).append((d, judgement))
         return out, _notes(excused, unjudged, skipped)
@@ -91,6 +96,8 @@ class Referee:
         raw_value = raw.get((d.where, d.base_id, d.raw_id, d.leaf))
         if raw_value is None:
             return not_judged("raw's local value was not kept")
+        if d.where is Where.GRAD_OUT:
+            return self._judge_sent_back(d, raw_value, lower)
         node = self.trace.tree[d.base_id]
         layer = self.layers.get(node.path)
         if layer is None:
@@ -134,12 +141,52 @@ class Referee:
     ) -> Judgement:
         def values(dtype: str) -> np.ndarray | Judgement:
             run = self._run(node_id, dtype, backward)
-            if run.failed or run.cast_down:
-                return _why_not(run, dtype)
+            if unusable(run, lower):
+                return why_not(run, dtype)
             value = pick(run)
             return not_judged("the re-run did not produce this value") if value is None else value
 
-        return _decide(values, base_value, raw_value, lower, base_dtype)
+        return decide(values, base_value, raw_value, lower, base_dtype)
+
+    def _judge_sent_back(self, d: LayerDiff, raw_value: np.ndarray, lower: str) -> Judgement:
+        """The gradient arriving at a layer's output, which its parent's own code sent back: the unit is
+        the parent's call, its backward read at that layer's output (that call of it). For a layer one
+        side fuses, base's parts are read and joined, or base's fused layer read and cut (`judge.fused`)."""
+        tree, fused = self.trace.tree, self.fused.get(d.raw_id)
+        node = tree[d.base_id]
+        nodes = [tree[i] for i in fused.base_ids] if fused is not None and fused.fuses else [node]
+        parent = tree.solid_parent(node)
+        if parent is None:
+            return not_judged("the gradient at the model's own output comes from the loss")
+        if any(tree.solid_parent(n) is not parent for n in nodes):
+            return not_judged("the fused parts are called from different layers")
+        if parent.id in self.spans or parent.id in self.missing or parent.path not in self.layers:
+            return not_judged(f"'{parent.path or '(root)'}' cannot be re-run alone here")
+        index = int(d.leaf.split("[")[1].rstrip("]"))
+        stored = [self.trace.tensor(Where.GRAD_OUT, n.id, index) for n in nodes]
+        if any(s is None for s in stored):
+            return not_judged("base's value was not kept")
+        children = tuple(_watched_call(tree, parent, n) for n in nodes)
+
+        def combined(arrays: list[np.ndarray]) -> np.ndarray:
+            if fused is None:
+                return arrays[0]
+            return fused.fusion.join(arrays) if fused.fuses else fused.fusion.cut(arrays[0], fused.part)
+
+        def values(dtype: str) -> np.ndarray | Judgement:
+            run = self._run(parent.id, dtype, True, children)
+            if unusable(run, lower):
+                return why_not(run, dtype)
+            found = [run.child_grads.get((k, index)) for k in range(len(children))]
+            if any(v is None or v.size != np.prod(shape) for v, shape in zip(found, shapes)):
+                return not_judged("the re-run sent no gradient of that size there")
+            # a view the own code reshaped in place (paddle's reshape_) is read in the recorded shape
+            return combined([v.reshape(shape) for v, shape in zip(found, shapes) if v is not None])
+
+        arrays = [self.trace.array(s) for s in stored if s is not None]
+        shapes = [a.shape for a in arrays]
+        base = combined(arrays)
+        return decide(values, base, raw_value, lower, stored[0].dtype if stored[0] is not None else lower)
 
     def _judge_param(self, d: LayerDiff, raw_params: dict[int, np.ndarray], lower: str) -> Judgement:
         pair = next((p for p in self.pairs if p.base_path == d.base_path and _leaf(p) == d.leaf), None)
@@ -158,8 +205,8 @@ class Referee:
             total: dict[str, np.ndarray] = {}
             for node in calls:
                 run = self._run(node.id, dtype, True)
-                if run.failed or run.cast_down:
-                    return _why_not(run, dtype)
+                if unusable(run, lower):
+                    return why_not(run, dtype)
                 for name, value in run.param_grads.items():
                     total[name] = total[name] + value if name in total else value
             if any(name not in total for name in names):
@@ -167,82 +214,55 @@ class Referee:
             return pair.convert([total[name] for name in names])
 
         base_dtype = self.adapter.dtype_name(pair.base_tensors[0])
-        return _decide(summed, base_value, raw_params[id(pair.raw_tensor)], lower, base_dtype)
+        return decide(summed, base_value, raw_params[id(pair.raw_tensor)], lower, base_dtype)
 
-    def _run(self, node_id: int, dtype: str, backward: bool) -> UnitRun:
+    def _run(
+        self, node_id: int, dtype: str, backward: bool, children: tuple[tuple[str, int], ...] = ()
+    ) -> UnitRun:
         """The unit in `dtype`; `ROUNDED + lower` is float64 on values rounded once more in `lower`;
         `CAST + lower` is float64 on values rounded to `lower` (for a dtype base's framework cannot run)."""
-        key = (node_id, f"{dtype}:{backward}")
+        key = (node_id, f"{dtype}:{backward}:{children}")
         if key not in self._runs:
             layer = self.layers[self.trace.tree[node_id].path]
             span = self.spans.get(node_id)
             if dtype.startswith(ROUNDED):
                 u = roundoff(dtype[len(ROUNDED) :])
-                run = run_unit(self.adapter, layer, self.trace, node_id, "float64", backward, u, span)
+                run = run_unit(
+                    self.adapter, layer, self.trace, node_id, "float64", backward, u, span, children=children
+                )
             elif dtype.startswith(CAST):
                 lower = dtype[len(CAST) :]
                 run = run_unit(
-                    self.adapter, layer, self.trace, node_id, "float64", backward, span=span, round_to=lower
+                    self.adapter,
+                    layer,
+                    self.trace,
+                    node_id,
+                    "float64",
+                    backward,
+                    span=span,
+                    round_to=lower,
+                    children=children,
                 )
             else:
-                run = run_unit(self.adapter, layer, self.trace, node_id, dtype, backward, span=span)
+                run = run_unit(
+                    self.adapter, layer, self.trace, node_id, dtype, backward, span=span, children=children
+                )
             self._runs[key] = run
         return self._runs[key]
 
 
-_UNITS = (Where.OUTPUT, Where.GRAD_IN, Where.PARAM)
+_UNITS = (Where.OUTPUT, Where.GRAD_IN, Where.GRAD_OUT, Where.PARAM)
 
 
-def _decide(
-    values: Callable[[str], np.ndarray | Judgement],
-    base: np.ndarray,
-    raw: np.ndarray,
-    lower: str,
-    base_dtype: str,
-) -> Judgement:
-    """The float64 reference, base's unit again in its own dtype (it must reproduce base's value, or the
-    unit alone is not what base ran: a packed sequence read back padded, state kept between calls),
-    base's unit in the lower dtype, and the float64 unit on values rounded once more in it; then the rule."""
-    ref = values("float64")
-    if isinstance(ref, Judgement):
-        return ref
-    again = values(base_dtype)
-    if isinstance(again, Judgement):
-        return again
-    if again.shape != base.shape or not _reproduces(again, base, ref):
-        return not_judged("base's unit run alone does not reproduce base's own value")
-    base_low = again
-    if lower != base_dtype:
-        low = values(lower)
-        if isinstance(low, Judgement) and low.reason.startswith(CANNOT_RUN):
-            # base's framework has no kernels in the lower dtype (paddle's CPU build, for float16 and
-            # bfloat16): the unit in float64 on its values rounded to that dtype stands for it
-            low = values(CAST + lower)
-        if isinstance(low, Judgement):
-            return low
-        base_low = low
-    rounded = values(ROUNDED + lower)
-    return judge_arrays(raw, base, ref, base_low, lower, None if isinstance(rounded, Judgement) else rounded)
-
-
-def _reproduces(again: np.ndarray, base: np.ndarray, ref: np.ndarray) -> bool:
-    """The re-run is at least twice as close to base as the float64 reference is (exact, usually)."""
-    base64, again64 = np.ma.getdata(base).astype(np.float64), again.astype(np.float64)
-    drift = float(np.abs(again64 - base64).max()) if base.size else 0.0
-    return drift == 0.0 or drift <= 0.5 * float(np.abs(base64 - ref.astype(np.float64)).max())
+def _watched_call(tree: Any, parent: Any, node: Any) -> tuple[str, int]:
+    """`node`'s path relative to `parent`, and which call of that layer inside `parent`'s call it is (the
+    calls inside a call have the ids right after it)."""
+    relative = node.path[len(parent.path) + 1 :] if parent.path else node.path
+    return relative, sum(1 for n in tree.nodes[parent.id + 1 : node.id] if n.path == node.path)
 
 
 def _leaf(pair: StatePair) -> str:
     return f"{pair.base_name} <-> {pair.raw_name}"
-
-
-CANNOT_RUN = "its unit cannot run alone in"
-
-
-def _why_not(run: UnitRun, dtype: str) -> Judgement:
-    if run.failed:
-        return not_judged(f"{CANNOT_RUN} {dtype}: {run.failed}")
-    return not_judged(f"op '{run.cast_down}' inside it computes below {dtype}")
 
 
 def _notes(excused: list, unjudged: list, skipped: int) -> list[str]:

@@ -27,7 +27,11 @@ from .trace import Trace
 __all__ = ["RawComparer"]
 
 _FORWARD = (Where.INPUT, Where.OUTPUT)
-_JUDGED = (Where.OUTPUT, Where.GRAD_IN)  # the float64 judge's units (an input is its parent's output)
+_JUDGED = (
+    Where.OUTPUT,
+    Where.GRAD_IN,
+    Where.GRAD_OUT,
+)  # the float64 judge's pairs (an input: its parent's output)
 KEEP_FAILING = 64  # raw values of failing pairs an isolated run keeps for the float64 judge, per phase
 
 

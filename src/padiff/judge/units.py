@@ -32,6 +32,7 @@ import numpy as np
 from ..capture.leaves import fill, tensor_leaves
 from ..frameworks.base import Adapter
 from .records import Where
+from .rounding import roundoff
 from .trace import Trace
 
 __all__ = ["Span", "UnitRun", "run_unit", "rounded_to"]
@@ -54,7 +55,10 @@ class UnitRun:
     outputs: dict[int, np.ndarray] = field(default_factory=dict)
     input_grads: dict[int, np.ndarray] = field(default_factory=dict)
     param_grads: dict[str, np.ndarray] = field(default_factory=dict)
-    cast_down: str = ""  # the first op whose floating result left the dtype asked for ("" when none)
+    # the gradient at each watched sublayer call's outputs, by (which watched call, output index)
+    child_grads: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
+    cast_down: str = ""  # an op whose floating result left the dtype asked for ("" when none) ...
+    cast_to: str = ""  # ... and that result's dtype: the least precise such dtype of the run
     failed: str = ""  # why the unit could not be run ("" when it ran)
 
 
@@ -68,6 +72,7 @@ def run_unit(
     perturb: float = 0.0,
     span: Span | None = None,
     round_to: str | None = None,
+    children: tuple[tuple[str, int], ...] = (),
 ) -> UnitRun:
     """Call `layer` (base's layer of call `node_id`, copied and cast to `dtype`) on that call's recorded
     arguments; with `backward`, also its input and parameter gradients for the recorded incoming ones;
@@ -79,7 +84,7 @@ def run_unit(
         return result
     try:
         jitter = _Jitter(perturb, round_to)
-        _run(adapter, layer, trace, node_id, dtype, backward, arguments, result, jitter, span)
+        _run(adapter, layer, trace, node_id, dtype, backward, arguments, result, jitter, span, children)
     except Exception as error:  # the unit alone may not run (state it kept between calls, a cache object)
         result.failed = (
             f"it raised {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
@@ -131,8 +136,18 @@ def _run(
     result: UnitRun,
     jitter: _Jitter,
     span: Span | None,
+    children: tuple[tuple[str, int], ...] = (),
 ) -> None:
     copy = adapter.cast_copy(layer, dtype)
+    watched: list[tuple[tuple[int, int], Any]] = []  # ((watched call, output index), tensor): `_watch`
+    handles = [_watch(adapter, copy, child, k, watched) for k, child in enumerate(children)]
+    if any(h is None for h in handles):
+        missing = [child[0] for child, h in zip(children, handles) if h is None]
+        result.failed = f"it has no sublayer '{missing[0]}'"
+        for handle in handles:
+            if handle is not None:
+                handle.remove()
+        return
     if jitter:
         for _, param in adapter.named_parameters(copy):
             adapter.assign(param, jitter(adapter.to_numpy(param)))
@@ -155,14 +170,18 @@ def _run(
     args, kwargs = fill((arguments.args, arguments.kwargs), inputs)
 
     def watch(name: str, output: Any) -> None:
-        if result.cast_down:
-            return
         leaves, _ = tensor_leaves(output, adapter.is_tensor)
-        if any(adapter.is_float(t) and adapter.dtype_name(t) != dtype for _, t in leaves):
-            result.cast_down = name
+        for _, t in leaves:
+            other = adapter.dtype_name(t) if adapter.is_float(t) else dtype
+            if other != dtype and (not result.cast_to or roundoff(other) > roundoff(result.cast_to)):
+                result.cast_down, result.cast_to = name, other
 
-    with adapter.enable_grad(), adapter.intercept_ops(watch):
-        output = copy(*args, **kwargs)
+    try:
+        with adapter.enable_grad(), adapter.intercept_ops(watch):
+            output = copy(*args, **kwargs)
+    finally:
+        for handle in handles:
+            handle.remove()
     leaves, _ = tensor_leaves(output, adapter.is_tensor)
     if span is not None:
         if len(leaves) != 1:
@@ -171,7 +190,7 @@ def _run(
         leaves = [(leaves[0][0], span.activation(leaves[0][1]))]
     result.outputs = {i: adapter.to_numpy(t) for i, (_, t) in enumerate(leaves)}
     if backward:
-        _backward(adapter, copy, trace, node_id, dtype, leaves, inputs, result, jitter, span)
+        _backward(adapter, copy, trace, node_id, dtype, leaves, inputs, result, jitter, span, watched)
 
 
 def _backward(
@@ -185,6 +204,7 @@ def _backward(
     result: UnitRun,
     jitter: _Jitter,
     span: Span | None,
+    watched: list[tuple[tuple[int, int], Any]] | None = None,
 ) -> None:
     outputs, grads = [], []
     for index, (_, tensor) in enumerate(leaves):
@@ -207,9 +227,35 @@ def _backward(
         return
     wanted = [t for t in inputs if adapter.requires_grad(t)]
     params = adapter.named_parameters(copy)
-    computed = adapter.autograd(outputs, grads, wanted + [p for _, p in params])
+    inside = [(key, t) for key, t in watched or [] if adapter.is_float(t) and adapter.requires_grad(t)]
+    computed = adapter.autograd(outputs, grads, wanted + [p for _, p in params] + [t for _, t in inside])
     input_index = [i for i, t in enumerate(inputs) if adapter.requires_grad(t)]
     result.input_grads = {i: adapter.to_numpy(g) for i, g in zip(input_index, computed) if g is not None}
+    after_inputs = computed[len(wanted) :]
     result.param_grads = {
-        name: adapter.to_numpy(g) for (name, _), g in zip(params, computed[len(wanted) :]) if g is not None
+        name: adapter.to_numpy(g)
+        for (name, _), g in zip(params, after_inputs[: len(params)])
+        if g is not None
     }
+    result.child_grads = {
+        key: adapter.to_numpy(g) for (key, _), g in zip(inside, after_inputs[len(params) :]) if g is not None
+    }
+
+
+def _watch(adapter: Adapter, copy: Any, child: tuple[str, int], number: int, watched: list) -> Any:
+    """A hook keeping the output tensors of call `child[1]` of the copy's sublayer `child[0]` in
+    `watched`, keyed (number, output index): the gradient arriving there is what the layer's own code
+    sent back. None: no such sublayer."""
+    path, call = child
+    sublayer = next((layer for name, layer in adapter.named_sublayers(copy) if name == path), None)
+    if sublayer is None:
+        return None
+    calls = [0]
+
+    def keep(layer: Any, args: Any, kwargs: Any, output: Any) -> None:
+        if calls[0] == call:
+            leaves = tensor_leaves(output, adapter.is_tensor)[0]
+            watched.extend(((number, i), t) for i, (_, t) in enumerate(leaves))
+        calls[0] += 1
+
+    return adapter.add_post_hook(sublayer, keep)
