@@ -201,7 +201,10 @@ def _isolate(
     fused = isolated.aligner.fused.calls
     referee = Referee(base_side.adapter, base_side.model, trace, state_pairs, isolated.spans, fused)
     judged, judge_notes = referee.judge(
-        result.forward + result.backward + result.grads, isolated.failing or {}, raw_params
+        result.forward + result.backward + result.grads,
+        isolated.failing or {},
+        raw_params,
+        lambda before: not judge_steps([_split(result, before)], comparison.options.diff_phase, []).passed,
     )
     result.forward, judged = judged[: len(result.forward)], judged[len(result.forward) :]
     result.backward, result.grads = judged[: len(result.backward)], judged[len(result.backward) :]
@@ -210,6 +213,16 @@ def _isolate(
     result.buffers = merge_local(result.buffers, local)
     result.notes.append("single_step: each raw layer was also run on base's inputs and incoming gradients; "
                         "pairs are judged by that local error")  # fmt: skip
+
+
+def _split(result: StepResult, diffs: list[LayerDiff]) -> StepResult:
+    """`result` holding only `diffs`, each in its phase's list (what the judge has read so far)."""
+    by_phase: dict[Phase, list[LayerDiff]] = {Phase.FORWARD: [], Phase.BACKWARD: [], Phase.GRAD: []}
+    for d in diffs:
+        by_phase.setdefault(d.phase, []).append(d)
+    return replace(
+        result, forward=by_phase[Phase.FORWARD], backward=by_phase[Phase.BACKWARD], grads=by_phase[Phase.GRAD]
+    )
 
 
 def _passes_locally(comparison: Comparison, result: StepResult) -> bool:

@@ -26,7 +26,7 @@ from .records import LayerDiff, Where
 from .rounding import Judgement, not_judged, roundoff
 from .tolerance import DEFAULT_RTOL
 from .trace import Trace
-from .units import Span, UnitRun, run_unit
+from .units import Span, UnitRun, run_unit, watched_call
 
 __all__ = ["CAP", "Referee"]
 
@@ -63,21 +63,33 @@ class Referee:
         self._runs: dict[tuple[int, str], UnitRun] = {}
 
     def judge(
-        self, diffs: list[LayerDiff], raw: RawArrays, raw_params: dict[int, np.ndarray]
+        self,
+        diffs: list[LayerDiff],
+        raw: RawArrays,
+        raw_params: dict[int, np.ndarray],
+        settled: Callable[[list[LayerDiff]], bool] | None = None,
     ) -> tuple[list[LayerDiff], list[str]]:
-        """`diffs` with each judged pair's `judged` filled in, and what to tell the user."""
+        """`diffs` with each judged pair's `judged` filled in, and what to tell the user. Pairs come in the
+        order the verdict reads them: once a pair that decides (an output, a gradient sent back, a
+        parameter gradient) stays failing, or `settled` says the pairs judged so far fail the verdict
+        (asked as each phase begins), later pairs are left as they are: judging them would cost unit
+        runs and change nothing."""
         out: list[LayerDiff] = []
         excused: list[tuple[LayerDiff, Judgement]] = []
         unjudged: list[tuple[LayerDiff, Judgement]] = []
-        skipped = 0
+        skipped = decided = 0
+        phase = None
         for d in diffs:
+            if d.phase is not phase:
+                phase = d.phase
+                decided = decided or bool(out and settled is not None and settled(out))
             judgeable = (
                 d.diff.dtype in DEFAULT_RTOL and d.where in _UNITS and "shape mismatch" not in d.diff.note
             )
             if d.passed or d.local is None or not judgeable:  # a shape difference is no rounding
                 out.append(d)
                 continue
-            if len(excused) + len(unjudged) >= CAP:
+            if decided or len(excused) + len(unjudged) >= CAP:
                 skipped += 1
                 out.append(d)
                 continue
@@ -87,6 +99,7 @@ class Referee:
                 judgement = not_judged(f"the judge failed: {type(error).__name__}: {error}")
             out.append(replace(d, judged=judgement))
             (excused if judgement.excused else unjudged).append((d, judgement))
+            decided = not judgement.excused and d.where in _DECIDING
         return out, _notes(excused, unjudged, skipped)
 
     def _judge_one(self, d: LayerDiff, raw: RawArrays, raw_params: dict[int, np.ndarray]) -> Judgement:
@@ -166,7 +179,7 @@ class Referee:
         stored = [self.trace.tensor(Where.GRAD_OUT, n.id, index) for n in nodes]
         if any(s is None for s in stored):
             return not_judged("base's value was not kept")
-        children = tuple(_watched_call(tree, parent, n) for n in nodes)
+        children = tuple(watched_call(tree, parent, n) for n in nodes)
 
         def combined(arrays: list[np.ndarray]) -> np.ndarray:
             if fused is None:
@@ -252,13 +265,7 @@ class Referee:
 
 
 _UNITS = (Where.OUTPUT, Where.GRAD_IN, Where.GRAD_OUT, Where.PARAM)
-
-
-def _watched_call(tree: Any, parent: Any, node: Any) -> tuple[str, int]:
-    """`node`'s path relative to `parent`, and which call of that layer inside `parent`'s call it is (the
-    calls inside a call have the ids right after it)."""
-    relative = node.path[len(parent.path) + 1 :] if parent.path else node.path
-    return relative, sum(1 for n in tree.nodes[parent.id + 1 : node.id] if n.path == node.path)
+_DECIDING = (Where.OUTPUT, Where.GRAD_IN, Where.PARAM)  # a gradient arriving may be harmless: not these
 
 
 def _leaf(pair: StatePair) -> str:
@@ -282,5 +289,8 @@ def _notes(excused: list, unjudged: list, skipped: int) -> list[str]:
         shown = "; ".join(f"'{d.raw_path or '(root)'}' {d.where.value}: {j.reason}" for d, j in undecided[:4])
         notes.append(f"not judged against float64: {shown}")
     if skipped:
-        notes.append(f"{skipped} more failing pairs were not judged against float64 (at most {CAP} per step)")
+        notes.append(
+            f"{skipped} more failing pairs were not judged against float64 (at most {CAP} per step, none after "
+            "a pair that decides the verdict stays failing)"
+        )
     return notes

@@ -35,7 +35,7 @@ from .records import Where
 from .rounding import roundoff
 from .trace import Trace
 
-__all__ = ["Span", "UnitRun", "run_unit", "rounded_to"]
+__all__ = ["Span", "UnitRun", "run_unit", "rounded_to", "watched_call"]
 
 
 @dataclass(frozen=True)
@@ -259,3 +259,10 @@ def _watch(adapter: Adapter, copy: Any, child: tuple[str, int], number: int, wat
         calls[0] += 1
 
     return adapter.add_post_hook(sublayer, keep)
+
+
+def watched_call(tree: Any, parent: Any, node: Any) -> tuple[str, int]:
+    """`node`'s path relative to `parent`, and which call of that layer inside `parent`'s call it is (the
+    calls inside a call have the ids right after it)."""
+    relative = node.path[len(parent.path) + 1 :] if parent.path else node.path
+    return relative, sum(1 for n in tree.nodes[parent.id + 1 : node.id] if n.path == node.path)
