@@ -89,3 +89,20 @@ def test_rounding_in_an_attention_s_own_backward_is_judged_as_rounding():
     planted = build("transformer", "paddle", plant="softmax_axis", **SIZE)
     report = padiff.compare(planted, raw, x, autocast=(None, "bfloat16"))
     assert not report.passed and report.first_diff.base_path == "blocks.0.attn", str(report)
+
+
+def test_no_unit_is_re_run_once_the_verdict_is_decided():
+    """A planted softmax axis fails in the forward; the backward pairs it also spoils are left unjudged
+    (re-running the attention for them would change nothing). Control: the own-code backward test above,
+    where the backward decides, has its pair judged."""
+    size = {"depth": 2, "d_model": 64, "seq": 32, "batch": 4}
+    x = example_input("transformer", **size)
+    base, raw = (
+        build("transformer", "torch", **size),
+        build("transformer", "paddle", plant="softmax_axis", **size),
+    )
+    report = padiff.compare(base, raw, x)
+    assert not report.passed and report.first_diff.phase.value == "forward", str(report)
+    spoiled = [d for d in report.diffs if d.phase.value == "backward" and not d.passed]
+    assert spoiled and all(d.judged is None for d in spoiled), spoiled
+    assert any("none after a pair that decides the verdict" in n for n in report.notes), report.notes
