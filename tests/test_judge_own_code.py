@@ -105,4 +105,4 @@ def test_no_unit_is_re_run_once_the_verdict_is_decided():
     assert not report.passed and report.first_diff.phase.value == "forward", str(report)
     spoiled = [d for d in report.diffs if d.phase.value == "backward" and not d.passed]
     assert spoiled and all(d.judged is None for d in spoiled), spoiled
-    assert any("none after a pair that decides the verdict" in n for n in report.notes), report.notes
+    assert any("after those that decide the verdict were not judged" in n for n in report.notes), report.notes

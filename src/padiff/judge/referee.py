@@ -77,7 +77,7 @@ class Referee:
         out: list[LayerDiff] = []
         excused: list[tuple[LayerDiff, Judgement]] = []
         unjudged: list[tuple[LayerDiff, Judgement]] = []
-        skipped = decided = 0
+        skipped = after = decided = 0
         phase = None
         for d in diffs:
             if d.phase is not phase:
@@ -90,7 +90,8 @@ class Referee:
                 out.append(d)
                 continue
             if decided or len(excused) + len(unjudged) >= CAP:
-                skipped += 1
+                after += bool(decided)
+                skipped += not decided
                 out.append(d)
                 continue
             try:
@@ -100,7 +101,7 @@ class Referee:
             out.append(replace(d, judged=judgement))
             (excused if judgement.excused else unjudged).append((d, judgement))
             decided = not judgement.excused and d.where in _DECIDING
-        return out, _notes(excused, unjudged, skipped)
+        return out, _notes(excused, unjudged, skipped, after)
 
     def _judge_one(self, d: LayerDiff, raw: RawArrays, raw_params: dict[int, np.ndarray]) -> Judgement:
         lower = d.diff.dtype
@@ -272,7 +273,7 @@ def _leaf(pair: StatePair) -> str:
     return f"{pair.base_name} <-> {pair.raw_name}"
 
 
-def _notes(excused: list, unjudged: list, skipped: int) -> list[str]:
+def _notes(excused: list, unjudged: list, skipped: int, after: int) -> list[str]:
     notes = []
     if excused:
         shown = ", ".join(
@@ -289,8 +290,10 @@ def _notes(excused: list, unjudged: list, skipped: int) -> list[str]:
         shown = "; ".join(f"'{d.raw_path or '(root)'}' {d.where.value}: {j.reason}" for d, j in undecided[:4])
         notes.append(f"not judged against float64: {shown}")
     if skipped:
+        notes.append(f"{skipped} more failing pairs were not judged against float64 (at most {CAP} per step)")
+    if after:
         notes.append(
-            f"{skipped} more failing pairs were not judged against float64 (at most {CAP} per step, none after "
-            "a pair that decides the verdict stays failing)"
+            f"{after} failing pairs after those that decide the verdict were not judged against float64 "
+            "(their judgement could not change it)"
         )
     return notes
