@@ -21,15 +21,9 @@ import sys
 import time
 from pathlib import Path
 
+from procstat import reset_peak_rss, status_kib
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-def _status_kib(field: str) -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field} missing from /proc/self/status")
 
 
 def _worker(elements: int) -> dict:
@@ -42,13 +36,12 @@ def _worker(elements: int) -> dict:
     raw = base.copy()
     planted = elements - elements // 7
     raw[planted] += 1.0
-    with open("/proc/self/clear_refs", "w") as clear_refs:
-        clear_refs.write("5")  # the peak-RSS mark back to the current RSS
-    before = _status_kib("VmRSS")
+    reset_peak_rss()  # the peak-RSS mark back to the current RSS
+    before = status_kib("VmRSS")
     start = time.perf_counter()
     diff = compare_arrays(base, raw)
     seconds = time.perf_counter() - start
-    increment_kib = _status_kib("VmHWM") - before
+    increment_kib = status_kib("VmHWM") - before
     if diff.passed or diff.worst_index != (planted,):
         raise SystemExit(f"the planted element was not found: {diff}")
     return {

@@ -29,6 +29,8 @@ import sys
 import time
 from pathlib import Path
 
+from procstat import reset_peak_rss, status_kib
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MODELS = ("resnet50", "vgg11", "wide_resnet50_2")
 TRAIN_MODELS = ("resnet50", "wide_resnet50_2")  # issue 14's train-mode targets
@@ -37,14 +39,6 @@ PROBES = ("bare", "padiff")
 SIDE = 224
 MEMORY = "peak RSS over the RSS before the warm-up, in a fresh process per probe (one call); times alternate bare and padiff in one process"
 CONFIRMED_NOTE = "accumulated rounding crossed"  # padiff's note on a clean run it confirmed
-
-
-def _status_kib(field: str) -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field} missing from /proc/self/status")
 
 
 def _timed(call) -> dict:
@@ -66,16 +60,15 @@ def _worker(name: str, mode: str, probe: str, repeats: int) -> dict:
         "bare": lambda: bare_seconds(base, raw, x),
         "padiff": lambda: reports.append(padiff.compare(base, raw, x)),
     }
-    with open("/proc/self/clear_refs", "w") as clear_refs:
-        clear_refs.write("5")  # the peak-RSS mark back to the current RSS
-    before = _status_kib("VmRSS")
+    reset_peak_rss()  # the peak-RSS mark back to the current RSS
+    before = status_kib("VmRSS")
     bare_seconds(base, raw, x)  # warm-up
     if probe == "time":
         runs = [{which: _timed(call) for which, call in calls.items()} for _ in range(repeats)]
         result: dict = {which: _medians([run[which] for run in runs]) for which in calls}
         result["padiff"]["confirmed"] = [any(CONFIRMED_NOTE in note for note in r.notes) for r in reports]
     else:
-        result = {**_timed(calls[probe]), "increment_mb": (_status_kib("VmHWM") - before) / 1024}
+        result = {**_timed(calls[probe]), "increment_mb": (status_kib("VmHWM") - before) / 1024}
     if not all(report.passed for report in reports):
         raise SystemExit(f"{name} ({mode}): padiff did not pass the same network")
     return result

@@ -33,6 +33,8 @@ import tracemalloc
 import warnings
 from pathlib import Path
 
+from procstat import reset_peak_rss, status_kib
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 MB = 2**20
@@ -173,9 +175,8 @@ def memory_worker(base_dir: str, raw_dir: str) -> dict:
         for name, entry in open_dump(raw_dir).step_files[0].entries.items()
         if not name.startswith("pad/")
     )
-    rss_before = _status_kib("VmRSS")
-    with open("/proc/self/clear_refs", "w") as clear:
-        clear.write("5")
+    rss_before = status_kib("VmRSS")
+    reset_peak_rss()  # the peak-RSS mark back to the current RSS
     tracemalloc.start()
     padiff.compare_dumps(base_dir, raw_dir)
     _, peak = tracemalloc.get_traced_memory()
@@ -183,17 +184,9 @@ def memory_worker(base_dir: str, raw_dir: str) -> dict:
     return {
         "peak_allocated": peak,
         "largest_tensor": largest,
-        "peak_rss_increase": (_status_kib("VmHWM") - rss_before) * 1024,
+        "peak_rss_increase": (status_kib("VmHWM") - rss_before) * 1024,
         "raw_tensor_bytes": open_dump(raw_dir).tensor_bytes(),
     }
-
-
-def _status_kib(field: str) -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
 
 
 def main() -> None:

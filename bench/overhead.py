@@ -33,6 +33,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from procstat import reset_peak_rss, status_kib
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MODES = ("bare", "padiff")
 MODEL = "transformer"
@@ -43,30 +45,15 @@ KIB_PER_MB = 1024
 # ----------------------------------------------------------------------------- memory probes (Linux)
 
 
-def _status_kib(field: str) -> int:
-    """A `Vm*` line of /proc/self/status, in KiB."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field} missing from /proc/self/status")
-
-
-def _reset_peak_rss() -> None:
-    """Set VmHWM (peak RSS) back to the current RSS, so the next reading is the peak of what follows."""
-    with open("/proc/self/clear_refs", "w") as clear_refs:
-        clear_refs.write("5")
-
-
 def _measure(call: Callable[[], object]) -> dict[str, float]:
     gc.collect()
-    _reset_peak_rss()
-    rss_before = _status_kib("VmRSS")
+    reset_peak_rss()
+    rss_before = status_kib("VmRSS")
     start, cpu_start = time.perf_counter(), time.process_time()
     call()
     seconds = time.perf_counter() - start
     cpu_seconds = time.process_time() - cpu_start
-    peak = _status_kib("VmHWM")
+    peak = status_kib("VmHWM")
     return {
         "seconds": seconds,
         "cpu_seconds": cpu_seconds,

@@ -37,6 +37,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from procstat import reset_peak_rss, status_kib
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 UPSTREAM_PYTHON = REPO_ROOT / ".venv-upstream" / "bin" / "python"
 VERSION = "0.2.0"
@@ -47,14 +49,6 @@ KIB_PER_MB = 1024
 
 
 # ----------------------------------------------------------------------------- worker side
-
-
-def _status_kib(field: str) -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field} missing from /proc/self/status")
 
 
 def _transformer_pair() -> tuple:
@@ -125,15 +119,14 @@ def _worker(args: argparse.Namespace) -> dict:
     bare()  # warm-up, as overhead.py and loops.py do
     call = _upstream_call(torch_model, paddle_model, x, args.log_dir) if args.worker == "upstream" else bare
     gc.collect()
-    with open("/proc/self/clear_refs", "w") as clear_refs:
-        clear_refs.write("5")  # the peak-RSS mark back to the current RSS
-    rss_before = _status_kib("VmRSS")
+    reset_peak_rss()  # the peak-RSS mark back to the current RSS
+    rss_before = status_kib("VmRSS")
     start, cpu_start = time.perf_counter(), time.process_time()
     verdict = call()
     run = {
         "seconds": time.perf_counter() - start,
         "cpu_seconds": time.process_time() - cpu_start,
-        "increment_mb": (_status_kib("VmHWM") - rss_before) / KIB_PER_MB,
+        "increment_mb": (status_kib("VmHWM") - rss_before) / KIB_PER_MB,
     }
     return {**run, "verdict": verdict} if verdict is not None else run
 
