@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import padiff
-from tests.models import build, example_input
+from tests.models import build, example_input, xtanh_functions
 from tests.models.frameworks import kit
 
 X = np.random.default_rng(0).standard_normal((16, 16)).astype("float32")
@@ -25,24 +25,7 @@ SIZE = {"batch": 4, "seq": 16, "d_model": 64, "depth": 2}
 @functools.cache
 def _own_code_net(framework: str) -> type:
     k = kit(framework)
-
-    class XTanh(k.Function):
-        @staticmethod
-        def forward(ctx: Any, x: Any) -> Any:
-            ctx.save_for_backward(x)
-            return x * x.tanh()
-
-        @staticmethod
-        def backward(ctx: Any, grad: Any) -> Any:
-            (x,) = k.saved(ctx)
-            t = x.tanh()
-            return grad * (t + x * (1 - t * t))
-
-    class XTanhWrongGrad(XTanh):
-        @staticmethod
-        def backward(ctx: Any, grad: Any) -> Any:
-            (x,) = k.saved(ctx)
-            return grad * x.tanh()  # forgets the x * (1 - tanh^2) term
+    XTanh, XTanhWrongGrad = xtanh_functions(framework)
 
     class OwnCodeNet(k.Layer):
         """fc1 -> x tanh(x) in the root's own code (a hand-written backward) -> fc2."""

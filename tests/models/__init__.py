@@ -53,7 +53,7 @@ from .mapping import (
     wrappers,
 )
 from .masks import masked_attention, token_batch
-from .models import PLANTS, TWINS, Plant, build, example_input, plants_of
+from .models import PLANTS, TWINS, Plant, build, example_input, plants_of, xtanh_functions
 from .ports import (
     concat_in_block,
     concat_in_parent,
@@ -108,5 +108,5 @@ __all__ = [
     "pool_layer", "reordered_enc_dec", "report_nets", "reshaping", "scaled_float64", "scaled_grad",
     "separate_activation", "seq", "sequential_root", "shared", "short_mlp", "sliced", "square_block",
     "tagged", "tied", "tiny_lm", "tokens", "torch_blocks", "traced_mlp", "two_inputs", "two_outputs",
-    "with_cache_position", "without_cache_position", "wrapped_act", "wrappers",
+    "with_cache_position", "without_cache_position", "wrapped_act", "wrappers", "xtanh_functions",
 ]  # fmt: skip

@@ -19,7 +19,7 @@ import numpy as np
 
 from .frameworks import kit
 
-__all__ = ["PLANTS", "TWINS", "Plant", "build", "example_input", "plants_of"]
+__all__ = ["PLANTS", "TWINS", "Plant", "build", "example_input", "plants_of", "xtanh_functions"]
 
 TWINS: tuple[str, ...] = ("mlp", "cnn", "transformer", "embedding", "custom_grad")
 
@@ -219,8 +219,13 @@ def _define_embedding(kit: SimpleNamespace) -> type:
     return EmbeddingNet
 
 
-def _define_custom_grad(kit: SimpleNamespace) -> type:
-    class XTanh(kit.Function):
+@functools.cache
+def xtanh_functions(framework: str) -> tuple[type, type]:
+    """(XTanh, XTanhWrongGrad): y = x * tanh(x) as an autograd function with a hand-written backward,
+    and the same with a backward that forgets the x * (1 - tanh^2) term."""
+    k = kit(framework)
+
+    class XTanh(k.Function):
         """y = x * tanh(x) with a hand-written backward."""
 
         @staticmethod
@@ -230,7 +235,7 @@ def _define_custom_grad(kit: SimpleNamespace) -> type:
 
         @staticmethod
         def backward(ctx: Any, grad: Any) -> Any:
-            (x,) = kit.saved(ctx)
+            (x,) = k.saved(ctx)
             t = x.tanh()
             return grad * (t + x * (1 - t * t))
 
@@ -239,8 +244,14 @@ def _define_custom_grad(kit: SimpleNamespace) -> type:
 
         @staticmethod
         def backward(ctx: Any, grad: Any) -> Any:
-            (x,) = kit.saved(ctx)
+            (x,) = k.saved(ctx)
             return grad * x.tanh()
+
+    return XTanh, XTanhWrongGrad
+
+
+def _define_custom_grad(kit: SimpleNamespace) -> type:
+    XTanh, XTanhWrongGrad = xtanh_functions(kit.name)
 
     class XTanhLayer(kit.Layer):
         def __init__(self, wrong_backward: bool) -> None:
