@@ -77,8 +77,8 @@ class Referee:
         out: list[LayerDiff] = []
         excused: list[tuple[LayerDiff, Judgement]] = []
         unjudged: list[tuple[LayerDiff, Judgement]] = []
-        skipped = after = decided = 0
-        phase = None
+        skipped = after = 0
+        decided, phase = False, None
         for d in diffs:
             if d.phase is not phase:
                 phase = d.phase
@@ -90,7 +90,7 @@ class Referee:
                 out.append(d)
                 continue
             if decided or len(excused) + len(unjudged) >= CAP:
-                after += bool(decided)
+                after += decided
                 skipped += not decided
                 out.append(d)
                 continue
@@ -154,9 +154,9 @@ class Referee:
         pick: Callable[[UnitRun], np.ndarray | None],
     ) -> Judgement:
         def values(dtype: str) -> np.ndarray | Judgement:
-            run = self._run(node_id, dtype, backward)
-            if unusable(run, lower):
-                return why_not(run, dtype)
+            run = self._usable_run(node_id, dtype, lower, backward)
+            if isinstance(run, Judgement):
+                return run
             value = pick(run)
             return not_judged("the re-run did not produce this value") if value is None else value
 
@@ -177,8 +177,9 @@ class Referee:
         if parent.id in self.spans or parent.id in self.missing or parent.path not in self.layers:
             return not_judged(f"'{parent.path or '(root)'}' cannot be re-run alone here")
         index = int(d.leaf.split("[")[1].rstrip("]"))
-        stored = [self.trace.tensor(Where.GRAD_OUT, n.id, index) for n in nodes]
-        if any(s is None for s in stored):
+        recorded = [self.trace.tensor(Where.GRAD_OUT, n.id, index) for n in nodes]
+        stored = [s for s in recorded if s is not None]
+        if len(stored) < len(recorded):
             return not_judged("base's value was not kept")
         children = tuple(watched_call(tree, parent, n) for n in nodes)
 
@@ -188,19 +189,18 @@ class Referee:
             return fused.fusion.join(arrays) if fused.fuses else fused.fusion.cut(arrays[0], fused.part)
 
         def values(dtype: str) -> np.ndarray | Judgement:
-            run = self._run(parent.id, dtype, True, children)
-            if unusable(run, lower):
-                return why_not(run, dtype)
+            run = self._usable_run(parent.id, dtype, lower, True, children)
+            if isinstance(run, Judgement):
+                return run
             found = [run.child_grads.get((k, index)) for k in range(len(children))]
             if any(v is None or v.size != np.prod(shape) for v, shape in zip(found, shapes)):
                 return not_judged("the re-run sent no gradient of that size there")
             # a view the own code reshaped in place (paddle's reshape_) is read in the recorded shape
             return combined([v.reshape(shape) for v, shape in zip(found, shapes) if v is not None])
 
-        arrays = [self.trace.array(s) for s in stored if s is not None]
+        arrays = [self.trace.array(s) for s in stored]
         shapes = [a.shape for a in arrays]
-        base = combined(arrays)
-        return decide(values, base, raw_value, lower, stored[0].dtype if stored[0] is not None else lower)
+        return decide(values, combined(arrays), raw_value, lower, stored[0].dtype)
 
     def _judge_param(self, d: LayerDiff, raw_params: dict[int, np.ndarray], lower: str) -> Judgement:
         pair = next((p for p in self.pairs if p.base_path == d.base_path and _leaf(p) == d.leaf), None)
@@ -218,9 +218,9 @@ class Referee:
         def summed(dtype: str) -> np.ndarray | Judgement:  # the gradient over every call of the layer
             total: dict[str, np.ndarray] = {}
             for node in calls:
-                run = self._run(node.id, dtype, True)
-                if unusable(run, lower):
-                    return why_not(run, dtype)
+                run = self._usable_run(node.id, dtype, lower, True)
+                if isinstance(run, Judgement):
+                    return run
                 for name, value in run.param_grads.items():
                     total[name] = total[name] + value if name in total else value
             if any(name not in total for name in names):
@@ -230,6 +230,13 @@ class Referee:
         base_dtype = self.adapter.dtype_name(pair.base_tensors[0])
         return decide(summed, base_value, raw_params[id(pair.raw_tensor)], lower, base_dtype)
 
+    def _usable_run(
+        self, node_id: int, dtype: str, lower: str, backward: bool, children: tuple[tuple[str, int], ...] = ()
+    ) -> UnitRun | Judgement:
+        """The unit's run in `dtype`, or why it cannot stand for the unit (`decide.unusable`)."""
+        run = self._run(node_id, dtype, backward, children)
+        return why_not(run, dtype) if unusable(run, lower) else run
+
     def _run(
         self, node_id: int, dtype: str, backward: bool, children: tuple[tuple[str, int], ...] = ()
     ) -> UnitRun:
@@ -238,30 +245,23 @@ class Referee:
         key = (node_id, f"{dtype}:{backward}:{children}")
         if key not in self._runs:
             layer = self.layers[self.trace.tree[node_id].path]
-            span = self.spans.get(node_id)
+            unit_dtype, perturb, round_to = dtype, 0.0, None
             if dtype.startswith(ROUNDED):
-                u = roundoff(dtype[len(ROUNDED) :])
-                run = run_unit(
-                    self.adapter, layer, self.trace, node_id, "float64", backward, u, span, children=children
-                )
+                unit_dtype, perturb = "float64", roundoff(dtype[len(ROUNDED) :])
             elif dtype.startswith(CAST):
-                lower = dtype[len(CAST) :]
-                run = run_unit(
-                    self.adapter,
-                    layer,
-                    self.trace,
-                    node_id,
-                    "float64",
-                    backward,
-                    span=span,
-                    round_to=lower,
-                    children=children,
-                )
-            else:
-                run = run_unit(
-                    self.adapter, layer, self.trace, node_id, dtype, backward, span=span, children=children
-                )
-            self._runs[key] = run
+                unit_dtype, round_to = "float64", dtype[len(CAST) :]
+            self._runs[key] = run_unit(
+                self.adapter,
+                layer,
+                self.trace,
+                node_id,
+                unit_dtype,
+                backward,
+                perturb,
+                self.spans.get(node_id),
+                round_to,
+                children,
+            )
         return self._runs[key]
 
 
