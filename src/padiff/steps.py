@@ -107,8 +107,7 @@ def _run_step(
 ) -> StepResult:
     """One step. With `natural` (a confirmation's step 0 without optimizers: what a first run of the same
     step compared), raw's natural run is not repeated before its isolated run; see `_reuse_natural`."""
-    base_side, raw_side = comparison.base, comparison.raw
-    state_pairs, tolerances = comparison.state_pairs, comparison.options.tolerances
+    base_side, state_pairs = comparison.base, comparison.state_pairs
     trace = BaseTrace(base_side.adapter, comparison.memory_budget)
     try:
         trace.record_buffers(BEFORE, base_side.model)
@@ -121,25 +120,10 @@ def _run_step(
         if natural is not None and natural.base_tree.same_calls(trace.tree):
             result = _reuse_natural(natural)
         else:
-            aligner = Aligner(trace.tree, comparison.path_pairs)
-            comparer = RawComparer(
-                raw_side.adapter,
-                trace,
-                aligner,
-                tolerances,
-                step,
-                keep_base=isolate,
-                autocast=_autocast(comparison),
+            result, raw_state, aligner = _natural(
+                comparison, step, trace, raw_call, raw_buffers, sizes, isolate
             )
-            raw_state = _capture(raw_side, raw_call, comparer)
-            comparer.finish()
-            result = StepResult(
-                comparer.forward, comparer.backward, base_tree=trace.tree, raw_tree=aligner.raw
-            )
-            result.grads = _param_grads(comparison, trace, step)
-            buffers, buffer_notes = comparison.buffers.compare(trace, sizes, raw_buffers, tolerances, step)
-            result.buffers = buffers
-            result.notes = run_notes(base_state, raw_state, aligner) + comparer.notes + buffer_notes
+            result.notes = run_notes(base_state, raw_state, aligner) + result.notes
             natural = None
         if isolate:
             _isolate(
@@ -232,6 +216,37 @@ def _passes_locally(comparison: Comparison, result: StepResult) -> bool:
     return judge_steps([whole], comparison.options.diff_phase, [], isolated=True).passed
 
 
+def _natural(
+    comparison: Comparison,
+    step: int,
+    trace: BaseTrace,
+    raw_call: Prepared,
+    raw_buffers: dict[str, np.ndarray],
+    sizes: dict[str, list[int]],
+    keep_base: bool = False,
+) -> tuple[StepResult, RunState, Aligner]:
+    """Raw's natural run against base's trace: its pairs, parameter gradients and buffers, with the
+    comparer's notes (the run's own notes need base's run too: `run_notes`)."""
+    aligner = Aligner(trace.tree, comparison.path_pairs)
+    comparer = RawComparer(
+        comparison.raw.adapter,
+        trace,
+        aligner,
+        comparison.options.tolerances,
+        step,
+        keep_base=keep_base,
+        autocast=_autocast(comparison),
+    )
+    raw_state = _capture(comparison.raw, raw_call, comparer)
+    comparer.finish()
+    result = StepResult(comparer.forward, comparer.backward, base_tree=trace.tree, raw_tree=aligner.raw)
+    result.grads = _param_grads(comparison, trace, step)
+    tolerances = comparison.options.tolerances
+    result.buffers, buffer_notes = comparison.buffers.compare(trace, sizes, raw_buffers, tolerances, step)
+    result.notes = comparer.notes + buffer_notes
+    return result, raw_state, aligner
+
+
 def _natural_rerun(
     comparison: Comparison,
     step: int,
@@ -242,15 +257,10 @@ def _natural_rerun(
 ) -> list[LayerDiff]:
     """Raw's natural run once more, after its isolated run: does the first run's failure come back? A
     model that keeps state between calls may not repeat it (`localize.confirm.reproduced`)."""
-    raw_side, tolerances = comparison.raw, comparison.options.tolerances
     comparison.buffers.restore(raw_buffers)
-    raw_side.adapter.take_grads([pair.raw_tensor for pair in comparison.state_pairs])
-    aligner = Aligner(trace.tree, comparison.path_pairs)
-    comparer = RawComparer(raw_side.adapter, trace, aligner, tolerances, step, autocast=_autocast(comparison))
-    _capture(raw_side, raw_call, comparer)
-    comparer.finish()
-    buffers = comparison.buffers.compare(trace, sizes, raw_buffers, tolerances, step)[0]
-    return comparer.forward + buffers + comparer.backward + _param_grads(comparison, trace, step)
+    comparison.raw.adapter.take_grads([pair.raw_tensor for pair in comparison.state_pairs])
+    rerun = _natural(comparison, step, trace, raw_call, raw_buffers, sizes)[0]
+    return rerun.forward + rerun.buffers + rerun.backward + rerun.grads
 
 
 def _param_grads(comparison: Comparison, trace: BaseTrace, step: int) -> list[LayerDiff]:
