@@ -164,7 +164,7 @@ def test_values_rounded_to_a_dtype_paddle_cannot_run_match_torch_s_own_rounding(
     for it (paddle's CPU build): values rounded to that dtype exactly as torch rounds them."""
     import torch
 
-    from padiff.judge.units import rounded_to
+    from padiff.judge.jitter import rounded_to
 
     rng = np.random.default_rng(0)
     values = np.concatenate(

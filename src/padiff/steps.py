@@ -183,7 +183,9 @@ def _isolate(
     raw_params = raw_param_arrays(raw_side.adapter, state_pairs, grads=True)  # local gradients
     result.grads = merge_local(result.grads, _param_grads(comparison, trace, step))
     fused = isolated.aligner.fused.calls
-    referee = Referee(base_side.adapter, base_side.model, trace, state_pairs, isolated.spans, fused)
+    referee = Referee(
+        base_side.adapter, base_side.model, trace, state_pairs, isolated.spans, fused, base_side.autocast
+    )
     judged, judge_notes = referee.judge(
         result.forward + result.backward + result.grads,
         isolated.failing or {},

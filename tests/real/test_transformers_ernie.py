@@ -176,16 +176,16 @@ def test_ernie_tied_against_untied_head_is_refused_saying_which_side_ties(tied: 
         padiff.compare(hf, pf, token_ids(), loss_fn=LOSS)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known false alarm with base under autocast: the gradient the attention's own code sends to "
-    "qkv_proj is bfloat16-rounded on base's side and fails its tolerance at ~0.2% of elements (near zero); "
-    "the float64 judge does not re-run base's units under autocast, so it cannot check base's own value",
-)
 def test_ernie_torch_under_bfloat16_autocast_passes_against_paddle_in_float32() -> None:
+    """The gradient the attention's own code sends to qkv_proj is bfloat16-rounded on base's side and
+    fails its tolerance near zero; the float64 judge re-runs base's attention under autocast (and drives
+    it by the gradient from outside only: eager attention returns its softmax weights, whose recorded
+    gradient holds what its output sent back through them) and excuses it as rounding."""
     base, raw = ernie_pair()
     report = padiff.compare(base, raw, token_ids(), loss_fn=LOSS, autocast=("bfloat16", None))
     assert report.passed, _summary(report)
+    excused = [d for d in report.diffs if d.where.value == "grad_out" and d.judged is not None]
+    assert excused and all(d.judged.excused for d in excused), excused
 
 
 def test_ernie_paddle_in_float32_passes_against_torch_under_bfloat16_autocast() -> None:

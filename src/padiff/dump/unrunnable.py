@@ -33,7 +33,9 @@ class Unrunnable:
     def tensor(self, array: np.ndarray, dtype: str | None, requires_grad: bool, device: Any = None) -> Any:
         _offline("judging rounding against float64")
 
-    def autograd(self, outputs: list[Any], grads: list[Any], wrt: list[Any]) -> list[Any]:
+    def autograd(
+        self, outputs: list[Any], grads: list[Any], wrt: list[Any], retain: bool = False
+    ) -> list[Any]:
         _offline("judging rounding against float64")
 
     def named_parameters(self, layer: Any) -> list[tuple[str, Any]]:

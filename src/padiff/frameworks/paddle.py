@@ -227,9 +227,12 @@ class PaddleAdapter(PaddleOptimizerOps, SharedOps):
     def move(self, model: Any, device: Any) -> None:
         self.check_device(str(device), "paddle")
 
-    def autograd(self, outputs: list[Any], grads: list[Any], wrt: list[Any]) -> list[Any]:
-        """d(outputs . grads)/d(wrt); None where a tensor of `wrt` does not take part."""
-        return list(paddle.grad(outputs, wrt, grads, allow_unused=True))
+    def autograd(
+        self, outputs: list[Any], grads: list[Any], wrt: list[Any], retain: bool = False
+    ) -> list[Any]:
+        """d(outputs . grads)/d(wrt); None where a tensor of `wrt` does not take part; `retain` keeps the
+        graph for another call."""
+        return list(paddle.grad(outputs, wrt, grads, retain_graph=retain, allow_unused=True))
 
     def named_parameters(self, layer: Any) -> list[tuple[str, Any]]:
         # BatchNorm's statistics are parameters in paddle, but never trainable

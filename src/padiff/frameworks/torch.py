@@ -248,9 +248,12 @@ class TorchAdapter(SharedOps):
     def move(self, model: Any, device: Any) -> None:
         model.to(device)
 
-    def autograd(self, outputs: list[Any], grads: list[Any], wrt: list[Any]) -> list[Any]:
-        """d(outputs . grads)/d(wrt); None where a tensor of `wrt` does not take part."""
-        return list(torch.autograd.grad(outputs, wrt, grads, allow_unused=True))
+    def autograd(
+        self, outputs: list[Any], grads: list[Any], wrt: list[Any], retain: bool = False
+    ) -> list[Any]:
+        """d(outputs . grads)/d(wrt); None where a tensor of `wrt` does not take part; `retain` keeps the
+        graph for another call."""
+        return list(torch.autograd.grad(outputs, wrt, grads, retain_graph=retain, allow_unused=True))
 
     def named_parameters(self, layer: Any) -> list[tuple[str, Any]]:
         return list(layer.named_parameters())

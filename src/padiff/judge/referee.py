@@ -21,7 +21,7 @@ import numpy as np
 from ..frameworks.base import Adapter
 from ..match.fused_calls import FusedCall
 from ..weights.pairs import StatePair
-from .decide import CAST, ROUNDED, decide, unusable, why_not
+from .decide import AUTOCAST, CAST, ROUNDED, decide, judge_notes, unusable, why_not
 from .records import LayerDiff, Where
 from .rounding import Judgement, not_judged, roundoff
 from .tolerance import DEFAULT_RTOL
@@ -46,8 +46,11 @@ class Referee:
         pairs: list[StatePair],
         spans: Mapping[int, tuple[str, int, int]] | None = None,
         fused: Mapping[int, FusedCall] | None = None,
+        autocast: str | None = None,
     ):
         self.adapter, self.trace, self.pairs = adapter, trace, pairs
+        self.autocast = autocast  # base ran under autocast to this dtype: its units run again under it
+        self.model_dtype = adapter.model_float_dtype(model)
         self.fused = fused or {}  # raw id -> the call of a layer one side fuses (`match.fused_calls`)
         self.spans: dict[int, Span] = {}  # base id -> the unit extended by the activation raw fuses
         self.missing: dict[int, str] = {}  # base id -> an activation base's framework does not have
@@ -101,7 +104,7 @@ class Referee:
             out.append(replace(d, judged=judgement))
             (excused if judgement.excused else unjudged).append((d, judgement))
             decided = not judgement.excused and d.where in _DECIDING
-        return out, _notes(excused, unjudged, skipped, after)
+        return out, judge_notes(excused, unjudged, skipped, after, CAP)
 
     def _judge_one(self, d: LayerDiff, raw: RawArrays, raw_params: dict[int, np.ndarray]) -> Judgement:
         lower = d.diff.dtype
@@ -160,7 +163,7 @@ class Referee:
             value = pick(run)
             return not_judged("the re-run did not produce this value") if value is None else value
 
-        return decide(values, base_value, raw_value, lower, base_dtype)
+        return decide(values, base_value, raw_value, lower, base_dtype, self.autocast)
 
     def _judge_sent_back(self, d: LayerDiff, raw_value: np.ndarray, lower: str) -> Judgement:
         """The gradient arriving at a layer's output, which its parent's own code sent back: the unit is
@@ -200,7 +203,7 @@ class Referee:
 
         arrays = [self.trace.array(s) for s in stored]
         shapes = [a.shape for a in arrays]
-        return decide(values, combined(arrays), raw_value, lower, stored[0].dtype)
+        return decide(values, combined(arrays), raw_value, lower, stored[0].dtype, self.autocast)
 
     def _judge_param(self, d: LayerDiff, raw_params: dict[int, np.ndarray], lower: str) -> Judgement:
         pair = next((p for p in self.pairs if p.base_path == d.base_path and _leaf(p) == d.leaf), None)
@@ -228,25 +231,30 @@ class Referee:
             return pair.convert([total[name] for name in names])
 
         base_dtype = self.adapter.dtype_name(pair.base_tensors[0])
-        return decide(summed, base_value, raw_params[id(pair.raw_tensor)], lower, base_dtype)
+        return decide(summed, base_value, raw_params[id(pair.raw_tensor)], lower, base_dtype, self.autocast)
 
     def _usable_run(
         self, node_id: int, dtype: str, lower: str, backward: bool, children: tuple[tuple[str, int], ...] = ()
     ) -> UnitRun | Judgement:
         """The unit's run in `dtype`, or why it cannot stand for the unit (`decide.unusable`)."""
         run = self._run(node_id, dtype, backward, children)
+        if dtype.startswith(AUTOCAST):  # base's own mixed dtypes: reproducing base's value decides
+            return why_not(run, dtype) if run.failed else run
         return why_not(run, dtype) if unusable(run, lower) else run
 
     def _run(
         self, node_id: int, dtype: str, backward: bool, children: tuple[tuple[str, int], ...] = ()
     ) -> UnitRun:
         """The unit in `dtype`; `ROUNDED + lower` is float64 on values rounded once more in `lower`;
-        `CAST + lower` is float64 on values rounded to `lower` (for a dtype base's framework cannot run)."""
+        `CAST + lower` is float64 on values rounded to `lower` (for a dtype base's framework cannot run);
+        `AUTOCAST + low` is base's model dtype under autocast to `low`."""
         key = (node_id, f"{dtype}:{backward}:{children}")
         if key not in self._runs:
             layer = self.layers[self.trace.tree[node_id].path]
-            unit_dtype, perturb, round_to = dtype, 0.0, None
-            if dtype.startswith(ROUNDED):
+            unit_dtype, perturb, round_to, autocast = dtype, 0.0, None, None
+            if dtype.startswith(AUTOCAST):
+                unit_dtype, autocast = self.model_dtype, dtype[len(AUTOCAST) :]
+            elif dtype.startswith(ROUNDED):
                 unit_dtype, perturb = "float64", roundoff(dtype[len(ROUNDED) :])
             elif dtype.startswith(CAST):
                 unit_dtype, round_to = "float64", dtype[len(CAST) :]
@@ -261,6 +269,7 @@ class Referee:
                 self.spans.get(node_id),
                 round_to,
                 children,
+                autocast,
             )
         return self._runs[key]
 
@@ -271,29 +280,3 @@ _DECIDING = (Where.OUTPUT, Where.GRAD_IN, Where.PARAM)  # a gradient arriving ma
 
 def _leaf(pair: StatePair) -> str:
     return f"{pair.base_name} <-> {pair.raw_name}"
-
-
-def _notes(excused: list, unjudged: list, skipped: int, after: int) -> list[str]:
-    notes = []
-    if excused:
-        shown = ", ".join(
-            f"'{d.raw_path or '(root)'}' {d.where.value} {d.leaf} (raw {j.raw_error:.2g}, base {j.base_error:.2g})"
-            for d, j in excused[:6]
-        )
-        more = f" and {len(excused) - 6} more" if len(excused) > 6 else ""
-        notes.append(
-            f"judged against float64 as rounding (raw no further from the exact result than base's own error "
-            f"allows): {shown}{more}"
-        )
-    undecided = [(d, j) for d, j in unjudged if j.excused is None]
-    if undecided:
-        shown = "; ".join(f"'{d.raw_path or '(root)'}' {d.where.value}: {j.reason}" for d, j in undecided[:4])
-        notes.append(f"not judged against float64: {shown}")
-    if skipped:
-        notes.append(f"{skipped} more failing pairs were not judged against float64 (at most {CAP} per step)")
-    if after:
-        notes.append(
-            f"{after} failing pairs after those that decide the verdict were not judged against float64 "
-            "(their judgement could not change it)"
-        )
-    return notes

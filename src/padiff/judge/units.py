@@ -3,10 +3,10 @@ parameters' gradients, fed what base's recorded trace says that call received.
 
 The layer is a copy (hooks off, dropout off, BatchNorm statistics of its own), cast to the dtype asked
 for; its recorded arguments (`Trace.arguments`, tensor slots filled from the recorded inputs, floats cast
-to that dtype) call it; the gradient base's call received at each output drives its backward. Every op
-the copy runs is watched: one whose floating output comes out in another dtype (an explicit
-`.to(float32)`, a `softmax(dtype=...)`) means the unit cannot really be computed in that dtype, and the
-run says so instead of answering.
+to that dtype) call it; the gradient base's call received at each output, less what its other outputs
+sent back through it (`_external`), drives its backward. Every op the copy runs is watched: one whose
+floating output comes out in another dtype (an explicit `.to(float32)`, a `softmax(dtype=...)`) means
+the unit cannot really be computed in that dtype, and the run says so instead of answering.
 
 With `perturb` = u, every floating value the unit reads (its inputs, its parameters, the incoming
 gradient) is first multiplied by (1 + u r), r drawn uniformly from [-1, 1] with a fixed seed: the exact
@@ -16,6 +16,10 @@ With `round_to` (a float16 or bfloat16 the framework has no kernels for), every 
 rounded to that dtype (to nearest, ties to even) and the unit runs in float64: the unit in that dtype
 as far as its values go, which stands for base's own run in it.
 
+With `autocast` (base ran under its framework's autocast to that dtype), the copy keeps the layer's own
+dtype and runs under that autocast, each input in the dtype it was recorded in and each incoming
+gradient in its output's dtype: base's unit as base computed it, mixed dtypes included.
+
 With a `Span`, the unit is the layer and the activation the other side fuses into it (torch's BatchNorm
 and the ReLU after it, against paddle's BatchNorm(act="relu")): the activation is applied to the layer's
 output, and the gradient driving the backward is the one base's next layer sent back to that activation.
@@ -24,6 +28,7 @@ output, and the gradient driving the backward is the one base's next layer sent 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,11 +36,12 @@ import numpy as np
 
 from ..capture.leaves import fill, tensor_leaves
 from ..frameworks.base import Adapter
+from .jitter import Jitter
 from .records import Where
 from .rounding import roundoff
 from .trace import Trace
 
-__all__ = ["Span", "UnitRun", "run_unit", "rounded_to", "watched_call"]
+__all__ = ["Span", "UnitRun", "run_unit", "watched_call"]
 
 
 @dataclass(frozen=True)
@@ -73,56 +79,38 @@ def run_unit(
     span: Span | None = None,
     round_to: str | None = None,
     children: tuple[tuple[str, int], ...] = (),
+    autocast: str | None = None,
 ) -> UnitRun:
     """Call `layer` (base's layer of call `node_id`, copied and cast to `dtype`) on that call's recorded
     arguments; with `backward`, also its input and parameter gradients for the recorded incoming ones;
-    with `perturb`, on values rounded once more; with `span`, followed by an activation (module docstring)."""
+    with `perturb`, on values rounded once more; with `span`, followed by an activation; with `autocast`,
+    under that autocast (module docstring)."""
     result = UnitRun()
     arguments = trace.arguments(node_id)
     if arguments is None:
         result.failed = "its arguments were not recorded"
         return result
     try:
-        jitter = _Jitter(perturb, round_to)
-        _run(adapter, layer, trace, node_id, dtype, backward, arguments, result, jitter, span, children)
+        jitter = Jitter(perturb, round_to)
+        _run(
+            adapter,
+            layer,
+            trace,
+            node_id,
+            dtype,
+            backward,
+            arguments,
+            result,
+            jitter,
+            span,
+            children,
+            autocast,
+        )
     except Exception as error:  # the unit alone may not run (state it kept between calls, a cache object)
         result.failed = (
             f"it raised {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
         )
     return result
-
-
-def rounded_to(array: np.ndarray, dtype: str) -> np.ndarray:
-    """`array` rounded to float16 or bfloat16 (to nearest, ties to even), as float64."""
-    if dtype == "float16":
-        return np.asarray(array).astype(np.float16).astype(np.float64)
-    if dtype != "bfloat16":
-        return np.asarray(array, dtype=np.float64)
-    bits = np.asarray(array, dtype=np.float32).view(np.uint32).astype(np.uint64)
-    kept = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16) << 16  # bfloat16 is float32's top 16 bits
-    return kept.astype(np.uint32).view(np.float32).astype(np.float64)
-
-
-class _Jitter:
-    """Multiplies floating arrays by (1 + u r), r uniform in [-1, 1], from one seeded stream per unit run;
-    or, with `round_to`, rounds them to that dtype (as float64 values)."""
-
-    def __init__(self, u: float, round_to: str | None = None):
-        self.u, self.round_to = u, round_to
-        self.rng = np.random.default_rng(0)
-
-    def __bool__(self) -> bool:
-        return self.u != 0.0 or self.round_to is not None
-
-    def __call__(self, array: np.ndarray) -> np.ndarray:
-        if not np.issubdtype(array.dtype, np.floating):
-            return array
-        if self.round_to is not None:
-            return rounded_to(array, self.round_to)
-        if self.u == 0.0:
-            return array
-        factor = 1.0 + self.u * self.rng.uniform(-1.0, 1.0, array.shape)
-        return array.astype(np.float64) * factor  # the unit runs in float64: keep the perturbation
 
 
 def _run(
@@ -134,9 +122,10 @@ def _run(
     backward: bool,
     arguments: Any,
     result: UnitRun,
-    jitter: _Jitter,
+    jitter: Jitter,
     span: Span | None,
     children: tuple[tuple[str, int], ...] = (),
+    autocast: str | None = None,
 ) -> None:
     copy = adapter.cast_copy(layer, dtype)
     watched: list[tuple[tuple[int, int], Any]] = []  # ((watched call, output index), tensor): `_watch`
@@ -162,12 +151,14 @@ def _run(
         inputs.append(
             adapter.tensor(
                 array,
-                dtype if floating else None,
+                (stored.dtype if autocast else dtype) if floating else None,
                 requires_grad=floating and backward,
                 device=adapter.device_of(copy),
             )
         )
-    args, kwargs = fill((arguments.args, arguments.kwargs), inputs)
+    # under autocast a leaf is cast once and cached (torch), an input inside a model is not: feed copies
+    called = [adapter.private_input(t) for t in inputs] if autocast else inputs
+    args, kwargs = fill((arguments.args, arguments.kwargs), called)
 
     def watch(name: str, output: Any) -> None:
         leaves, _ = tensor_leaves(output, adapter.is_tensor)
@@ -177,7 +168,7 @@ def _run(
                 result.cast_down, result.cast_to = name, other
 
     try:
-        with adapter.enable_grad(), adapter.intercept_ops(watch):
+        with adapter.enable_grad(), adapter.intercept_ops(watch), _autocast(adapter, copy, autocast):
             output = copy(*args, **kwargs)
     finally:
         for handle in handles:
@@ -190,7 +181,9 @@ def _run(
         leaves = [(leaves[0][0], span.activation(leaves[0][1]))]
     result.outputs = {i: adapter.to_numpy(t) for i, (_, t) in enumerate(leaves)}
     if backward:
-        _backward(adapter, copy, trace, node_id, dtype, leaves, inputs, result, jitter, span, watched)
+        _backward(
+            adapter, copy, trace, node_id, dtype, leaves, inputs, result, jitter, span, watched, autocast
+        )
 
 
 def _backward(
@@ -202,9 +195,10 @@ def _backward(
     leaves: list,
     inputs: list,
     result: UnitRun,
-    jitter: _Jitter,
+    jitter: Jitter,
     span: Span | None,
     watched: list[tuple[tuple[int, int], Any]] | None = None,
+    autocast: str | None = None,
 ) -> None:
     outputs, grads = [], []
     for index, (_, tensor) in enumerate(leaves):
@@ -217,7 +211,7 @@ def _backward(
             grads.append(
                 adapter.tensor(
                     jitter(np.ma.getdata(trace.array(stored))),
-                    dtype,
+                    adapter.dtype_name(tensor) if autocast else dtype,  # under autocast, the output's
                     requires_grad=False,
                     device=adapter.device_of(tensor),
                 )
@@ -225,6 +219,7 @@ def _backward(
     if not outputs:
         result.failed = "no gradient reached its outputs"
         return
+    grads = _external(adapter, outputs, grads)
     wanted = [t for t in inputs if adapter.requires_grad(t)]
     params = adapter.named_parameters(copy)
     inside = [(key, t) for key, t in watched or [] if adapter.is_float(t) and adapter.requires_grad(t)]
@@ -240,6 +235,28 @@ def _backward(
     result.child_grads = {
         key: adapter.to_numpy(g) for (key, _), g in zip(inside, after_inputs[len(params) :]) if g is not None
     }
+
+
+def _external(adapter: Adapter, outputs: list[Any], totals: list[Any]) -> list[Any]:
+    """The gradient each output gets from outside the unit. A recorded gradient is the total at that
+    tensor: for an output the unit itself computes another output from (eager attention returns the
+    softmax weights its output is made of), it holds what that other output sent back through it, which
+    fed as is would count twice. So external = total - what the other outputs' external gradients send
+    to it, solved round by round (outputs that feed one another form a chain: n - 1 rounds are exact)."""
+    external = list(totals)
+    for _ in range(len(outputs) - 1):
+        sent = [
+            adapter.autograd(outputs[:j] + outputs[j + 1 :], external[:j] + external[j + 1 :], [o], True)[0]
+            for j, o in enumerate(outputs)
+        ]
+        if all(s is None for s in sent):
+            break
+        external = [t if s is None else t - s for t, s in zip(totals, sent)]
+    return external
+
+
+def _autocast(adapter: Adapter, copy: Any, autocast: str | None) -> AbstractContextManager:
+    return nullcontext() if autocast is None else adapter.autocast(copy, autocast)
 
 
 def _watch(adapter: Adapter, copy: Any, child: tuple[str, int], number: int, watched: list) -> Any:
