@@ -5,7 +5,10 @@ outside only, and a unit of a side that ran under autocast runs again under it.
 Before, Hugging Face's ERNIE 4.5 attention (eager) re-ran with twice the gradient at its q and k
 projections (the weights' recorded gradient already held what the output sent back through them), and
 a torch base under bfloat16 autocast was re-run without it: neither reproduced base's own value, so
-the judge could not excuse bfloat16 rounding there (tests/real/test_transformers_ernie.py).
+the judge could not excuse bfloat16 rounding there (tests/real/test_transformers_ernie.py). And the
+values single-step isolation puts in place of raw's are copies: torch added a residual's gradient in
+place into the base gradient it was given, which changed base's recorded trace under the judge (Phi-3,
+paddle base against torch under autocast, was not judged there and failed).
 """
 
 from __future__ import annotations
@@ -160,4 +163,72 @@ def test_the_judge_excuses_rounding_at_such_a_layer_and_finds_a_planted_differen
     assert not planted.passed
     culprit = planted.first_diff
     assert (culprit.phase.value, culprit.base_path) == ("forward", ATTEND), str(planted)
+    assert culprit.evidence.judged is not None and culprit.evidence.judged.excused is False
+
+
+@functools.cache
+def _residual_classes(framework: str) -> type:
+    k = kit(framework)
+
+    class MLP(k.Layer):
+        def __init__(self) -> None:
+            super().__init__()
+            self.up, self.act, self.down = k.nn.Linear(8, 16), k.nn.Tanh(), k.nn.Linear(16, 8)
+
+        def forward(self, x: Any) -> Any:
+            return self.down(self.act(self.up(x)))
+
+    class Block(k.Layer):
+        """x + mlp(norm(x)): the residual's gradient meets the mlp's at x."""
+
+        def __init__(self, eps: float) -> None:
+            super().__init__()
+            self.norm, self.mlp = k.ln(8, eps), MLP()
+
+        def forward(self, x: Any) -> Any:
+            return x + self.mlp(self.norm(x))
+
+    class Residual(k.Layer):
+        def __init__(self, eps: float = 1e-5) -> None:
+            super().__init__()
+            self.block, self.head = Block(eps), k.nn.Linear(8, 4)
+
+        def forward(self, x: Any) -> Any:
+            return self.head(self.block(x))
+
+    return Residual
+
+
+def _residual(framework: str, eps: float = 1e-5) -> Any:
+    kit(framework).seed(0)
+    return _residual_classes(framework)(eps)
+
+
+@pytest.mark.parametrize("framework", ["torch", "paddle"])
+@pytest.mark.parametrize("requires_grad", [False, True])
+def test_a_substituted_value_is_a_copy_of_base_s(framework: str, requires_grad: bool) -> None:
+    like = _residual(framework).head.weight  # a parameter: a tensor of the framework that needs grad
+    adapter = adapter_for(_residual(framework))
+    if not requires_grad:
+        like = like.detach()
+    array = np.ones(tuple(adapter.shape(like)), dtype="float32")
+    value = adapter.substitute(like, array)
+    value.detach().add_(value.detach())  # what an in-place gradient accumulation does
+    assert np.array_equal(array, np.ones_like(array))
+
+
+@pytest.mark.parametrize("raw", ["torch", "paddle"])
+def test_isolation_leaves_base_s_trace_as_recorded_for_the_judge(raw: str) -> None:
+    """Every pair failing rtol 1e-12 reaches the judge, which re-runs base's units on base's trace: all
+    are judged and excused; a planted LayerNorm eps in raw is found there and not excused."""
+    base = "paddle" if raw == "torch" else "torch"
+    tight = {"rtol": 1e-12, "atol": 0.0, "single_step": True}
+    report = padiff.compare(_residual(base), _residual(raw), X, **tight)
+    assert report.passed, str(report)
+    assert not any("not judged" in note for note in report.notes), report.notes
+    planted = padiff.compare(_residual(base), _residual(raw, eps=1e-3), X, **tight)
+    culprit = planted.first_diff
+    assert culprit is not None and (culprit.phase.value, culprit.base_path) == ("forward", "block.norm"), str(
+        planted
+    )
     assert culprit.evidence.judged is not None and culprit.evidence.judged.excused is False

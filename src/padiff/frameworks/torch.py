@@ -119,7 +119,9 @@ class TorchAdapter(SharedOps):
         return bool(tensor.requires_grad)
 
     def substitute(self, tensor: Any, array: np.ndarray) -> Any:
-        value = torch.from_numpy(np.ascontiguousarray(array)).to(device=tensor.device, dtype=tensor.dtype)
+        value = torch.from_numpy(np.ascontiguousarray(array)).to(
+            device=tensor.device, dtype=tensor.dtype, copy=True
+        )
         if not tensor.requires_grad:
             return value
         return Substitute.apply(tensor, value)

@@ -104,7 +104,8 @@ def scan(b: np.ndarray, r: np.ndarray, work: np.dtype, exact: bool = False) -> P
 
 def _sum(values: np.ndarray) -> float:
     """A chunk's sum in its own dtype, or in float64 where that overflows (a mask of finfo.min values)."""
-    total = float(np.add.reduce(values))
+    with np.errstate(over="ignore"):
+        total = float(np.add.reduce(values))
     return total if math.isfinite(total) else float(np.add.reduce(values, dtype=np.float64))
 
 
