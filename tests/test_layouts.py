@@ -37,6 +37,26 @@ def test_a_planted_change_in_the_permuted_layer_is_found_there(base_fw, raw_fw):
 
 
 @pytest.mark.parametrize("base_fw, raw_fw", DIRECTIONS)
+def test_single_step_feeds_a_permuted_layer_base_s_values_in_its_own_layout(base_fw, raw_fw):
+    """raw's attention shifts q before q_norm: single-step isolation gives q_norm base's input and
+    incoming gradient laid out as raw's (permuted), so q_norm agrees locally and the attention's own code
+    is the culprit; fed nothing, q_norm would keep the accumulated error as its own."""
+    base, raw = head_layouts(base_fw, "bhsd"), head_layouts(raw_fw, "bshd", plant="q_shift", seed=1)
+    report = padiff.compare(base, raw, _x(2), single_step=True)
+    culprit = report.first_diff
+    assert culprit is not None and (culprit.phase.value, culprit.base_path) == ("forward", "attn"), str(
+        report
+    )
+    norm = [
+        d for d in report.diffs if d.base_path == "attn.q_norm" and d.where.value in ("output", "grad_in")
+    ]
+    assert len(norm) == 2 and not all(d.diff.passed for d in norm)  # the accumulated error...
+    assert all(d.local is not None and d.local.passed for d in norm), [
+        d.local for d in norm
+    ]  # ...not its own
+
+
+@pytest.mark.parametrize("base_fw, raw_fw", DIRECTIONS)
 def test_axes_of_equal_size_are_a_shape_difference_excused_when_the_parent_agrees(base_fw, raw_fw):
     base, raw = head_layouts(base_fw, "bhsd", heads=2), head_layouts(raw_fw, "bshd", heads=2, seed=1)
     report = padiff.compare(base, raw, _x(2))  # batch 2 and 2 heads: which axis went where is unknown

@@ -1,11 +1,11 @@
 """Twins that lay the same tensors out in different axis orders.
 
-head_layouts(framework, order="bhsd"|"bshd", heads=4, plant=None|"norm_eps")
+head_layouts(framework, order="bhsd"|"bshd", heads=4, plant=None|"norm_eps"|"q_shift")
   x [b, s, d] -> attn: q, k, v projections split into heads; q_norm (an RMS norm over each head's
   features, a user layer) runs on q laid out [b, heads, s, d_head] ("bhsd", as transformers does) or
   [b, s, heads, d_head] ("bshd", as paddleformers does); the attention itself is the same -> head.
   With heads == batch the two layouts are permutations of axes of equal size. "norm_eps": q_norm's eps
-  1e-1 instead of 1e-6.
+  1e-1 instead of 1e-6; "q_shift": the attention's own code adds 0.25 to q before q_norm.
 time_major_output(framework, time_major) -> a Linear over [b, s, d] whose root returns [s, b, d] when
   time_major: the model's own output is laid out differently.
 """
@@ -40,9 +40,9 @@ def _classes(framework: str) -> type:
             return x * scale
 
     class Attention(k.Layer):
-        def __init__(self, order: str, heads: int, eps: float) -> None:
+        def __init__(self, order: str, heads: int, eps: float, q_shift: float = 0.0) -> None:
             super().__init__()
-            self.order, self.heads = order, heads
+            self.order, self.heads, self.q_shift = order, heads, q_shift
             self.q, self.k, self.v = (k.nn.Linear(WIDTH, HEAD * heads) for _ in range(3))
             self.o = k.nn.Linear(HEAD * heads, WIDTH)
             self.q_norm = HeadNorm(eps)
@@ -50,6 +50,7 @@ def _classes(framework: str) -> type:
         def forward(self, x: Any) -> Any:
             b, s, _ = x.shape
             q, key, v = (p(x).reshape([b, s, self.heads, HEAD]) for p in (self.q, self.k, self.v))
+            q = q + self.q_shift if self.q_shift else q
             if self.order == "bhsd":
                 q = self.q_norm(_swap12(framework, q))
             else:
@@ -60,9 +61,9 @@ def _classes(framework: str) -> type:
             return self.o(_swap12(framework, probs @ v).reshape([b, s, HEAD * self.heads]))
 
     class HeadLayouts(k.Layer):
-        def __init__(self, order: str, heads: int, eps: float) -> None:
+        def __init__(self, order: str, heads: int, eps: float, q_shift: float) -> None:
             super().__init__()
-            self.attn = Attention(order, heads, eps)
+            self.attn = Attention(order, heads, eps, q_shift)
             self.head = k.nn.Linear(WIDTH, 4)
 
         def forward(self, x: Any) -> Any:
@@ -76,7 +77,8 @@ def head_layouts(
 ) -> Any:
     """See the module docstring; seeded. Inputs: [batch, seq, 32] with seq not equal to heads or 8."""
     kit(framework).seed(seed)
-    return _classes(framework)(order, heads, 1e-1 if plant == "norm_eps" else 1e-6)
+    q_shift = 0.25 if plant == "q_shift" else 0.0
+    return _classes(framework)(order, heads, 1e-1 if plant == "norm_eps" else 1e-6, q_shift)
 
 
 @functools.cache

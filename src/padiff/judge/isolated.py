@@ -12,10 +12,13 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
+
 from ..capture.calltree import CallNode
 from ..frameworks.base import Adapter
 from ..match.align import Aligner
 from .records import LayerDiff, Where
+from .shapes import in_shape
 from .stream import RawComparer
 from .tolerance import DEFAULT_RTOL, Tolerances
 from .trace import Trace
@@ -40,22 +43,22 @@ class IsolatedComparer(RawComparer):
         super().__init__(adapter, base, aligner, tolerances, step, keep_base=True, autocast=autocast)
         self.failing = {}
 
-    def _base_value(self, stored: Any, like: Any) -> Any:
-        """Base's value in raw's place, when it can stand there: float on both sides, of one shape (a bool
-        mask does not replace an additive one; see `substituted`)."""
+    def _base_value(self, stored: Any, like: Any, node: CallNode) -> Any:
+        """Base's value in raw's place, when it can stand there: float on both sides (a bool mask does not
+        replace an additive one; see `substituted`), laid out in raw's shape as the pair is compared
+        (`shapes.in_shape`: reshaped, or permuted except at the model's own output)."""
         if stored is None or not substituted(stored.dtype, self.adapter.dtype_name(like)):
             return None
-        array = self.base.array(stored)
-        if tuple(array.shape) != tuple(self.adapter.shape(like)):
-            return None
-        return self.adapter.substitute(like, array)
+        shape = tuple(self.adapter.shape(like))
+        array = in_shape(np.ma.getdata(self.base.array(stored)), shape, permute=node.parent is not None)
+        return None if array is None else self.adapter.substitute(like, array)
 
     def substitute(self, node: CallNode, index: int, tensor: Any) -> Any:
         """Base's input in place of raw's, still passing gradients on to what raw computed."""
         base_id, base_index = self.base_input(node, index)
         if base_id is None or base_index is None:
             return None
-        return self._base_value(self.base.tensor(Where.INPUT, base_id, base_index), tensor)
+        return self._base_value(self.base.tensor(Where.INPUT, base_id, base_index), tensor, node)
 
     def replace_grad(self, node: CallNode, index: int, grad: Any) -> Any:
         if self.fusions.owns(node):
@@ -66,9 +69,11 @@ class IsolatedComparer(RawComparer):
         if self._fused(node, base_id):  # raw's fused layer gets the gradient at base's activation's output
             span = self.spans.get(base_id)
             return (
-                None if span is None else self._base_value(self.base.tensor(Where.GRAD_IN, *span[1:]), grad)
+                None
+                if span is None
+                else self._base_value(self.base.tensor(Where.GRAD_IN, *span[1:]), grad, node)
             )
-        return self._base_value(self.base.tensor(Where.GRAD_OUT, base_id, index), grad)
+        return self._base_value(self.base.tensor(Where.GRAD_OUT, base_id, index), grad, node)
 
 
 def substituted(base_dtype: str, raw_dtype: str) -> bool:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Aligned", "align", "unique_permutation", "ambiguous_permutation", "merges"]
+__all__ = ["Aligned", "align", "in_shape", "unique_permutation", "ambiguous_permutation", "merges"]
 
 
 @dataclass(frozen=True)
@@ -115,6 +115,19 @@ def align(base: np.ndarray, raw: np.ndarray, permute: bool = False) -> Aligned |
             invalid |= mask
     words = f"padding ignored ({int(invalid.sum())} of {invalid.size} positions)"
     return Aligned(b[~invalid], r[~invalid], (note + " " + words).strip())
+
+
+def in_shape(array: np.ndarray, shape: tuple[int, ...], permute: bool = False) -> np.ndarray | None:
+    """`array` (base's) laid out in `shape` (raw's) by rules 1 to 3, the inverse of how `align` brings
+    raw's to base's: as it is, reshaped, or permuted; None where those rules do not apply."""
+    if array.shape == shape:
+        return array
+    if array.size != int(np.prod(shape, dtype=np.int64)):
+        return None
+    if merges(array.shape, shape):
+        return array.reshape(shape)
+    order = unique_permutation(array.shape, shape) if permute else None
+    return None if order is None else _permuted(array, order, shape)
 
 
 def _broadcast(b: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
