@@ -1,0 +1,81 @@
+"""transformers' Phi-3 and Gemma-3 (text) under bfloat16 autocast against paddleformers' in float32, and a
+transformers model against itself under autocast: what checking a port in mixed precision looks like.
+
+Each clean pair must pass (its bfloat16 rounding judged against float64 where it crosses the tolerance),
+and each planted or real difference must still be found at its layer. These runs found three judge bugs
+(tests/test_units.py, tests/test_layouts.py): eager attention's unit counted the gradient at its softmax
+weights twice, isolation's substitutes aliased base's trace (torch added a residual into it in place),
+and a layer compared under a permutation was fed nothing in isolation.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+import padiff
+from tests.real.test_transformers import (  # transformers' models are imported there, before paddleformers
+    LOSS,
+    ONE_THETA,
+    _culprit,
+    _summary,
+    gemma3_pair,
+    phi3_pair,
+    token_ids,
+)
+
+BF16 = "bfloat16"
+NORM = "model.layers.1.post_attention_layernorm"
+
+
+@pytest.mark.parametrize("direction", ["torch base", "paddle base"])
+def test_phi3_port_passes_with_torch_under_bfloat16_autocast(direction: str) -> None:
+    hf, pf = phi3_pair()
+    if direction == "torch base":
+        report = padiff.compare(hf, pf, token_ids(), loss_fn=LOSS, autocast=(BF16, None))
+    else:
+        report = padiff.compare(pf, hf, token_ids(), loss_fn=LOSS[::-1], autocast=(None, BF16))
+    assert report.passed, _summary(report)
+
+
+@pytest.mark.parametrize("direction", ["torch base", "paddle base"])
+def test_phi3_planted_norm_eps_is_found_under_bfloat16_autocast(direction: str) -> None:
+    hf, pf = phi3_pair()
+    if direction == "torch base":
+        pf.model.layers[1].post_attention_layernorm.variance_epsilon = 1e-1  # base's is 1e-5
+        report = padiff.compare(hf, pf, token_ids(), loss_fn=LOSS, autocast=(BF16, None))
+    else:
+        hf.model.layers[1].post_attention_layernorm.variance_epsilon = 1e-1
+        report = padiff.compare(pf, hf, token_ids(), loss_fn=LOSS[::-1], autocast=(None, BF16))
+    assert _culprit(report) == ("forward", 0, NORM, NORM), _summary(report)
+
+
+def test_phi3_against_itself_under_bfloat16_autocast() -> None:
+    """One transformers model in float32 against a copy of it under autocast; a planted eps in the copy
+    is found."""
+    hf, _ = phi3_pair()
+    both = (LOSS[0], LOSS[0])
+    report = padiff.compare(hf, copy.deepcopy(hf), token_ids(), loss_fn=both, autocast=(None, BF16))
+    assert report.passed, _summary(report)
+    planted = copy.deepcopy(hf)
+    planted.model.layers[1].post_attention_layernorm.variance_epsilon = 1e-1
+    report = padiff.compare(hf, planted, token_ids(), loss_fn=both, autocast=(None, BF16))
+    assert _culprit(report) == ("forward", 0, NORM, NORM), _summary(report)
+
+
+def test_gemma3_one_rope_theta_passes_with_torch_under_bfloat16_autocast() -> None:
+    """Its q_norm and k_norm run on [b, heads, s, d] in transformers and [b, s, heads, d] in
+    paddleformers: single-step isolation feeds them base's values permuted (batch 3: no axes of equal
+    size)."""
+    hf, pf = gemma3_pair(**ONE_THETA)
+    x = token_ids(batch=3)
+    report = padiff.compare(hf, pf, x, loss_fn=LOSS, autocast=(BF16, None))
+    assert report.passed, _summary(report)
+
+
+def test_gemma3_sliding_layers_rope_theta_is_found_under_bfloat16_autocast() -> None:
+    """The real difference of the two libraries (see test_transformers.py) under autocast."""
+    hf, pf = gemma3_pair()
+    report = padiff.compare(hf, pf, token_ids(batch=3), loss_fn=LOSS, autocast=(BF16, None))
+    assert _culprit(report) == ("forward", 0, "model.rotary_emb", "model.rotary_emb"), _summary(report)
