@@ -146,6 +146,32 @@ def test_a_changed_weight_of_the_fused_or_split_layer_is_found_there(base_fw, ra
 
 
 @pytest.mark.parametrize(("base_fw", "raw_fw", "side"), CASES, ids=IDS)
+def test_the_float64_judge_re_runs_a_fused_layer_through_the_fusion(base_fw, raw_fw, side):
+    """Every pair failing rtol 1e-12 goes to the judge: a fused layer's output and input gradient are
+    judged against base's parts' units joined (or summed), or its cut of base's fused unit, and excused
+    as rounding; with one element of raw's k weights changed, that layer's output is judged and refused."""
+    tight = {"rtol": 1e-12, "atol": 0.0, "single_step": True}
+    base, raw = _models(base_fw, raw_fw, side)
+    layer_map = _declared(base, raw, side)
+    report = padiff.compare(base, raw, X, layer_map=layer_map, keep_weights=True, **tight)
+    fused = [d for d in report.diffs if d.paired_by == "fused" and d.where in ("output", "grad_in")]
+    judged = [d for d in fused if d.judged is not None]
+    assert judged and all(d.judged.excused for d in judged), [(d.raw_path, d.judged) for d in judged]
+    layer = raw.attn.qkv_proj if side == "raw" else raw.attn.k_proj
+    weight = _numpy(raw_fw, layer.weight).copy()
+    row = 8 if side == "raw" else 0  # as in the test above: the first k feature
+    weight[(row, 0) if raw_fw == "torch" else (0, row)] += 0.5
+    kit(raw_fw).assign(layer.weight, weight)
+    planted = padiff.compare(base, raw, X, layer_map=layer_map, init_weights=False, **tight)
+    found = [d for d in planted.diffs if d.raw_path == _changed_layer(side) and d.where == "output"]
+    assert found and found[0].judged is not None and found[0].judged.excused is False, found
+
+
+def _changed_layer(side: str) -> str:
+    return "attn.qkv_proj" if side == "raw" else "attn.k_proj"
+
+
+@pytest.mark.parametrize(("base_fw", "raw_fw", "side"), CASES, ids=IDS)
 def test_updates_of_fused_weights_are_compared_through_the_layout(base_fw, raw_fw, side):
     base, raw = _models(base_fw, raw_fw, side)
     sgd = {

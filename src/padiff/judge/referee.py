@@ -22,11 +22,12 @@ from ..frameworks.base import Adapter
 from ..match.fused_calls import FusedCall
 from ..weights.pairs import StatePair
 from .decide import AUTOCAST, CAST, ROUNDED, decide, judge_notes, unusable, why_not
+from .joined import judge_fused, judge_sent_back
 from .records import LayerDiff, Where
 from .rounding import Judgement, not_judged, roundoff
 from .tolerance import DEFAULT_RTOL
 from .trace import Trace
-from .units import Span, UnitRun, run_unit, watched_call
+from .units import Span, UnitRun, run_unit
 
 __all__ = ["CAP", "Referee"]
 
@@ -114,7 +115,9 @@ class Referee:
         if raw_value is None:
             return not_judged("raw's local value was not kept")
         if d.where is Where.GRAD_OUT:
-            return self._judge_sent_back(d, raw_value, lower)
+            return judge_sent_back(self, d, raw_value, lower)
+        if d.raw_id in self.fused:
+            return judge_fused(self, d, raw_value, lower, self.fused[d.raw_id])
         node = self.trace.tree[d.base_id]
         layer = self.layers.get(node.path)
         if layer is None:
@@ -157,53 +160,13 @@ class Referee:
         pick: Callable[[UnitRun], np.ndarray | None],
     ) -> Judgement:
         def values(dtype: str) -> np.ndarray | Judgement:
-            run = self._usable_run(node_id, dtype, lower, backward)
+            run = self.usable_run(node_id, dtype, lower, backward)
             if isinstance(run, Judgement):
                 return run
             value = pick(run)
             return not_judged("the re-run did not produce this value") if value is None else value
 
         return decide(values, base_value, raw_value, lower, base_dtype, self.autocast)
-
-    def _judge_sent_back(self, d: LayerDiff, raw_value: np.ndarray, lower: str) -> Judgement:
-        """The gradient arriving at a layer's output, which its parent's own code sent back: the unit is
-        the parent's call, its backward read at that layer's output (that call of it). For a layer one
-        side fuses, base's parts are read and joined, or base's fused layer read and cut (`judge.fused`)."""
-        tree, fused = self.trace.tree, self.fused.get(d.raw_id)
-        node = tree[d.base_id]
-        nodes = [tree[i] for i in fused.base_ids] if fused is not None and fused.fuses else [node]
-        parent = tree.solid_parent(node)
-        if parent is None:
-            return not_judged("the gradient at the model's own output comes from the loss")
-        if any(tree.solid_parent(n) is not parent for n in nodes):
-            return not_judged("the fused parts are called from different layers")
-        if parent.id in self.spans or parent.id in self.missing or parent.path not in self.layers:
-            return not_judged(f"'{parent.path or '(root)'}' cannot be re-run alone here")
-        index = int(d.leaf.split("[")[1].rstrip("]"))
-        recorded = [self.trace.tensor(Where.GRAD_OUT, n.id, index) for n in nodes]
-        stored = [s for s in recorded if s is not None]
-        if len(stored) < len(recorded):
-            return not_judged("base's value was not kept")
-        children = tuple(watched_call(tree, parent, n) for n in nodes)
-
-        def combined(arrays: list[np.ndarray]) -> np.ndarray:
-            if fused is None:
-                return arrays[0]
-            return fused.fusion.join(arrays) if fused.fuses else fused.fusion.cut(arrays[0], fused.part)
-
-        def values(dtype: str) -> np.ndarray | Judgement:
-            run = self._usable_run(parent.id, dtype, lower, True, children)
-            if isinstance(run, Judgement):
-                return run
-            found = [run.child_grads.get((k, index)) for k in range(len(children))]
-            if any(v is None or v.size != np.prod(shape) for v, shape in zip(found, shapes)):
-                return not_judged("the re-run sent no gradient of that size there")
-            # a view the own code reshaped in place (paddle's reshape_) is read in the recorded shape
-            return combined([v.reshape(shape) for v, shape in zip(found, shapes) if v is not None])
-
-        arrays = [self.trace.array(s) for s in stored]
-        shapes = [a.shape for a in arrays]
-        return decide(values, combined(arrays), raw_value, lower, stored[0].dtype, self.autocast)
 
     def _judge_param(self, d: LayerDiff, raw_params: dict[int, np.ndarray], lower: str) -> Judgement:
         pair = next((p for p in self.pairs if p.base_path == d.base_path and _leaf(p) == d.leaf), None)
@@ -221,7 +184,7 @@ class Referee:
         def summed(dtype: str) -> np.ndarray | Judgement:  # the gradient over every call of the layer
             total: dict[str, np.ndarray] = {}
             for node in calls:
-                run = self._usable_run(node.id, dtype, lower, True)
+                run = self.usable_run(node.id, dtype, lower, True)
                 if isinstance(run, Judgement):
                     return run
                 for name, value in run.param_grads.items():
@@ -233,7 +196,7 @@ class Referee:
         base_dtype = self.adapter.dtype_name(pair.base_tensors[0])
         return decide(summed, base_value, raw_params[id(pair.raw_tensor)], lower, base_dtype, self.autocast)
 
-    def _usable_run(
+    def usable_run(
         self, node_id: int, dtype: str, lower: str, backward: bool, children: tuple[tuple[str, int], ...] = ()
     ) -> UnitRun | Judgement:
         """The unit's run in `dtype`, or why it cannot stand for the unit (`decide.unusable`)."""
