@@ -14,7 +14,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from padiff.judge.chunks import CHUNK
+from padiff.judge.chunks import CHUNK, mean_abs, same
 from padiff.judge.metrics import compare_arrays
 
 RNG = np.random.default_rng(14)
@@ -146,3 +146,25 @@ def test_memory_of_a_large_pair_is_bounded_by_a_few_chunks():
     assert diff.worst_index == (12_345_678,) and not diff.passed
     assert whole_peak >= base.nbytes  # the control
     assert chunked_peak <= 8 * CHUNK * 8  # a few float32 / float64 chunks, whatever the pair's size
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16"])
+def test_mean_abs_over_chunks_is_the_mean_of_the_magnitudes(dtype: str) -> None:
+    values = np.random.default_rng(3).standard_normal(2 * CHUNK + 17).astype(dtype)
+    exact = float(np.abs(values.astype(np.float64)).mean())
+    assert mean_abs(values) == pytest.approx(exact, rel=1e-3 if dtype == "float16" else 1e-6)
+    matrix = values[: 500 * 1000].reshape(500, 1000).T  # stored transposed: read in its C order
+    assert mean_abs(matrix) == pytest.approx(float(np.abs(matrix.astype(np.float64)).mean()), rel=1e-3)
+    assert mean_abs(values[:0]) == 0.0
+
+
+def test_same_reads_every_chunk_and_tells_any_difference() -> None:
+    a = np.random.default_rng(4).standard_normal(3 * CHUNK).astype(np.float32)
+    b = a.copy()
+    assert same(a, b)
+    b[-1] += 1.0  # in the last chunk
+    assert not same(a, b)
+    assert not same(a, a.reshape(3, CHUNK))  # another shape
+    c = a.copy()
+    c[0] = np.nan
+    assert not same(c, c.copy())  # NaN is no value

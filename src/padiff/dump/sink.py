@@ -23,6 +23,7 @@ from ..capture.hooks import RunState
 from ..capture.leaves import skeleton
 from ..capture.sink import NullSink, Origin
 from ..frameworks.base import Adapter, plain
+from ..judge.chunks import mean_abs, same
 from ..judge.trace import AFTER, BEFORE
 from .arguments import skeleton_to_json
 from .manifest import step_file
@@ -106,11 +107,11 @@ class StepRecorder(NullSink):
             array, name = last[1], last[2]
         else:
             array = self.adapter.to_numpy(grad)
-            if last is not None and last[1].shape == array.shape and np.array_equal(last[1], array):
+            if last is not None and same(last[1], array):
                 name = last[2]  # a layer's input gradient is usually its predecessor's output gradient
             else:
                 name = self.write(array, self.adapter.dtype_name(grad))
-                scale = float(np.abs(array).mean()) if array.size else None
+                scale = mean_abs(array) if array.size else None
             self._last_grad = (grad, array, name)
         self.events.append(["grad", node.id, io, index, name, str(array.dtype), list(array.shape), scale])
 

@@ -18,6 +18,7 @@ from ..capture.optim import OptimizerRecord
 from ..capture.sink import NullSink, Origin
 from ..frameworks.base import Adapter
 from ..weights.pairs import StatePair
+from .chunks import mean_abs, same
 from .records import Where
 from .spill import ArrayStore
 from .tolerance import group_floor
@@ -133,13 +134,13 @@ class BaseTrace(NullSink):
         else:
             array = self.adapter.to_numpy(grad)
             last = self._last_grad
-            if last is not None and last[1].shape == array.shape and np.array_equal(last[1], array):
+            if last is not None and same(last[1], array):
                 handle = last[2]  # a layer's input gradient is usually its predecessor's output gradient
             else:
                 shared = False
                 handle = self.store.put(array)
                 if array.size:
-                    self._grad_scales.append(float(np.abs(array).mean()))
+                    self._grad_scales.append(mean_abs(array))
             self._last_grad = (grad, array, handle)
         where = Where(io)
         self._tensors[(where, node.id, index)] = Stored(
@@ -147,7 +148,7 @@ class BaseTrace(NullSink):
         )
         self._grad_count += 1
         if node.parent is None and where is Where.GRAD_OUT and array.size:
-            self.loss_grad_scale = max(self.loss_grad_scale, float(np.abs(array).mean()))
+            self.loss_grad_scale = max(self.loss_grad_scale, mean_abs(array))
 
     def finish(self) -> None:
         self._last_grad = None

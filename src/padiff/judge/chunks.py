@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["CHUNK", "PairSums", "chunk", "scan", "count_close", "scaled_dots"]
+__all__ = ["CHUNK", "PairSums", "chunk", "scan", "count_close", "scaled_dots", "mean_abs", "same"]
 
 CHUNK = 1 << 18  # elements per chunk: 1 MiB of float32, which stays in the CPU's cache
 TILE = 256  # columns of a transposed matrix copied at a time (see `chunk`)
@@ -129,3 +129,32 @@ def scaled_dots(b: np.ndarray, r: np.ndarray, scale: float) -> tuple[float, floa
         cr = chunk(r, start, start + CHUNK).astype(np.float64) / scale
         bb, rr, br = bb + float(np.dot(cb, cb)), rr + float(np.dot(cr, cr)), br + float(np.dot(cb, cr))
     return bb, rr, br
+
+
+_WORK: dict[np.dtype, np.ndarray] = {}  # one chunk-sized buffer per dtype, reused: no fresh pages per call
+
+
+def mean_abs(array: np.ndarray) -> float:
+    """The mean |element| of a floating array, chunk by chunk through a reused buffer (no temporary the
+    size of the array); 0.0 when it is empty."""
+    if not array.size:
+        return 0.0
+    work = _WORK.get(array.dtype)
+    if work is None:
+        work = _WORK[array.dtype] = np.empty(CHUNK, dtype=array.dtype)
+    total = 0.0
+    for start in range(0, array.size, CHUNK):
+        part = chunk(array, start, start + CHUNK)
+        total += _sum(np.abs(part, out=work[: part.size]))
+    return total / array.size
+
+
+def same(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two arrays of one shape hold the same values, read chunk by chunk, stopping at the first
+    chunk that differs (NaN differs, as in np.array_equal)."""
+    if a.shape != b.shape:
+        return False
+    for start in range(0, a.size, CHUNK):
+        if not np.array_equal(chunk(a, start, start + CHUNK), chunk(b, start, start + CHUNK)):
+            return False
+    return True
