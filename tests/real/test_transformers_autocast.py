@@ -1,5 +1,6 @@
-"""transformers' Phi-3 and Gemma-3 (text) under bfloat16 autocast against paddleformers' in float32, and a
-transformers model against itself under autocast: what checking a port in mixed precision looks like.
+"""transformers' Phi-3, Gemma-3 (text) and Llama under bfloat16 autocast against paddleformers' in float32,
+and a transformers model against itself under autocast: what checking a port in mixed precision looks
+like. Llama is also compared in float32 and through two AdamW steps (no other test covers it).
 
 Each clean pair must pass (its bfloat16 rounding judged against float64 where it crosses the tolerance),
 and each planted or real difference must still be found at its layer. These runs found three judge bugs
@@ -12,12 +13,18 @@ from __future__ import annotations
 
 import copy
 
+import paddle
 import pytest
+import torch
+from transformers import LlamaConfig as HFLlamaConfig
+from transformers import LlamaForCausalLM as HFLlama
 
 import padiff
 from tests.real.test_transformers import (  # transformers' models are imported there, before paddleformers
+    ADAMW,
     LOSS,
     ONE_THETA,
+    SMALL,
     _culprit,
     _summary,
     gemma3_pair,
@@ -79,3 +86,66 @@ def test_gemma3_sliding_layers_rope_theta_is_found_under_bfloat16_autocast() -> 
     hf, pf = gemma3_pair()
     report = padiff.compare(hf, pf, token_ids(batch=3), loss_fn=LOSS, autocast=(BF16, None))
     assert _culprit(report) == ("forward", 0, "model.rotary_emb", "model.rotary_emb"), _summary(report)
+
+
+# --- Llama -------------------------------------------------------------------------------------------------
+
+LLAMA = dict(SMALL, rope_theta=10000.0, rms_norm_eps=1e-6, hidden_act="silu", tie_word_embeddings=False)
+AUTOCASTS = {"float32": None, "torch bf16": (BF16, None), "paddle base, torch bf16": (None, BF16)}
+
+
+def llama_pair(**changes: float) -> tuple[torch.nn.Module, paddle.nn.Layer]:
+    """transformers' and paddleformers' Llama from one config (eager attention, unfused RMSNorm on CPU);
+    `changes` go to paddleformers' side only."""
+    from paddleformers.transformers.llama import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    paddle.seed(0)
+    base = HFLlama(HFLlamaConfig(**LLAMA, attn_implementation="eager")).float().eval()
+    raw = LlamaForCausalLM(
+        LlamaConfig(**{**LLAMA, **changes}, fuse_rms_norm=False, _attn_implementation="eager")
+    )
+    return base, raw.eval()
+
+
+def _llama_compare(label: str, **options):
+    hf, pf = llama_pair()
+    autocast = AUTOCASTS[label]
+    if label.startswith("paddle base"):
+        optimizers = options.pop("optimizers", None)
+        return padiff.compare(
+            pf,
+            hf,
+            token_ids(),
+            loss_fn=LOSS[::-1],
+            autocast=autocast,
+            optimizers=optimizers and optimizers[::-1],
+            **options,
+        )
+    return padiff.compare(hf, pf, token_ids(), loss_fn=LOSS, autocast=autocast, **options)
+
+
+@pytest.mark.parametrize("label", list(AUTOCASTS))
+def test_llama_port_passes(label: str) -> None:
+    report = _llama_compare(label)
+    assert report.passed, _summary(report)
+
+
+@pytest.mark.parametrize("label", list(AUTOCASTS))
+def test_llama_adamw_steps_pass(label: str) -> None:
+    report = _llama_compare(label, optimizers=ADAMW, steps=2)
+    assert report.passed, _summary(report)
+    assert any(d.phase.value == "weight" and d.step == 1 for d in report.diffs)
+
+
+def test_llama_rope_theta_is_found_at_the_rotary_embedding() -> None:
+    hf, pf = llama_pair(rope_theta=5e5)
+    report = padiff.compare(hf, pf, token_ids(), loss_fn=LOSS)
+    assert _culprit(report) == ("forward", 0, "model.rotary_emb", "model.rotary_emb"), _summary(report)
+
+
+def test_llama_planted_norm_eps_is_found_under_bfloat16_autocast() -> None:
+    hf, pf = llama_pair()
+    pf.model.layers[1].post_attention_layernorm.variance_epsilon = 1e-1
+    report = padiff.compare(hf, pf, token_ids(), loss_fn=LOSS, autocast=(BF16, None))
+    assert _culprit(report) == ("forward", 0, NORM, NORM), _summary(report)
