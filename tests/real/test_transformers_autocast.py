@@ -21,11 +21,13 @@ from transformers import LlamaForCausalLM as HFLlama
 
 import padiff
 from tests.real.test_transformers import (  # transformers' models are imported there, before paddleformers
+    _REGISTERED,
     ADAMW,
     LOSS,
     ONE_THETA,
     SMALL,
     _culprit,
+    _plain_gemma3,
     _summary,
     gemma3_pair,
     phi3_pair,
@@ -33,6 +35,16 @@ from tests.real.test_transformers import (  # transformers' models are imported 
 )
 
 BF16 = "bfloat16"
+
+
+@pytest.fixture(autouse=True)
+def _special_inits_last_one_test():
+    """gemma3_pair registers Gemma-3's special inits: a later plain compare must not find them."""
+    yield
+    while _REGISTERED:
+        _REGISTERED.pop().remove()
+
+
 NORM = "model.layers.1.post_attention_layernorm"
 
 
@@ -79,6 +91,17 @@ def test_gemma3_one_rope_theta_passes_with_torch_under_bfloat16_autocast() -> No
     x = token_ids(batch=3)
     report = padiff.compare(hf, pf, x, loss_fn=LOSS, autocast=(BF16, None))
     assert report.passed, _summary(report)
+
+
+def test_gemma3_plain_compare_adamw_steps_pass_under_bfloat16_autocast() -> None:
+    """Through the fusion rules (no special inits), so every weight's update is compared at both steps."""
+    hf, pf = _plain_gemma3()
+    report = padiff.compare(
+        hf, pf, token_ids(), loss_fn=LOSS, optimizers=ADAMW, steps=2, autocast=(BF16, None)
+    )
+    assert report.passed, _summary(report)
+    updated = {d.raw_path for d in report.diffs if d.phase.value == "weight" and d.step == 1}
+    assert "model.layers.0.self_attn.qkv_proj" in updated, sorted(updated)
 
 
 def test_gemma3_sliding_layers_rope_theta_is_found_under_bfloat16_autocast() -> None:
