@@ -265,7 +265,9 @@ def regrouped(diffs: list[LayerDiff], base_tree: CallTree, raw_tree: CallTree) -
             continue
         kind = _PARENT_CHECK[d.where]
         checks = by_pair.get((kind, base_parent.id, raw_parent.id), [])
-        block_agrees = checks and all(p.diff.passed for p in checks)  # accumulated: the whole block
+        # accumulated, not local: in an isolated run the parent's own output is its last sublayer fed
+        # base's input, which says nothing of the sublayer whose boundary moved
+        block_agrees = checks and all(p.diff.passed for p in checks)
         if block_agrees and (kind, base_parent.id) not in differing_siblings:
             pairs.add((d.base_id, d.raw_id))
     return [d for d in diffs if not d.passed and d.where in _BOUNDARY and (d.base_id, d.raw_id) in pairs]
