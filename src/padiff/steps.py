@@ -182,10 +182,7 @@ def _isolate(
     result.backward = merge_local(result.backward, isolated.backward)
     raw_params = raw_param_arrays(raw_side.adapter, state_pairs, grads=True)  # local gradients
     result.grads = merge_local(result.grads, _param_grads(comparison, trace, step))
-    fused = isolated.aligner.fused.calls
-    referee = Referee(
-        base_side.adapter, base_side.model, trace, state_pairs, isolated.spans, fused, base_side.autocast
-    )
+    referee = Referee.for_isolated(base_side.adapter, base_side.model, trace, state_pairs, isolated)
     judged, judge_notes = referee.judge(
         result.forward + result.backward + result.grads,
         isolated.failing or {},

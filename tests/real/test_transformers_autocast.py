@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import copy
 
-import paddle
 import pytest
-import torch
-from transformers import LlamaConfig as HFLlamaConfig
-from transformers import LlamaForCausalLM as HFLlama
 
-import padiff
-from tests.real.test_transformers import (  # transformers' models are imported there, before paddleformers
+pytest.importorskip("transformers")
+# transformers' models before paddleformers (test_transformers.py imports it, or skips without it)
+import paddle  # noqa: E402
+import torch  # noqa: E402
+from transformers import LlamaConfig as HFLlamaConfig  # noqa: E402
+from transformers import LlamaForCausalLM as HFLlama  # noqa: E402
+
+import padiff  # noqa: E402
+from tests.real.test_transformers import (  # noqa: E402
     _REGISTERED,
     ADAMW,
     LOSS,

@@ -42,6 +42,9 @@ class IsolatedComparer(RawComparer):
     ):
         super().__init__(adapter, base, aligner, tolerances, step, keep_base=True, autocast=autocast)
         self.failing = {}
+        # raw call id -> what it could not be fed (base's value recorded, but not placeable in raw's):
+        # its pairs then hold no local value, which the float64 judge must not take for one
+        self.unfed: dict[int, str] = {}
 
     def _base_value(self, stored: Any, like: Any, node: CallNode) -> Any:
         """Base's value in raw's place, when it can stand there: float on both sides (a bool mask does not
@@ -58,7 +61,15 @@ class IsolatedComparer(RawComparer):
         base_id, base_index = self.base_input(node, index)
         if base_id is None or base_index is None:
             return None
-        return self._base_value(self.base.tensor(Where.INPUT, base_id, base_index), tensor, node)
+        stored = self.base.tensor(Where.INPUT, base_id, base_index)
+        value = self._base_value(stored, tensor, node)
+        if (
+            value is None
+            and stored is not None
+            and substituted(stored.dtype, self.adapter.dtype_name(tensor))
+        ):
+            self.unfed.setdefault(node.id, f"base's input {base_index}")
+        return value
 
     def replace_grad(self, node: CallNode, index: int, grad: Any) -> Any:
         if self.fusions.owns(node):
@@ -68,12 +79,15 @@ class IsolatedComparer(RawComparer):
             return None
         if self._fused(node, base_id):  # raw's fused layer gets the gradient at base's activation's output
             span = self.spans.get(base_id)
-            return (
-                None
-                if span is None
-                else self._base_value(self.base.tensor(Where.GRAD_IN, *span[1:]), grad, node)
-            )
-        return self._base_value(self.base.tensor(Where.GRAD_OUT, base_id, index), grad, node)
+            stored = None if span is None else self.base.tensor(Where.GRAD_IN, *span[1:])
+            if stored is None:
+                self.unfed.setdefault(node.id, "the gradient at the output of the activation it fuses")
+        else:
+            stored = self.base.tensor(Where.GRAD_OUT, base_id, index)
+        value = self._base_value(stored, grad, node)
+        if value is None and stored is not None and substituted(stored.dtype, self.adapter.dtype_name(grad)):
+            self.unfed.setdefault(node.id, f"base's incoming gradient {index}")
+        return value
 
 
 def substituted(base_dtype: str, raw_dtype: str) -> bool:

@@ -22,6 +22,7 @@ from ..frameworks.base import Adapter
 from ..match.fused_calls import FusedCall
 from ..weights.pairs import StatePair
 from .decide import AUTOCAST, CAST, ROUNDED, decide, judge_notes, unusable, why_not
+from .isolated import IsolatedComparer
 from .joined import judge_fused, judge_sent_back
 from .records import LayerDiff, Where
 from .rounding import Judgement, not_judged, roundoff
@@ -48,9 +49,11 @@ class Referee:
         spans: Mapping[int, tuple[str, int, int]] | None = None,
         fused: Mapping[int, FusedCall] | None = None,
         autocast: str | None = None,
+        unfed: Mapping[int, str] | None = None,
     ):
         self.adapter, self.trace, self.pairs = adapter, trace, pairs
         self.autocast = autocast  # base ran under autocast to this dtype: its units run again under it
+        self.unfed = unfed or {}  # raw call id -> what isolation could not feed it (`IsolatedComparer`)
         self.model_dtype = adapter.model_float_dtype(model)
         self.fused = fused or {}  # raw id -> the call of a layer one side fuses (`match.fused_calls`)
         self.spans: dict[int, Span] = {}  # base id -> the unit extended by the activation raw fuses
@@ -65,6 +68,14 @@ class Referee:
         for path, layer in adapter.named_sublayers(model):
             self.layers.setdefault(path, layer)
         self._runs: dict[tuple[int, str], UnitRun] = {}
+
+    @classmethod
+    def for_isolated(
+        cls, adapter: Adapter, model: Any, trace: Trace, pairs: list[StatePair], isolated: IsolatedComparer
+    ) -> Referee:
+        """The referee of one isolated step: base's side, and what raw's isolated run says of its calls."""
+        fused = isolated.aligner.fused.calls
+        return cls(adapter, model, trace, pairs, isolated.spans, fused, isolated.autocast[0], isolated.unfed)
 
     def judge(
         self,
@@ -102,6 +113,12 @@ class Referee:
                 judgement = self._judge_one(d, raw, raw_params)
             except Exception as error:  # the verdict stands: a pair the judge could not re-run
                 judgement = not_judged(f"the judge failed: {type(error).__name__}: {error}")
+            if judgement.excused is False and d.raw_id in self.unfed and d.where is not Where.PARAM:
+                # raw's value is not its own error: close to float64 anyway it agrees, far says nothing
+                what = self.unfed[d.raw_id]
+                judgement = not_judged(
+                    f"raw's layer was not fed {what} in isolation: its value is not its own"
+                )
             out.append(replace(d, judged=judgement))
             (excused if judgement.excused else unjudged).append((d, judgement))
             decided = not judgement.excused and d.where in _DECIDING
