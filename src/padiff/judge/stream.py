@@ -18,6 +18,7 @@ from ..capture.sink import NullSink, Origin
 from ..frameworks.base import Adapter
 from ..match.align import Aligner
 from ..match.arguments import pair_inputs
+from .chunks import same
 from .fused import FusedComparer
 from .metrics import compare_arrays
 from .records import LayerDiff, Phase, Where
@@ -262,4 +263,4 @@ class RawComparer(NullSink):
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> bool:
-    return a is b or (a.shape == b.shape and bool(np.array_equal(a, b)))
+    return a is b or same(a, b)
