@@ -1,19 +1,18 @@
 """What padiff costs: time and memory of `padiff.compare` against a bare forward+backward of both models.
 
-Each mode runs in a fresh Python process (this script with `--worker MODE`), so neither inherits the
-other's allocations or caches:
-
-  bare    forward + backward (loss = output.mean()) of the torch model, then of the paddle model
+  bare    forward + backward (loss = output.mean()) of the torch model, then of the paddle model, with
+          dropout off as padiff runs them (the twin has no BatchNorm: eval mode only stops dropout)
   padiff  padiff.compare(torch_model, paddle_model, x)
 
-A worker builds the transformer twin from tests/models, warms both models up with one bare
-forward+backward, then measures each repeat: wall time, and the peak resident memory during the call
-as an increment over the resident memory just before it (the kernel's high-water mark is reset first).
-Reported: the median time (wall, and CPU time of the process: on a shared machine wall time also
-measures the neighbours), the largest increment, and the largest peak RSS seen during a call. Each mode
-runs twice: once for time with the allocator as users have it, once for memory with
+Time: one fresh Python process (this script with `--worker time`) builds the transformer twin from
+tests/models, warms both models up with one bare forward+backward, then runs bare and padiff in turn,
+`--repeats` times each, so that a neighbour's load on a shared machine falls on both alike; reported
+are the medians of wall and CPU time (on a shared machine wall time also measures the neighbours).
+Memory: one fresh process per mode (`--worker bare|padiff`), each call's peak resident memory as an
+increment over the resident memory just before it (the kernel's high-water mark is reset first), with
 MALLOC_MMAP_THRESHOLD_ set so that glibc hands large freed blocks back to the OS, which keeps the
-"before" level honest from one repeat to the next; both modes get the same environments.
+"before" level honest from one repeat to the next; reported are the largest increment and the largest
+peak RSS seen during a call.
 
     python bench/overhead.py                          # default size: depth 12, d_model 256, seq 128, batch 8
     python bench/overhead.py --depth 2 --seq 32 --json bench.json
@@ -32,6 +31,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from procstat import reset_peak_rss, status_kib
 
@@ -107,39 +107,56 @@ def _worker(args: argparse.Namespace) -> None:
     x = example_input(MODEL, **size)
 
     def bare() -> None:
-        _bare_torch(torch_model, x)
-        _bare_paddle(paddle_model, x)
+        for model in (torch_model, paddle_model):
+            model.eval()  # dropout off, as padiff runs the models
+        try:
+            _bare_torch(torch_model, x)
+            _bare_paddle(paddle_model, x)
+        finally:
+            for model in (torch_model, paddle_model):
+                model.train()
 
     outcome: dict[str, object] = {}
-    if args.worker == "padiff":
+
+    def compare() -> None:
         import padiff
 
-        def call() -> None:
-            torch_model.zero_grad(set_to_none=True)
-            paddle_model.clear_gradients(set_to_zero=False)
-            report = padiff.compare(torch_model, paddle_model, x, memory_budget=args.memory_budget)
-            outcome["passed"] = report.passed
-    else:
-        call = bare
+        torch_model.zero_grad(set_to_none=True)
+        paddle_model.clear_gradients(set_to_zero=False)
+        report = padiff.compare(torch_model, paddle_model, x, memory_budget=args.memory_budget)
+        outcome["passed"] = report.passed
 
+    calls = {"bare": bare, "padiff": compare}
     bare()  # warm-up: first-call allocations and kernel selection stay out of the measurement
-    runs = [_measure(call) for _ in range(args.repeats)]
-    result = {
-        "mode": args.worker,
+    if args.worker == "time":  # bare and padiff in turn, in this one process
+        runs = [{mode: _measure(call) for mode, call in calls.items()} for _ in range(args.repeats)]
+        result: dict[str, object] = {
+            mode: {**_medians([run[mode] for run in runs]), "runs": [run[mode] for run in runs]}
+            for mode in calls
+        }
+    else:
+        runs_of = [_measure(calls[args.worker]) for _ in range(args.repeats)]
+        result = {
+            "mode": args.worker,
+            **_medians(runs_of),
+            "increment_mb": max(run["increment_mb"] for run in runs_of),
+            "total_peak_mb": max(run["peak_mb"] for run in runs_of),
+            "runs": runs_of,
+        }
+    Path(args.result).write_text(json.dumps({**result, **outcome}))
+
+
+def _medians(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {
         "seconds": statistics.median(run["seconds"] for run in runs),
         "cpu_seconds": statistics.median(run["cpu_seconds"] for run in runs),
-        "increment_mb": max(run["increment_mb"] for run in runs),
-        "total_peak_mb": max(run["peak_mb"] for run in runs),
-        "runs": runs,
-        **outcome,
     }
-    Path(args.result).write_text(json.dumps(result))
 
 
 # ----------------------------------------------------------------------------- parent side
 
 
-def _run_worker(mode: str, args: argparse.Namespace, result_path: Path, probe: str) -> dict[str, object]:
+def _run_worker(mode: str, args: argparse.Namespace, result_path: Path, probe: str) -> dict[str, Any]:
     """One fresh worker. probe "memory" sets MALLOC_MMAP_THRESHOLD_ so freed blocks return to the OS and
     increments are honest; probe "time" leaves the allocator as users have it (the setting makes every
     large allocation a fresh, page-faulting mapping, which would charge padiff's numpy copies unfairly)."""
@@ -200,7 +217,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES), help="modes to run")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON here")
-    parser.add_argument("--worker", choices=MODES, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=(*MODES, "time"), help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.repeats < 1:
@@ -215,15 +232,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="padiff-bench-") as scratch:
+        timed = _run_worker("time", args, Path(scratch) / "time.json", "time")
         for mode in args.modes:
-            timed = _run_worker(mode, args, Path(scratch) / f"{mode}-time.json", "time")
             sized = _run_worker(mode, args, Path(scratch) / f"{mode}-memory.json", "memory")
             results[mode] = {
                 **sized,
-                "seconds": timed["seconds"],
-                "cpu_seconds": timed["cpu_seconds"],
-                "time_runs": timed["runs"],
+                "seconds": timed[mode]["seconds"],
+                "cpu_seconds": timed[mode]["cpu_seconds"],
+                "time_runs": timed[mode]["runs"],
             }
+        if "padiff" in results:
+            results["padiff"]["passed"] = bool(timed.get("passed")) and bool(results["padiff"].get("passed"))
     if results.get("padiff", {}).get("passed") is False:
         raise SystemExit("padiff did not pass the clean transformer twin")
     ratios = _ratios(results)

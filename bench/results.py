@@ -194,7 +194,7 @@ def _upstream_table(upstream: dict, overhead: dict | None, loops: dict | None) -
         "rtol 1e-7 and atol 0, fail float32 twins on rounding), weights copied by it; every call a fresh "
         "process. Each ratio is over the bare run measured the same way beside it; the bare column gives "
         "this tree's bare run / 0.2.0's. This tree's transformer rows run the twin in train mode (padiff "
-        "switches dropout off), 0.2.0's in eval mode (it does not).",
+        "switches dropout off, and its bare run runs with dropout off too), 0.2.0's in eval mode (it does not).",
         "",
         f"| workload | bare | padiff (this tree) | padiff {upstream['version']} | {upstream['version']}'s verdicts |",
         "|---|---|---|---|---|",
@@ -255,6 +255,9 @@ def _upstream_transformer(data: dict, overhead: dict | None) -> list[str]:
 
 
 NOTES = [
+    "The transformer rows: bare runs the twin with dropout off, as padiff runs it, and alternates with",
+    "padiff in one process for time (bench/overhead.py; until 2026-12-02 08:00 bare kept dropout on and ran",
+    "in a process of its own, which made padiff's ratio 0.1-0.2 lower than the same work gives).",
     "The memory rows: beyond a bare run, padiff holds base's trace (each compared tensor of base's run,",
     "activations and gradients, released as raw's counterpart is compared). At the default memory_budget",
     "(a quarter of the available RAM) all of it stays in memory, which is the gap to the 1.5× target; with",
