@@ -540,3 +540,23 @@ def test_updates_after_optimizer_steps_are_compared_through_the_conversion(case,
     assert_compared(report, pairs=["layer"], phases=(*PHASES, "weight"))
     updates = [d for d in report.diffs if d.phase is Phase.WEIGHT]
     assert len(updates) == 2 * len(list(raw_model.parameters()))
+
+
+def test_a_raw_parameter_no_base_state_is_paired_with_is_named_in_a_note(special_inits):
+    """The wrong special init's copy of w matches none of base's states (the pairing checks the values),
+    so w's gradient and updates are not compared: a note names it. With the right copy every raw
+    parameter has its pair, and no such note appears."""
+    unpaired = "gradients and updates not compared for"
+    special_inits("PaddleFused", "TorchFusedBlock", _copy_fused(sign=-1.0))
+    report = padiff.compare(_torch_net(), _paddle_net(), _fused_input())
+    notes = [n for n in report.notes if n.startswith(unpaired)]
+    assert notes == [
+        f"{unpaired} 1 of raw's parameters that no base state is paired with (a special init's copy padiff "
+        "could not match, for one): block.w"
+    ], report.notes
+
+
+def test_with_every_raw_parameter_paired_there_is_no_such_note(special_inits):
+    special_inits("PaddleFused", "TorchFusedBlock", _copy_fused())
+    report = padiff.compare(_torch_net(), _paddle_net(), _fused_input())
+    assert report.passed and not any("gradients and updates not compared" in n for n in report.notes)

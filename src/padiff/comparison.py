@@ -43,6 +43,7 @@ from .options import (
 from .report import Report
 from .report.build import build_report
 from .steps import CallsChanged, StepResult, run_steps
+from .weights.coverage import unpaired_notes
 from .weights.orientation import fitted_notes
 from .weights.pairs import StatePair
 from .weights.plan import plan_state_pairs, transfer_weights
@@ -101,7 +102,9 @@ class Comparison:
                 raise explained_error from error
         else:
             state_pairs = _pairs_or_note(base, raw, layer_map, resolved, notes)
-        notes.extend(_ignored_weights_note(raw_side))
+        notes.extend(
+            unpaired_notes(raw_side.adapter, raw_side.model, state_pairs, raw_side.policy.transparent)
+        )
         notes.extend(fitted_notes(state_pairs))
         return cls(base_side, raw_side, state_pairs, resolved.path_pairs, options, notes)
 
@@ -270,18 +273,6 @@ def _autocast_notes(*sides: Side) -> list[str]:
                 f"tensors are judged at {side.autocast} precision (the float64 judge's lower dtype)"
             )
     return notes
-
-
-def _ignored_weights_note(side: Side) -> list[str]:
-    """LayerMap.ignore'd layers keep their own weights: say so, since raw's then stay as they were."""
-    ignored = [
-        path or "(root)"
-        for path, layer in side.adapter.named_sublayers(side.model)
-        if id(layer) in side.policy.transparent and side.adapter.direct_state(layer)
-    ]
-    if not ignored:
-        return []
-    return [f"weights of layers given to LayerMap.ignore were not copied into raw: {', '.join(ignored[:8])}"]
 
 
 def _pairs_or_note(
