@@ -46,15 +46,19 @@ class IsolatedComparer(RawComparer):
         # its pairs then hold no local value, which the float64 judge must not take for one
         self.unfed: dict[int, str] = {}
 
-    def _base_value(self, stored: Any, like: Any, node: CallNode) -> Any:
+    def _base_value(self, stored: Any, like: Any, node: CallNode, what: str) -> Any:
         """Base's value in raw's place, when it can stand there: float on both sides (a bool mask does not
         replace an additive one; see `substituted`), laid out in raw's shape as the pair is compared
-        (`shapes.in_shape`: reshaped, or permuted except at the model's own output)."""
+        (`shapes.in_shape`: reshaped, or permuted except at the model's own output). A floating value
+        that no layout places in raw's leaves the call unfed (`what`: which value)."""
         if stored is None or not substituted(stored.dtype, self.adapter.dtype_name(like)):
             return None
         shape = tuple(self.adapter.shape(like))
         array = in_shape(np.ma.getdata(self.base.array(stored)), shape, permute=node.parent is not None)
-        return None if array is None else self.adapter.substitute(like, array)
+        if array is None:
+            self.unfed.setdefault(node.id, what)
+            return None
+        return self.adapter.substitute(like, array)
 
     def substitute(self, node: CallNode, index: int, tensor: Any) -> Any:
         """Base's input in place of raw's, still passing gradients on to what raw computed."""
@@ -62,14 +66,7 @@ class IsolatedComparer(RawComparer):
         if base_id is None or base_index is None:
             return None
         stored = self.base.tensor(Where.INPUT, base_id, base_index)
-        value = self._base_value(stored, tensor, node)
-        if (
-            value is None
-            and stored is not None
-            and substituted(stored.dtype, self.adapter.dtype_name(tensor))
-        ):
-            self.unfed.setdefault(node.id, f"base's input {base_index}")
-        return value
+        return self._base_value(stored, tensor, node, f"base's input {base_index}")
 
     def replace_grad(self, node: CallNode, index: int, grad: Any) -> Any:
         if self.fusions.owns(node):
@@ -77,17 +74,15 @@ class IsolatedComparer(RawComparer):
         base_id = self.aligner.partner.get(node.id)
         if base_id is None:
             return None
-        if self._fused(node, base_id):  # raw's fused layer gets the gradient at base's activation's output
-            span = self.spans.get(base_id)
-            stored = None if span is None else self.base.tensor(Where.GRAD_IN, *span[1:])
-            if stored is None:
-                self.unfed.setdefault(node.id, "the gradient at the output of the activation it fuses")
-        else:
+        if not self._fused(node, base_id):
             stored = self.base.tensor(Where.GRAD_OUT, base_id, index)
-        value = self._base_value(stored, grad, node)
-        if value is None and stored is not None and substituted(stored.dtype, self.adapter.dtype_name(grad)):
-            self.unfed.setdefault(node.id, f"base's incoming gradient {index}")
-        return value
+            return self._base_value(stored, grad, node, f"base's incoming gradient {index}")
+        # raw's fused layer gets the gradient at base's activation's output
+        span = self.spans.get(base_id)
+        stored = None if span is None else self.base.tensor(Where.GRAD_IN, *span[1:])
+        if stored is None:
+            self.unfed.setdefault(node.id, "the gradient at the output of the activation it fuses")
+        return self._base_value(stored, grad, node, f"base's incoming gradient {index}")
 
 
 def substituted(base_dtype: str, raw_dtype: str) -> bool:
