@@ -24,7 +24,7 @@ from .records import Where
 if TYPE_CHECKING:
     from .stream import RawComparer
 
-__all__ = ["FusedComparer"]
+__all__ = ["FusedComparer", "laid_out"]
 
 _JOINED = (Where.OUTPUT, Where.GRAD_OUT)  # tensors laid out like the fused layer's features
 
@@ -52,13 +52,7 @@ class FusedComparer:
         if any(s is None for s in stored):
             return None
         arrays = [base.array(s) for s in stored if s is not None]
-        if not call.fuses:
-            array = call.fusion.cut(arrays[0], call.part) if where in _JOINED else arrays[0]
-        elif where in _JOINED:
-            array = call.fusion.join(arrays)
-        else:
-            array = arrays[0] if where is Where.INPUT else np.sum(arrays, axis=0)
-        return array, stored[0]
+        return laid_out(call, where, arrays), stored[0]
 
     def _input_index(self, node: CallNode, index: int) -> int | None:
         return self.comparer.base_input(node, index)[1]
@@ -114,3 +108,14 @@ class FusedComparer:
         if tuple(found[0].shape) != tuple(adapter.shape(grad)):
             return None
         return adapter.substitute(grad, found[0])
+
+
+def laid_out(call: FusedCall, where: Where, arrays: list[np.ndarray]) -> np.ndarray:
+    """Base's arrays (one per base call behind raw's `call`) as raw's call is compared with them: joined
+    in the fusion's layout, or cut from base's fused layer, where laid out like its features (outputs and
+    the gradients at them); the first part's input; the parts' input gradients summed."""
+    if not call.fuses:
+        return call.fusion.cut(arrays[0], call.part) if where in _JOINED else arrays[0]
+    if where in _JOINED:
+        return call.fusion.join(arrays)
+    return arrays[0] if where is Where.INPUT else np.sum(arrays, axis=0)

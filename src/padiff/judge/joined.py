@@ -12,6 +12,7 @@ import numpy as np
 
 from ..match.fused_calls import FusedCall
 from .decide import decide
+from .fused import laid_out
 from .records import LayerDiff, Where
 from .rounding import Judgement, not_judged
 from .units import watched_call
@@ -44,9 +45,7 @@ def judge_sent_back(referee: Referee, d: LayerDiff, raw_value: np.ndarray, lower
     children = tuple(watched_call(tree, parent, n) for n in nodes)
 
     def combined(arrays: list[np.ndarray]) -> np.ndarray:
-        if fused is None:
-            return arrays[0]
-        return fused.fusion.join(arrays) if fused.fuses else fused.fusion.cut(arrays[0], fused.part)
+        return arrays[0] if fused is None else laid_out(fused, Where.GRAD_OUT, arrays)
 
     def values(dtype: str) -> np.ndarray | Judgement:
         run = referee.usable_run(parent.id, dtype, lower, True, children)
@@ -73,7 +72,7 @@ def judge_fused(
     backward = d.where is Where.GRAD_IN
     numbered = re.search(r"\[(\d+)\]$", d.leaf)
     index = int(numbered.group(1)) if numbered else 0
-    where = Where.GRAD_IN if backward else Where.OUTPUT
+    where = d.where  # its output or its input gradient (the referee sends only those here)
     for base_id in fused.base_ids:
         path = referee.trace.tree[base_id].path
         if base_id in referee.spans or base_id in referee.missing or path not in referee.layers:
@@ -82,11 +81,6 @@ def judge_fused(
     stored = [s for s in recorded if s is not None]
     if len(stored) < len(recorded):
         return not_judged("base's value was not kept")
-
-    def combined(arrays: list[np.ndarray]) -> np.ndarray:
-        if backward:
-            return np.sum(arrays, axis=0) if fused.fuses else arrays[0]
-        return fused.fusion.join(arrays) if fused.fuses else fused.fusion.cut(arrays[0], fused.part)
 
     def values(dtype: str) -> np.ndarray | Judgement:
         found = []
@@ -98,7 +92,7 @@ def judge_fused(
             if value is None:
                 return not_judged("the re-run did not produce this value")
             found.append(value)
-        return combined(found)
+        return laid_out(fused, where, found)
 
-    base = combined([np.ma.getdata(referee.trace.array(s)) for s in stored])
+    base = laid_out(fused, where, [np.ma.getdata(referee.trace.array(s)) for s in stored])
     return decide(values, base, raw_value, lower, stored[0].dtype, referee.autocast)
