@@ -24,13 +24,13 @@ from transformers import LlamaForCausalLM as HFLlama  # noqa: E402
 
 import padiff  # noqa: E402
 from tests.real.test_transformers import (  # noqa: E402
-    _REGISTERED,
     ADAMW,
     LOSS,
     ONE_THETA,
     SMALL,
     _culprit,
     _plain_gemma3,
+    _special_inits_last_one_test,  # noqa: F401 (autouse: gemma3_pair's special inits removed after each test)
     _summary,
     gemma3_pair,
     phi3_pair,
@@ -38,16 +38,6 @@ from tests.real.test_transformers import (  # noqa: E402
 )
 
 BF16 = "bfloat16"
-
-
-@pytest.fixture(autouse=True)
-def _special_inits_last_one_test():
-    """gemma3_pair registers Gemma-3's special inits: a later plain compare must not find them."""
-    yield
-    while _REGISTERED:
-        _REGISTERED.pop().remove()
-
-
 NORM = "model.layers.1.post_attention_layernorm"
 
 
