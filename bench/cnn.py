@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from procstat import reset_peak_rss, status_kib
+from procstat import medians, reset_peak_rss, status_kib
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MODELS = ("resnet50", "vgg11", "wide_resnet50_2")
@@ -65,21 +64,13 @@ def _worker(name: str, mode: str, probe: str, repeats: int) -> dict:
     bare_seconds(base, raw, x)  # warm-up
     if probe == "time":
         runs = [{which: _timed(call) for which, call in calls.items()} for _ in range(repeats)]
-        result: dict = {which: _medians([run[which] for run in runs]) for which in calls}
+        result: dict = {which: medians([run[which] for run in runs]) for which in calls}
         result["padiff"]["confirmed"] = [any(CONFIRMED_NOTE in note for note in r.notes) for r in reports]
     else:
         result = {**_timed(calls[probe]), "increment_mb": (status_kib("VmHWM") - before) / 1024}
     if not all(report.passed for report in reports):
         raise SystemExit(f"{name} ({mode}): padiff did not pass the same network")
     return result
-
-
-def _medians(runs: list[dict]) -> dict:
-    return {
-        "seconds": statistics.median(run["seconds"] for run in runs),
-        "cpu_seconds": statistics.median(run["cpu_seconds"] for run in runs),
-        "runs": runs,
-    }
 
 
 def _run(name: str, mode: str, probe: str, repeats: int) -> dict:

@@ -24,7 +24,6 @@ import argparse
 import gc
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,7 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from procstat import reset_peak_rss, status_kib
+from procstat import medians, reset_peak_rss, status_kib
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MODES = ("bare", "padiff")
@@ -130,27 +129,16 @@ def _worker(args: argparse.Namespace) -> None:
     bare()  # warm-up: first-call allocations and kernel selection stay out of the measurement
     if args.worker == "time":  # bare and padiff in turn, in this one process
         runs = [{mode: _measure(call) for mode, call in calls.items()} for _ in range(args.repeats)]
-        result: dict[str, object] = {
-            mode: {**_medians([run[mode] for run in runs]), "runs": [run[mode] for run in runs]}
-            for mode in calls
-        }
+        result: dict[str, object] = {mode: medians([run[mode] for run in runs]) for mode in calls}
     else:
         runs_of = [_measure(calls[args.worker]) for _ in range(args.repeats)]
         result = {
             "mode": args.worker,
-            **_medians(runs_of),
+            **medians(runs_of),
             "increment_mb": max(run["increment_mb"] for run in runs_of),
             "total_peak_mb": max(run["peak_mb"] for run in runs_of),
-            "runs": runs_of,
         }
     Path(args.result).write_text(json.dumps({**result, **outcome}))
-
-
-def _medians(runs: list[dict[str, float]]) -> dict[str, float]:
-    return {
-        "seconds": statistics.median(run["seconds"] for run in runs),
-        "cpu_seconds": statistics.median(run["cpu_seconds"] for run in runs),
-    }
 
 
 # ----------------------------------------------------------------------------- parent side
