@@ -59,3 +59,43 @@ def test_a_port_that_takes_the_last_padded_step_is_found_at_the_rnns_parent(base
     base, raw = (torch_model, paddle_model) if base_fw == "torch" else (paddle_model, torch_model)
     culprit = padiff.compare(base, raw, _inputs(base_fw)).first_diff
     assert culprit is not None and culprit.base_path == "" and "'head'" in culprit.reason
+
+
+def _output_summers():
+    """An LSTM whose packed output sequence (not its state) feeds the head; torch drops the packed
+    output as soon as it is padded, long before its gradient arrives."""
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    from tests.models.sequences import FEATURES, HIDDEN
+
+    class TorchSum(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rnn, self.head = (
+                torch.nn.LSTM(FEATURES, HIDDEN, batch_first=True),
+                torch.nn.Linear(HIDDEN, 4),
+            )
+
+        def forward(self, x, lengths):
+            out, _ = self.rnn(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))
+            return self.head(pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])[0].sum(1))
+
+    class PaddleSum(paddle.nn.Layer):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rnn, self.head = paddle.nn.LSTM(FEATURES, HIDDEN), paddle.nn.Linear(HIDDEN, 4)
+
+        def forward(self, x, lengths):
+            return self.head(self.rnn(x, sequence_length=lengths)[0].sum(1))
+
+    return TorchSum(), PaddleSum()
+
+
+@pytest.mark.parametrize("base_fw", ["torch", "paddle"])
+def test_the_gradient_of_a_packed_output_freed_early_is_read_as_its_padded_batch(base_fw):
+    torch_model, paddle_model = _output_summers()
+    base, raw = (torch_model, paddle_model) if base_fw == "torch" else (paddle_model, torch_model)
+    report = padiff.compare(base, raw, _inputs(base_fw))
+    assert report.passed, str(report)
+    grads = [d for d in report.diffs if d.base_path == "rnn" and d.where == "grad_out"]
+    assert len(grads) == 1 and "padding ignored" in grads[0].diff.note

@@ -80,6 +80,7 @@ class Hooks:
     def __init__(self, adapter: Adapter, model: Any, sink: Sink, policy: LayerPolicy, state: RunState):
         self.adapter, self.model, self.sink, self.policy, self.state = adapter, model, sink, policy, state
         self.handles: list[Any] = []
+        self.live = True  # gradient hooks do nothing once the run is over (a graph kept past it)
         self.restore: list[Callable[[], None]] = []
         self.origins = _Identity(adapter.version)
         self.grad_targets = _Identity(adapter.version)
@@ -104,6 +105,7 @@ class Hooks:
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        self.live = False
         for handle in reversed(self.handles):
             handle.remove()
         self.handles.clear()
@@ -199,7 +201,11 @@ class Hooks:
         origin = self.origins.get(value) if replacement is None else None
         if origin is not None:  # the view holds the same values as the tensor it aliases
             self.origins.put(view, origin)
-        hook = lambda g, n=node, i=index: self.sink.on_grad(n, "grad_in", i, g)  # noqa: E731
+
+        def hook(grad: Any, n: CallNode = node, i: int = index) -> None:
+            if self.live:
+                self.sink.on_grad(n, "grad_in", i, grad)
+
         self.handles.append(adapter.add_grad_hook(view, hook))
         return view
 
@@ -227,8 +233,13 @@ class Hooks:
             targets = []
             self.grad_targets.put(tensor, targets)
 
-            def hook(grad: Any, targets: list = targets) -> Any:
-                adapter.carry_form(tensor, grad)  # a PackedSequence's gradient reads as its data does
+            carry = adapter.form_carrier(tensor)  # a PackedSequence's gradient reads as its data does
+
+            def hook(grad: Any, targets: list = targets) -> Any:  # holds no tensor: the run frees them
+                if not self.live:
+                    return None
+                if carry is not None:
+                    carry(grad)
                 replacement = None
                 for target_node, target_index in targets:
                     self.sink.on_grad(target_node, "grad_out", target_index, grad)

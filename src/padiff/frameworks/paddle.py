@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import os
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
@@ -36,6 +37,20 @@ class _Substitute(paddle.autograd.PyLayer):
     @staticmethod
     def backward(ctx: Any, grad: Any) -> Any:
         return grad
+
+
+class _GradHook:
+    """A gradient hook's handle that holds its tensor weakly (paddle's own holds it, so every hooked
+    output would outlive the point where the run frees it); the graph keeps the hook itself."""
+
+    def __init__(self, tensor: Any, fn: Callable[[Any], Any]) -> None:
+        self._tensor = weakref.ref(tensor)
+        self._id = tensor._register_grad_hook(fn)
+
+    def remove(self) -> None:
+        tensor = self._tensor()
+        if tensor is not None:
+            tensor._remove_grad_hook(self._id)
 
 
 class PaddleAdapter(PaddleOptimizerOps, SharedOps):
@@ -126,6 +141,9 @@ class PaddleAdapter(PaddleOptimizerOps, SharedOps):
 
     def alias(self, tensor: Any) -> Any:
         return tensor.view(tensor.shape)
+
+    def add_grad_hook(self, tensor: Any, fn: Callable[[Any], Any]) -> Any:
+        return _GradHook(tensor, fn)
 
     def add_post_hook(self, layer: Any, fn: Callable) -> Any:
         # paddle calls this a forward *post* hook; same arguments as torch's forward hook

@@ -74,8 +74,8 @@ class TorchAdapter(SharedOps):
     def unpack(self, value: Any) -> Any:
         return self._packed.unpack(value)
 
-    def carry_form(self, source: Any, target: Any) -> None:
-        self._packed.carry(source, target)
+    def form_carrier(self, source: Any) -> Callable[[Any], None] | None:
+        return self._packed.carrier(source)
 
     def to_numpy(self, tensor: Any) -> np.ndarray:
         padded = self._packed.padded(tensor)

@@ -10,7 +10,9 @@ on valid positions only (see `judge.shapes`).
 
 from __future__ import annotations
 
+import functools
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -35,11 +37,11 @@ class PackedForms:
             return value.data
         return value
 
-    def carry(self, source: Any, target: Any) -> None:
-        """`target` (a gradient of `source`) packs as `source` does."""
+    def carrier(self, source: Any) -> Callable[[Any], None] | None:
+        """What makes a gradient of `source` pack as `source` does, or None when `source` is no packed
+        data; it holds the form only, so `source` may be freed before its gradient arrives."""
         form = self._get(source)
-        if form is not None:
-            self._put(target, form)
+        return None if form is None else functools.partial(self._put, form=form)
 
     def padded(self, tensor: Any) -> np.ndarray | None:
         """The masked padded array `tensor` stands for, or None when it is no packed data."""
