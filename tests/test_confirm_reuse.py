@@ -15,6 +15,7 @@ import pytest
 import torch
 
 import padiff
+from padiff import steps
 from padiff.capture.calltree import CallTree
 from tests.models import build, deep_tanh, example_input, optimizer_pair
 
@@ -61,6 +62,22 @@ def test_a_cleared_failure_runs_raw_naturally_again_to_see_it_come_back():
     report = padiff.compare(base, raw, X, api_level=False)
     assert report.passed and "float noise the model amplifies" in report.notes[0], str(report)
     assert (base_calls[0], raw_calls[0]) == (2, 3)
+
+
+def test_the_natural_rerun_compares_only_the_first_runs_failing_pair(monkeypatch):
+    """It only asks whether that failure comes back; comparing every other pair again costs as much as
+    the first run's comparison did."""
+    base, raw = _chaotic()
+    reruns: list = []
+    rerun = steps._natural_rerun
+    monkeypatch.setattr(steps, "_natural_rerun", lambda *a, **k: reruns.append(rerun(*a, **k)) or reruns[-1])
+    first = padiff.compare(base, raw, X, api_level=False, confirm=False).first_diff
+    report = padiff.compare(base, raw, X, api_level=False)
+    assert report.passed and len(reruns) == 1, str(report)
+    assert first is not None
+    assert [(d.where, d.base_id, d.passed) for d in reruns[0]] == [
+        (first.evidence.where, first.evidence.base_id, False)
+    ]
 
 
 def test_with_optimizers_every_step_is_run_again_whole():

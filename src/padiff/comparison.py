@@ -17,6 +17,7 @@ from .errors import PadiffError, WeightTransferError
 from .explain import called_pairs, explained, explained_transfer_error, optimizer_diffs
 from .frameworks.base import Adapter, adapter_for
 from .judge.buffers import BufferJudge
+from .judge.records import LayerDiff
 from .judge.settings import layer_settings_diff, settings_notes
 from .judge.spill import default_memory_budget
 from .judge.tolerance import Bound
@@ -109,9 +110,14 @@ class Comparison:
         return cls(base_side, raw_side, state_pairs, resolved.path_pairs, options, notes)
 
     def run_steps(
-        self, batches: list[Any], isolate: bool, notes: list[str], natural: StepResult | None = None
+        self,
+        batches: list[Any],
+        isolate: bool,
+        notes: list[str],
+        natural: StepResult | None = None,
+        evidence: LayerDiff | None = None,
     ) -> list[StepResult]:
-        return run_steps(self, batches, isolate, notes, natural)
+        return run_steps(self, batches, isolate, notes, natural, evidence)
 
     def run(self, batches: list[Any]) -> Report:
         options = self.options
@@ -139,7 +145,7 @@ class Comparison:
         natural = results[0] if len(batches) == 1 and self.base.optimizer is None else None
         try:
             try:
-                confirmed_results = self.run_steps(batches, True, notes, natural)
+                confirmed_results = self.run_steps(batches, True, notes, natural, first.evidence)
             except CallsChanged:
                 confirmed_results = self.run_steps(batches, True, notes)
         except PadiffError as error:

@@ -11,12 +11,11 @@ failure comes back). Models (and optimizers) are put back after the last step, w
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .capture.calltree import CallTree
 from .capture.hooks import RunState
 from .capture.inputs import Prepared, prepare_inputs
 from .capture.optim import StepFunction
@@ -30,7 +29,7 @@ from .judge.records import LayerDiff, Phase
 from .judge.referee import Referee
 from .judge.stream import RawComparer
 from .judge.trace import AFTER, BEFORE
-from .localize.verdict import judge_steps
+from .localize.verdict import StepResult, judge_steps
 from .match.align import Aligner
 from .match.run_notes import run_notes
 from .optimizer_step import step_optimizers
@@ -40,22 +39,6 @@ if TYPE_CHECKING:
     from .comparison import Comparison
 
 __all__ = ["StepResult", "run_steps", "CallsChanged"]
-
-
-@dataclass
-class StepResult:
-    """What one step compared, and the call trees needed to name a culprit in it."""
-
-    forward: list[LayerDiff] = field(default_factory=list)
-    backward: list[LayerDiff] = field(default_factory=list)
-    grads: list[LayerDiff] = field(default_factory=list)
-    updates: list[LayerDiff] = field(default_factory=list)
-    base_tree: CallTree = field(default_factory=CallTree)
-    raw_tree: CallTree = field(default_factory=CallTree)
-    notes: list[str] = field(default_factory=list)
-    calls: Any = None  # the inputs of this step, as the user gave them
-    buffers: list[LayerDiff] = field(default_factory=list)  # the last of `forward`: statistics left behind
-    rerun: list[LayerDiff] | None = None  # a confirmation's natural re-run, when it ran after isolation
 
 
 class CallsChanged(Exception):
@@ -68,10 +51,11 @@ def run_steps(
     isolate: bool,
     notes: list[str],
     natural: StepResult | None = None,
+    evidence: LayerDiff | None = None,
 ) -> list[StepResult]:
     """One StepResult per batch; input notes and the optimizer note are added to `notes`. `natural`: the
-    first run's step 0, reused by a confirmation (one batch, no optimizers) instead of running raw's
-    natural pass again; CallsChanged when raw's calls differ from it."""
+    first run's step 0 (`evidence`: its failing pair), reused by a confirmation (one batch, no optimizers)
+    instead of running raw's natural pass again; CallsChanged when raw's calls differ from it."""
     base_side, raw_side = comparison.base, comparison.raw
     saved: list[Any] = [ModelState(*base_side.inputs()), ModelState(*raw_side.inputs())]
     for side in (base_side, raw_side):
@@ -83,7 +67,8 @@ def run_steps(
         for step, batch in enumerate(batches):
             base_call, raw_call, input_notes = prepare_inputs(batch, base_side.inputs(), raw_side.inputs())
             notes.extend(n for n in input_notes if n not in notes)
-            result = _run_step(comparison, step, base_call, raw_call, isolate, natural if step == 0 else None)
+            result = _run_step(comparison, step, base_call, raw_call, isolate, natural, evidence)
+            natural = None  # it stands for step 0 only
             del base_call, raw_call  # the inputs could keep paddle's graph alive past the step
             result.calls = batch
             results.append(result)
@@ -104,6 +89,7 @@ def _run_step(
     raw_call: Prepared,
     isolate: bool,
     natural: StepResult | None = None,
+    evidence: LayerDiff | None = None,
 ) -> StepResult:
     """One step. With `natural` (a confirmation's step 0 without optimizers: what a first run of the same
     step compared), raw's natural run is not repeated before its isolated run; see `_reuse_natural`."""
@@ -130,7 +116,7 @@ def _run_step(
                 comparison, step, trace, raw_call, result, raw_buffers, sizes, reused=natural is not None
             )
             if natural is not None and _passes_locally(comparison, result):
-                result.rerun = _natural_rerun(comparison, step, trace, raw_call, raw_buffers, sizes)
+                result.rerun = _natural_rerun(comparison, step, trace, raw_call, raw_buffers, sizes, evidence)
         result.forward = result.forward + result.buffers  # statistics a forward leaves: judged after it
         if base_side.optimizer is not None:
             result.updates, update_notes = step_optimizers(comparison, trace, step)
@@ -223,9 +209,10 @@ def _natural(
     raw_buffers: dict[str, np.ndarray],
     sizes: dict[str, list[int]],
     keep_base: bool = False,
+    only: LayerDiff | None = None,
 ) -> tuple[StepResult, RunState, Aligner]:
     """Raw's natural run against base's trace: its pairs, parameter gradients and buffers, with the
-    comparer's notes (the run's own notes need base's run too: `run_notes`)."""
+    comparer's notes (the run's own notes need base's run too: `run_notes`); `only`: that pair alone."""
     aligner = Aligner(trace.tree, comparison.path_pairs)
     comparer = RawComparer(
         comparison.raw.adapter,
@@ -235,14 +222,18 @@ def _natural(
         step,
         keep_base=keep_base,
         autocast=_autocast(comparison),
+        only=None if only is None else (only.where, only.base_id),
     )
     raw_state = _capture(comparison.raw, raw_call, comparer)
     comparer.finish()
     result = StepResult(comparer.forward, comparer.backward, base_tree=trace.tree, raw_tree=aligner.raw)
-    result.grads = _param_grads(comparison, trace, step)
-    tolerances = comparison.options.tolerances
-    result.buffers, buffer_notes = comparison.buffers.compare(trace, sizes, raw_buffers, tolerances, step)
-    result.notes = comparer.notes + buffer_notes
+    if only is None or only.phase is Phase.GRAD:
+        result.grads = _param_grads(comparison, trace, step)
+    result.notes = comparer.notes
+    if only is None or only.phase is Phase.BUFFER:
+        tolerances = comparison.options.tolerances
+        result.buffers, notes = comparison.buffers.compare(trace, sizes, raw_buffers, tolerances, step)
+        result.notes += notes
     return result, raw_state, aligner
 
 
@@ -253,12 +244,13 @@ def _natural_rerun(
     raw_call: Prepared,
     raw_buffers: dict[str, np.ndarray],
     sizes: dict[str, list[int]],
+    evidence: LayerDiff | None = None,
 ) -> list[LayerDiff]:
-    """Raw's natural run once more, after its isolated run: does the first run's failure come back? A
-    model that keeps state between calls may not repeat it (`localize.confirm.reproduced`)."""
+    """Raw's natural run once more, after its isolated run: does the first run's failure (`evidence`, the
+    only pair compared) come back? A model keeping state between calls may not (`confirm.reproduced`)."""
     comparison.buffers.restore(raw_buffers)
     comparison.raw.adapter.take_grads([pair.raw_tensor for pair in comparison.state_pairs])
-    rerun = _natural(comparison, step, trace, raw_call, raw_buffers, sizes)[0]
+    rerun = _natural(comparison, step, trace, raw_call, raw_buffers, sizes, only=evidence)[0]
     return rerun.forward + rerun.buffers + rerun.backward + rerun.grads
 
 

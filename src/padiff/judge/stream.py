@@ -48,10 +48,12 @@ class RawComparer(NullSink):
         step: int = 0,
         keep_base: bool = False,
         autocast: tuple[str | None, str | None] = (None, None),
+        only: tuple[Where, int] | None = None,
     ):
         self.adapter, self.base, self.aligner, self.tol, self.step = adapter, base, aligner, tolerances, step
         self.autocast = autocast  # each side's autocast dtype, if it ran under one: its tensors judged at it
         self.keep_base = keep_base  # keep base's arrays after comparing (a second raw run will need them)
+        self.only = only  # (where, base id): the one place compared, when a run is to check one pair
         self.forward: list[LayerDiff] = []
         self.backward: list[LayerDiff] = []
         self.notes: list[str] = []
@@ -211,10 +213,12 @@ class RawComparer(NullSink):
         stored = None if node.transparent else self.base.tensor(where, base_id, index)
         if stored is None:
             return
+        if self.only is not None and self.only != (where, base_id):
+            self._done(where, base_id, index)
+            return
         dtypes = (stored.dtype, self.adapter.dtype_name(tensor))
         self._record(node, where, key, self.base.array(stored), tensor, dtypes, len(self.forward))
-        if not self.keep_base:
-            self.base.release(where, base_id, index)
+        self._done(where, base_id, index)
 
     def on_grad(self, node: CallNode, io: str, index: int, grad: Any) -> None:
         where = Where(io)
@@ -231,6 +235,9 @@ class RawComparer(NullSink):
         stored = self.base.tensor(where, base_id, base_index)
         if stored is None:
             return
+        if self.only is not None and self.only != (where, base_id):
+            self._done(where, base_id, base_index)
+            return
         previous = self._last_grad
         if previous is not None and previous[0] is grad:
             raw_array = previous[1]
@@ -240,13 +247,16 @@ class RawComparer(NullSink):
         if stored.shared and previous is not None and _same(previous[1], raw_array):
             # on both sides the gradient just compared, seen again (a layer's output gradient that is its
             # consumer's input gradient): compared already, as the forward skips an input it passed on
-            if not self.keep_base:
-                self.base.release(where, base_id, base_index)
+            self._done(where, base_id, base_index)
             return
         dtypes = (stored.dtype, self.adapter.dtype_name(grad))
         self._record(node, where, stored.key, self.base.array(stored), raw_array, dtypes, stored.order)
+        self._done(where, base_id, base_index)
+
+    def _done(self, where: Where, base_id: int, index: int) -> None:
+        """Base's entry has served: forgotten, unless a later raw run needs it (`keep_base`)."""
         if not self.keep_base:
-            self.base.release(where, base_id, base_index)
+            self.base.release(where, base_id, index)
 
     def finish(self) -> None:
         self._last_grad = None

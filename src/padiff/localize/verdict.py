@@ -4,21 +4,38 @@ Pairs are taken step by step, forward, backward and parameter gradients as `diff
 updates; the first deciding failure of the earliest step names the culprit (see `culprit`: outputs
 decide, inputs localize); inputs that differ while the layer's output agrees are noted. Boundary
 checks of layers the two ports draw elsewhere (`culprit.regrouped`) are excused, and said so.
+`StepResult` is what one step compared (made by `steps`, read here and by the report).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from ..capture.calltree import CallTree
 from ..judge.records import LayerDiff
 from .culprit import INCOMING, Checks, Culprit, find_culprit, first_failure, regrouped
 
 if TYPE_CHECKING:
     from ..options import DiffPhase
-    from ..steps import StepResult
 
-__all__ = ["Verdict", "judge_steps"]
+__all__ = ["StepResult", "Verdict", "judge_steps"]
+
+
+@dataclass
+class StepResult:
+    """What one step compared, and the call trees needed to name a culprit in it."""
+
+    forward: list[LayerDiff] = field(default_factory=list)
+    backward: list[LayerDiff] = field(default_factory=list)
+    grads: list[LayerDiff] = field(default_factory=list)
+    updates: list[LayerDiff] = field(default_factory=list)
+    base_tree: CallTree = field(default_factory=CallTree)
+    raw_tree: CallTree = field(default_factory=CallTree)
+    notes: list[str] = field(default_factory=list)
+    calls: Any = None  # the inputs of this step, as the user gave them
+    buffers: list[LayerDiff] = field(default_factory=list)  # the last of `forward`: statistics left behind
+    rerun: list[LayerDiff] | None = None  # a confirmation's natural re-run, when it ran after isolation
 
 
 @dataclass(frozen=True)
