@@ -184,6 +184,9 @@ class StandInAdapter(Unrunnable, SharedOps):
     def to_numpy(self, tensor: Any) -> np.ndarray:
         return tensor if isinstance(tensor, np.ndarray) else tensor.value()
 
+    def peek(self, tensor: Any) -> np.ndarray:
+        return self.to_numpy(tensor)
+
     def shape(self, tensor: Any) -> tuple[int, ...]:
         return tuple(tensor.shape)
 

@@ -101,6 +101,12 @@ class PaddleAdapter(PaddleOptimizerOps, SharedOps):
             t = t.astype("float32")
         return t.numpy()  # paddle's numpy() already copies out of the tensor
 
+    def peek(self, tensor: Any) -> np.ndarray:
+        """The values to read now: a view of a CPU tensor's memory (it changes with the tensor)."""
+        if tensor.dtype == paddle.bfloat16 or not tensor.place.is_cpu_place():
+            return self.to_numpy(tensor)
+        return np.from_dlpack(tensor.detach())  # no copy: numpy() always copies
+
     def from_numpy(self, array: np.ndarray, requires_grad: bool = False, device: Any = None) -> Any:
         t = paddle.to_tensor(np.ascontiguousarray(array).copy())
         t.stop_gradient = not requires_grad

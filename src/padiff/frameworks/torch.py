@@ -86,6 +86,16 @@ class TorchAdapter(SharedOps):
             t = t.float()
         return t.cpu().numpy().copy()
 
+    def peek(self, tensor: Any) -> np.ndarray:
+        """The values to read now: a view of a plain CPU tensor's memory (it changes with the tensor)."""
+        if (
+            tensor.device.type != "cpu"
+            or tensor.dtype == torch.bfloat16
+            or self._packed.padded(tensor) is not None
+        ):
+            return self.to_numpy(tensor)
+        return tensor.detach().numpy()
+
     def from_numpy(self, array: np.ndarray, requires_grad: bool = False, device: Any = None) -> Any:
         t = torch.from_numpy(np.ascontiguousarray(array).copy())
         if device is not None:

@@ -123,7 +123,7 @@ class RawComparer(NullSink):
         phase = Phase.FORWARD if where in _FORWARD else Phase.BACKWARD
         atol, rtol = self.tol.at(base_node.path)
         floor = self.base.grad_floor(rtol) if phase is Phase.BACKWARD else 0.0
-        raw_array = raw if isinstance(raw, np.ndarray) else self.adapter.to_numpy(raw)
+        raw_array = raw if isinstance(raw, np.ndarray) else self.adapter.peek(raw)  # compared now
         permute = node.parent is not None or where in (Where.INPUT, Where.GRAD_IN)
         diff = compare_arrays(
             base_array, raw_array, atol, rtol, self._judged_at(dtypes), self.tol.mode, floor, permute=permute
@@ -132,7 +132,7 @@ class RawComparer(NullSink):
         if self.failing is not None and not diff.passed and where in _JUDGED:
             kept = self._kept[phase is Phase.BACKWARD]
             if kept < KEEP_FAILING:  # for the float64 judge, which judges forward before backward
-                self.failing[(where, base_node.id, node.id, key)] = raw_array
+                self.failing[(where, base_node.id, node.id, key)] = np.array(raw_array)  # kept: a copy
                 self._kept[phase is Phase.BACKWARD] = kept + 1
         record = LayerDiff(
             phase=phase,
@@ -242,7 +242,7 @@ class RawComparer(NullSink):
         if previous is not None and previous[0] is grad:
             raw_array = previous[1]
         else:
-            raw_array = self.adapter.to_numpy(grad)
+            raw_array = self.adapter.peek(grad)  # read in place; held, with the grad, until the next one
             self._last_grad = (grad, raw_array)
         if stored.shared and previous is not None and _same(previous[1], raw_array):
             # on both sides the gradient just compared, seen again (a layer's output gradient that is its
