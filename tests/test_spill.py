@@ -91,3 +91,34 @@ def test_verdict_is_the_same_when_everything_spills(plant):
     assert not any("temporary file" in note for note in in_memory.notes)
     if plant:
         assert on_disk.first_diff.raw_path == "act1"
+
+
+@pytest.mark.parametrize("framework", ["torch", "paddle"])
+def test_parameter_gradients_count_towards_the_budget_and_spill(framework):
+    """Base's parameter gradients are part of its trace: past the budget they go to the file too (a
+    model's gradients weigh as much as its weights), and read back the same."""
+    from padiff.capture.run import capture_run
+    from padiff.frameworks.base import adapter_for
+    from padiff.judge.base_trace import BaseTrace
+    from padiff.match.policy import LayerPolicy
+    from padiff.weights.plan import plan_state_pairs
+
+    model = build("mlp", framework)
+    adapter = adapter_for(model)
+    pairs, _ = plan_state_pairs(adapter, model, adapter, model)
+    recorded = []
+    for budget in (None, 0):
+        adapter.take_grads(list(adapter.parameters(model)))  # each run's gradients from zero
+        trace = BaseTrace(adapter, budget)
+        x = adapter.from_numpy(example_input("mlp"), requires_grad=True)
+        capture_run(adapter, model, (x,), {}, trace, LayerPolicy(), None, "base")
+        spilled = trace.store.spilled
+        trace.record_param_grads(pairs)
+        grads = {key: np.array(value) for key, value in trace.param_grads().items()}
+        recorded.append((trace.store.spilled - spilled, grads))
+        trace.close()
+    (kept, in_memory), (written, on_disk) = recorded
+    assert kept == 0 and written == sum(a.nbytes for a in in_memory.values()) > 0
+    assert in_memory.keys() == on_disk.keys() and len(in_memory) == len(list(adapter.parameters(model)))
+    for key, value in in_memory.items():
+        np.testing.assert_array_equal(on_disk[key], value)

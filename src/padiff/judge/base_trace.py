@@ -7,7 +7,7 @@ gradient is usually its predecessor's output gradient) is stored once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -20,7 +20,7 @@ from ..frameworks.base import Adapter
 from ..weights.pairs import StatePair
 from .chunks import mean_abs, same
 from .records import Where
-from .spill import ArrayStore
+from .spill import ArrayStore, Handle
 from .tolerance import group_floor
 from .trace import AFTER, BEFORE, CallArgs, Stored
 
@@ -42,10 +42,10 @@ class BaseTrace(NullSink):
         self._floors: dict[tuple[float | None, int, float], float] = {}
         self._grad_count = 0
         self._last_grad: tuple[Any, np.ndarray, Any] | None = None  # (grad tensor, its array, handle)
-        self._param_grads: dict[str, np.ndarray] = {}
+        self._param_grads = _Named(self.store)
         self._buffers: dict[str, dict[str, np.ndarray]] = {BEFORE: {}, AFTER: {}}
         self._weights_before: dict[str, np.ndarray] = {}
-        self._updates: dict[str, np.ndarray] = {}
+        self._updates: Mapping[str, np.ndarray] = {}
         self._optimizer: OptimizerRecord | None = None
 
     # --- the Trace questions -------------------------------------------------------------------------
@@ -161,7 +161,7 @@ class BaseTrace(NullSink):
             for key, tensor in zip(pair.base_keys, pair.base_tensors):
                 grad = None if key in self._param_grads else self.adapter.grad_of(tensor)
                 if grad is not None:
-                    self._param_grads[key] = self.adapter.to_numpy(grad)
+                    self._param_grads.put(key, self.adapter.to_numpy(grad))
 
     def record_buffers(self, when: str, model: Any) -> None:
         adapter = self.adapter
@@ -173,9 +173,33 @@ class BaseTrace(NullSink):
         self, before: dict[str, np.ndarray], after: dict[str, np.ndarray], optimizer: OptimizerRecord | None
     ) -> None:
         """The parameters before an optimizer step, what the step changed, and the optimizer after it."""
-        self._weights_before = before
-        self._updates = {key: after[key] - value for key, value in before.items() if key in after}
+        self._weights_before = before  # the optimizer's isolation holds these anyway
+        updates = self._updates = _Named(self.store)
+        for key, value in before.items():
+            if key in after:
+                updates.put(key, after[key] - value)
         self._optimizer = optimizer
 
     def close(self) -> None:
         self.store.close()
+
+
+class _Named(Mapping[str, np.ndarray]):
+    """Arrays by name, held in the trace's store: they count towards the memory budget and spill past
+    it with the rest of the trace."""
+
+    def __init__(self, store: ArrayStore) -> None:
+        self._store = store
+        self._handles: dict[str, Handle] = {}
+
+    def put(self, key: str, array: np.ndarray) -> None:
+        self._handles[key] = self._store.put(array)
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        return self._store.get(self._handles[key])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._handles)
+
+    def __len__(self) -> int:
+        return len(self._handles)
