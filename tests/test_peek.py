@@ -19,7 +19,10 @@ from padiff.judge.tolerance import Tolerances
 from padiff.match.align import Aligner
 from padiff.match.policy import LayerPolicy
 
-X = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
+from padiff.frameworks.base import PEEK_MIN
+
+WIDTH = 256  # a's output, [WIDTH, WIDTH], is large enough to be read in place
+X = np.random.default_rng(0).standard_normal((WIDTH, WIDTH)).astype(np.float32)
 
 
 def _pair(framework: str, scale: float, zero_after: bool):
@@ -37,7 +40,7 @@ def _pair(framework: str, scale: float, zero_after: bool):
     class Pair(base):  # type: ignore[misc, valid-type]
         def __init__(self) -> None:
             super().__init__()
-            self.a, self.b = linear(4, 4), linear(4, 2)
+            self.a, self.b = linear(WIDTH, WIDTH), linear(WIDTH, 2)
 
         def forward(self, x):
             h = self.a(x)
@@ -50,7 +53,7 @@ def _pair(framework: str, scale: float, zero_after: bool):
     adapter = adapter_for(model)
     for name, tensor in adapter.all_state(model):  # the same weights in both frameworks' layouts
         shape = adapter.shape(tensor)
-        values = np.linspace(-1, 1, int(np.prod(shape)), dtype=np.float32).reshape(shape)
+        values = np.linspace(-0.1, 0.1, int(np.prod(shape)), dtype=np.float32).reshape(shape)
         adapter.assign(tensor, values * (scale if name == "a.weight" else 1.0))
     return model
 
@@ -61,15 +64,17 @@ def _zero(tensor) -> None:
 
 
 @pytest.mark.parametrize("framework", ["torch", "paddle"])
-def test_peek_reads_a_cpu_tensor_in_place(framework):
-    model = _pair(framework, 1.0, False)
-    adapter = adapter_for(model)
-    tensor = adapter.from_numpy(X.copy())
-    view = adapter.peek(tensor)
-    np.testing.assert_array_equal(view, X)
-    copy = adapter.to_numpy(tensor)
-    _zero(tensor)
-    assert not view.any() and copy.any()  # the view follows the tensor, to_numpy's copy does not
+def test_peek_reads_a_large_cpu_tensor_in_place_and_copies_a_small_one(framework):
+    adapter = adapter_for(_pair(framework, 1.0, False))
+    assert X.size >= PEEK_MIN
+    large, small = adapter.from_numpy(X.copy()), adapter.from_numpy(X[:2].copy())
+    views = adapter.peek(large), adapter.peek(small)
+    np.testing.assert_array_equal(views[0], X)
+    copy = adapter.to_numpy(large)
+    _zero(large)
+    _zero(small)
+    assert not views[0].any() and copy.any()  # the view follows the tensor, to_numpy's copy does not
+    np.testing.assert_array_equal(views[1], X[:2])  # a small tensor: a copy costs less than a view
 
 
 @pytest.mark.parametrize("framework", ["torch", "paddle"])

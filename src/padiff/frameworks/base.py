@@ -19,6 +19,10 @@ from ..errors import InputError
 
 __all__ = ["Adapter", "SharedOps", "adapter_for", "adapter_for_tensor", "FRAMEWORK_MODULES", "plain"]
 
+# Elements below which `peek` copies: a small copy costs less than making a view (paddle's DLPack export
+# takes about 10 µs, the time numpy() needs to copy some 50,000 floats).
+PEEK_MIN = 1 << 16
+
 # framework name -> the top-level module that must already be imported for its adapter to be tried
 FRAMEWORK_MODULES = {"torch": "torch", "paddle": "paddle"}
 

@@ -8,6 +8,7 @@ patches paddle's op functions for the length of one run.
 from __future__ import annotations
 
 import copy
+import math
 import os
 import weakref
 from collections.abc import Callable, Iterator
@@ -18,7 +19,7 @@ import numpy as np
 import paddle
 
 from ..errors import InputError
-from .base import SharedOps, patched, without_dropout
+from .base import PEEK_MIN, SharedOps, patched, without_dropout
 from .paddle_ops import patched_ops
 from .paddle_optim import PaddleOptimizerOps
 
@@ -102,8 +103,12 @@ class PaddleAdapter(PaddleOptimizerOps, SharedOps):
         return t.numpy()  # paddle's numpy() already copies out of the tensor
 
     def peek(self, tensor: Any) -> np.ndarray:
-        """The values to read now: a view of a CPU tensor's memory (it changes with the tensor)."""
-        if tensor.dtype == paddle.bfloat16 or not tensor.place.is_cpu_place():
+        """The values to read now: a view of a large CPU tensor's memory (it changes with the tensor)."""
+        if (
+            math.prod(tensor.shape) < PEEK_MIN
+            or tensor.dtype == paddle.bfloat16
+            or not tensor.place.is_cpu_place()
+        ):
             return self.to_numpy(tensor)
         return np.from_dlpack(tensor.detach())  # no copy: numpy() always copies
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .base import SharedOps, patched, plain, without_dropout
+from .base import PEEK_MIN, SharedOps, patched, plain, without_dropout
 from .torch_ops import OpMode, Substitute, check_device
 from .torch_packed import PackedForms
 
@@ -87,9 +87,10 @@ class TorchAdapter(SharedOps):
         return t.cpu().numpy().copy()
 
     def peek(self, tensor: Any) -> np.ndarray:
-        """The values to read now: a view of a plain CPU tensor's memory (it changes with the tensor)."""
+        """The values to read now: a view of a large plain CPU tensor's memory (it changes with the tensor)."""
         if (
-            tensor.device.type != "cpu"
+            tensor.numel() < PEEK_MIN
+            or not tensor.is_cpu
             or tensor.dtype == torch.bfloat16
             or self._packed.padded(tensor) is not None
         ):
