@@ -11,15 +11,13 @@ import numpy as np
 import pytest
 
 from padiff.capture.run import capture_run
-from padiff.frameworks.base import adapter_for
+from padiff.frameworks.base import PEEK_MIN, adapter_for
 from padiff.judge.base_trace import BaseTrace
 from padiff.judge.records import Where
 from padiff.judge.stream import RawComparer
 from padiff.judge.tolerance import Tolerances
 from padiff.match.align import Aligner
 from padiff.match.policy import LayerPolicy
-
-from padiff.frameworks.base import PEEK_MIN
 
 WIDTH = 256  # a's output, [WIDTH, WIDTH], is large enough to be read in place
 X = np.random.default_rng(0).standard_normal((WIDTH, WIDTH)).astype(np.float32)
