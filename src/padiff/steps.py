@@ -229,7 +229,7 @@ def _natural(
     result = StepResult(comparer.forward, comparer.backward, base_tree=trace.tree, raw_tree=aligner.raw)
     if only is None or only.phase is Phase.GRAD:
         result.grads = _param_grads(comparison, trace, step)
-    result.notes = comparer.notes
+    result.notes = list(comparer.notes)
     if only is None or only.phase is Phase.BUFFER:
         tolerances = comparison.options.tolerances
         result.buffers, notes = comparison.buffers.compare(trace, sizes, raw_buffers, tolerances, step)

@@ -88,14 +88,10 @@ class TorchAdapter(SharedOps):
 
     def peek(self, tensor: Any) -> np.ndarray:
         """The values to read now: a view of a large plain CPU tensor's memory (it changes with the tensor)."""
-        if (
-            tensor.numel() < PEEK_MIN
-            or not tensor.is_cpu
-            or tensor.dtype == torch.bfloat16
-            or self._packed.padded(tensor) is not None
-        ):
+        if tensor.numel() < PEEK_MIN or not tensor.is_cpu or tensor.dtype == torch.bfloat16:
             return self.to_numpy(tensor)
-        return tensor.detach().numpy()
+        padded = self._packed.padded(tensor)  # a PackedSequence's data: its padded batch, a copy
+        return tensor.detach().numpy() if padded is None else padded
 
     def from_numpy(self, array: np.ndarray, requires_grad: bool = False, device: Any = None) -> Any:
         t = torch.from_numpy(np.ascontiguousarray(array).copy())

@@ -213,8 +213,7 @@ class RawComparer(NullSink):
         stored = None if node.transparent else self.base.tensor(where, base_id, index)
         if stored is None:
             return
-        if self.only is not None and self.only != (where, base_id):
-            self._done(where, base_id, index)
+        if self._passed_over(where, base_id, index):
             return
         dtypes = (stored.dtype, self.adapter.dtype_name(tensor))
         self._record(node, where, key, self.base.array(stored), tensor, dtypes, len(self.forward))
@@ -235,8 +234,7 @@ class RawComparer(NullSink):
         stored = self.base.tensor(where, base_id, base_index)
         if stored is None:
             return
-        if self.only is not None and self.only != (where, base_id):
-            self._done(where, base_id, base_index)
+        if self._passed_over(where, base_id, base_index):
             return
         previous = self._last_grad
         if previous is not None and previous[0] is grad:
@@ -252,6 +250,13 @@ class RawComparer(NullSink):
         dtypes = (stored.dtype, self.adapter.dtype_name(grad))
         self._record(node, where, stored.key, self.base.array(stored), raw_array, dtypes, stored.order)
         self._done(where, base_id, base_index)
+
+    def _passed_over(self, where: Where, base_id: int, index: int) -> bool:
+        """Whether this place is outside `only`: then base's entry is let go uncompared."""
+        if self.only is None or self.only == (where, base_id):
+            return False
+        self._done(where, base_id, index)
+        return True
 
     def _done(self, where: Where, base_id: int, index: int) -> None:
         """Base's entry has served: forgotten, unless a later raw run needs it (`keep_base`)."""
